@@ -1,0 +1,62 @@
+// Linear layers with weights in their stored dtype (f32, bf16, f16, fp8 e4m3/e5m2 with optional
+// block scales). Activations are always f32. bf16/fp8 weights are widened to f32 in registers
+// inside the kernels (this CPU has no native bf16/fp8 math); nothing keeps a dequantised copy of a
+// whole weight — the GEMM path dequantises one panel at a time into arena scratch.
+//
+// Dims legend: M rows of activations (tokens), K input features, N output features.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace frugal {
+
+class Arena;
+
+// A [rows, cols] row-major matrix view in storage dtype, possibly a sub-block of a larger
+// block-scaled tensor. For fp8 with scales, element (r, c) of the view dequantises as
+//   code(r, c) * scale_inv[((r + row0) / block_rows) * scale_ld + (c + col0) / block_cols]
+// so a view of rows [a, b) of `kv_b_proj` still finds the right 128x128 (or 32x32 ...) block.
+struct WeightView {
+  DType dtype = DType::kF32;
+  int64_t rows = 0, cols = 0;
+  int64_t ld = 0;                  // elements between consecutive rows in storage (>= cols)
+  const void* data = nullptr;      // element (0, 0) of this view
+  const float* scale_inv = nullptr;  // fp8 block scales (null: scale 1)
+  int64_t scale_ld = 0;            // scales per row of the scale grid = ceil(full_cols / block_cols)
+  int64_t block_rows = 0, block_cols = 0;
+  int64_t row0 = 0, col0 = 0;      // offset of this view inside the full scaled tensor
+
+  // Rows [r, r + n) as a view (shares scales, adjusts row0).
+  WeightView row_slice(int64_t r, int64_t n) const;
+  // Columns [c, c + n) as a view (adjusts col0).
+  WeightView col_slice(int64_t c, int64_t n) const;
+  // Element (r, c) dequantised to f32 (slow; references and tests).
+  float at(int64_t r, int64_t c) const;
+  // Bytes of weight storage this view touches (telemetry: bandwidth roofline).
+  int64_t bytes() const;
+};
+
+// y[M, N] = x[M, K] · Wᵀ with W a [N, K] view (the nn.Linear convention: W = weight [out, in]).
+// x rows are ldx apart, y rows ldy apart. Overwrites y. Threads with OpenMP / OpenBLAS.
+// `scratch` (optional) holds dequantised panels for the large-M path.
+void matmul_xwt(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+                Arena* scratch = nullptr);
+// y[M, N] = x[M, K] · W with W a [K, N] view (used by absorbed MLA: q̃ = q_nope · W_UK).
+void matmul_xw(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+               Arena* scratch = nullptr);
+
+// Plain scalar references (the spec the fast paths are tested against). Accumulate in double.
+void matmul_xwt_ref(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
+void matmul_xw_ref(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
+
+// f32 GEMM through OpenBLAS (row-major): C[M,N] = alpha · op(A) · op(B) + beta · C.
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// Which BLAS is linked, e.g. "OpenBLAS 0.3.21 ... OpenMP" (refuses to start with netlib; see .cpp).
+const char* blas_info();
+
+}  // namespace frugal
