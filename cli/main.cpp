@@ -1,1 +1,33 @@
-int main(){return 0;}
+// frugal: one binary, one subcommand per verb. Library code throws frugal::Error; this is the
+// only place that turns errors into exit codes (1 = bad input or failure, 2 = bad command line).
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/sys.h"
+
+int main(int argc, char** argv) {
+  frugal::tune_malloc_for_reuse();
+  CLI::App app{"frugal: train, post-train and serve DeepSeek-V3-architecture models on modest machines"};
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.parse_complete_callback([&] { frugal::set_num_threads(threads); });
+  frugal::cli::register_logits(app);
+  frugal::cli::register_generate(app);
+  frugal::cli::register_inspect(app);
+  frugal::cli::register_random_model(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const frugal::Error& e) {
+    std::fprintf(stderr, "frugal: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "frugal: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -56,6 +56,15 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// Instruction set of the matmul kernels. The best one the CPU supports is picked at first use
+// (cpu_features()); AVX-512 / AMX variants slot in here later.
+enum class KernelIsa : uint8_t { kPortable, kAvx2 };
+KernelIsa best_kernel_isa();   // the fastest this CPU runs
+KernelIsa kernel_isa();        // the one in use
+// Force an ISA (tests and benchmarks compare paths); throws kUnsupported if the CPU lacks it.
+void set_kernel_isa(KernelIsa isa);
+const char* kernel_isa_name(KernelIsa isa);
+
 // Which BLAS is linked, e.g. "OpenBLAS 0.3.21 ... OpenMP" (refuses to start with netlib; see .cpp).
 const char* blas_info();
 

@@ -1,0 +1,219 @@
+// bench_kernels: the linear kernels against this machine's own roofs, all measured in one run
+// (the VM is shared and noisy, so only ratios within a run mean anything):
+//   1. read bandwidth: sum a 1 GiB f32 array on N threads (STREAM-like), GB/s
+//   2. sgemm peak: OpenBLAS on square-ish f32 shapes, GFLOP/s
+//   3. decode GEMV (M=1) per weight dtype on weights cycled through a pool larger than the cache:
+//      GB/s of weight streamed, as a fraction of (1)
+//   4. prefill GEMM (M=512) per dtype, GFLOP/s as a fraction of (2)
+// Usage: bench_kernels [--threads N] [--quick]
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/dtype.h"
+#include "core/rng.h"
+#include "core/sys.h"
+#include "kernels/linear.h"
+
+using namespace frugal;
+
+namespace {
+
+struct Options {
+  int threads = 2;
+  bool quick = false;
+};
+
+// Sum with 16 independent partial sums so the adds never wait on each other (memory bound).
+double read_bandwidth_gbs(size_t bytes, int reps) {
+  const int64_t n = int64_t(bytes / sizeof(float));
+  float* a = static_cast<float*>(std::aligned_alloc(64, size_t(n) * sizeof(float)));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) a[i] = float(i & 1023);  // first touch by the reading thread
+  double best = 0, sink = 0;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_seconds();
+    double total = 0;
+#pragma omp parallel reduction(+ : total)
+    {
+      const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+      const int64_t i0 = n * t / T / 16 * 16, i1 = t == T - 1 ? n : n * (t + 1) / T / 16 * 16;
+      float s[16] = {};
+      for (int64_t i = i0; i < i1; i += 16)
+        for (int j = 0; j < 16; ++j) s[j] += a[i + j];
+      for (float v : s) total += v;
+    }
+    const double dt = now_seconds() - t0;
+    sink += total;
+    best = std::max(best, double(bytes) / dt / 1e9);
+  }
+  std::free(a);
+  if (sink == 1.2345) std::puts("");  // keep the sums alive
+  return best;
+}
+
+double sgemm_gflops(int64_t M, int64_t N, int64_t K, int reps) {
+  Rng rng(1);
+  std::vector<float> A(size_t(M * K)), B(size_t(N * K)), C(size_t(M * N));
+  for (float& v : A) v = rng.normal();
+  for (float& v : B) v = rng.normal();
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_seconds();
+    sgemm(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);
+    best = std::max(best, 2.0 * double(M) * double(N) * double(K) / (now_seconds() - t0) / 1e9);
+  }
+  return best;
+}
+
+// `copies` identical weights of one dtype, so cycling through them streams from DRAM, not cache.
+struct WeightPool {
+  std::vector<std::vector<uint8_t>> data;
+  std::vector<float> scales;
+  std::vector<WeightView> views;
+};
+
+WeightPool make_pool(DType t, int64_t N, int64_t K, int64_t block, size_t pool_bytes) {
+  WeightPool p;
+  const size_t es = dtype_size(t), bytes = size_t(N * K) * es;
+  const size_t copies = std::max<size_t>(2, pool_bytes / bytes);
+  Rng rng(7);
+  std::vector<uint8_t> first(bytes);
+  for (int64_t i = 0; i < N * K; ++i) {
+    uint8_t* q = first.data() + size_t(i) * es;
+    const float v = rng.normal();
+    if (t == DType::kF32) {
+      std::memcpy(q, &v, 4);
+    } else if (t == DType::kBF16) {
+      const uint16_t h = f32_to_bf16(v);
+      std::memcpy(q, &h, 2);
+    } else {
+      *q = f32_to_e4m3(v * 64.0f);
+    }
+  }
+  p.data.assign(copies, first);
+  if (block > 0) {
+    const int64_t gr = (N + block - 1) / block, gc = (K + block - 1) / block;
+    p.scales.assign(size_t(gr * gc), 1.0f / 64.0f);
+  }
+  for (auto& d : p.data) {
+    WeightView w;
+    w.dtype = t;
+    w.rows = N;
+    w.cols = K;
+    w.ld = K;
+    w.data = d.data();
+    if (block > 0) {
+      w.scale_inv = p.scales.data();
+      w.scale_ld = (K + block - 1) / block;
+      w.block_rows = w.block_cols = block;
+    }
+    p.views.push_back(w);
+  }
+  return p;
+}
+
+// Best seconds per matmul_xwt call, timing whole passes over the pool.
+double time_xwt(const WeightPool& p, int64_t M, int passes, Arena& arena) {
+  const WeightView& w0 = p.views[0];
+  Rng rng(3);
+  std::vector<float> x(size_t(M * w0.cols)), y(size_t(M * w0.rows));
+  for (float& v : x) v = rng.normal();
+  double best = 1e30;
+  for (int r = 0; r < passes; ++r) {
+    const double t0 = now_seconds();
+    for (const WeightView& w : p.views) {
+      matmul_xwt(x.data(), M, w.cols, w, y.data(), w.rows, &arena);
+      arena.reset();
+    }
+    best = std::min(best, (now_seconds() - t0) / double(p.views.size()));
+  }
+  return best;
+}
+
+struct DtypeCase {
+  const char* name;
+  DType dtype;
+  int64_t block;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      opt.threads = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--quick") == 0) {
+      opt.quick = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  set_num_threads(opt.threads);
+  tune_malloc_for_reuse();
+  const int reps = opt.quick ? 3 : 8;
+  const size_t pool_bytes = opt.quick ? (size_t(256) << 20) : (size_t(1) << 30);
+  std::printf("threads %d, cpu %s, kernels %s\n", num_threads(), cpu_features_str().c_str(),
+              kernel_isa_name(kernel_isa()));
+  std::printf("blas: %s\n", blas_info());
+
+  const double bw = read_bandwidth_gbs(opt.quick ? (size_t(256) << 20) : (size_t(1) << 30), reps);
+  std::printf("read bandwidth (%s f32 sum, %d threads): %.1f GB/s\n", opt.quick ? "256 MiB" : "1 GiB", opt.threads, bw);
+
+  double peak = 0;
+  struct Shape { int64_t M, N, K; };
+  for (Shape s : {Shape{2048, 2048, 2048}, Shape{512, 2048, 2048}}) {
+    if (opt.quick && s.M == 2048) s = Shape{1024, 1024, 1024};
+    const double g = sgemm_gflops(s.M, s.N, s.K, reps);
+    peak = std::max(peak, g);
+    std::printf("sgemm %lldx%lldx%lld: %.1f GFLOP/s\n", (long long)s.M, (long long)s.N, (long long)s.K, g);
+  }
+  std::printf("sgemm peak: %.1f GFLOP/s\n", peak);
+
+  const DtypeCase cases[] = {{"f32", DType::kF32, 0}, {"bf16", DType::kBF16, 0}, {"fp8-e4m3/128", DType::kF8E4M3, 128}};
+  // [N, K]: a square probe plus DeepSeek-V3 decode shapes (expert gate/up, expert down, q_b_proj).
+  std::vector<Shape> gemv_shapes = {{1, 4096, 4096}, {1, 2048, 7168}, {1, 7168, 2048}, {1, 24576, 1536}};
+  if (opt.quick) gemv_shapes.resize(2);
+  Arena arena;
+  for (const DtypeCase& c : cases)
+    for (const Shape& s : gemv_shapes) {
+      const WeightPool p = make_pool(c.dtype, s.N, s.K, c.block, pool_bytes);
+      const double t = time_xwt(p, 1, reps, arena);
+      const double gbs = double(p.views[0].bytes()) / t / 1e9;
+      std::printf("gemv %s %lldx%lld M=1: %.1f GB/s = %.2f of read bandwidth (%.3f ms)\n", c.name,
+                  (long long)s.N, (long long)s.K, gbs, gbs / bw, t * 1e3);
+    }
+
+  // Small-M scaling and the GEMV -> panel GEMM switch (bf16 4096x4096).
+  {
+    const WeightPool p = make_pool(DType::kBF16, 4096, 4096, 0, pool_bytes / 4);
+    for (int64_t M : {1, 2, 4, 8, 16, 17, 32}) {
+      const double t = time_xwt(p, M, reps, arena);
+      std::printf("xwt bf16 4096x4096 M=%lld: %.3f ms, %.1f GB/s, %.1f GFLOP/s\n", (long long)M, t * 1e3,
+                  double(p.views[0].bytes()) / t / 1e9, 2.0 * double(M) * 4096 * 4096 / t / 1e9);
+    }
+    set_kernel_isa(KernelIsa::kPortable);
+    const double t = time_xwt(p, 1, reps, arena);
+    std::printf("gemv bf16 4096x4096 M=1 (portable kernels): %.1f GB/s = %.2f of read bandwidth\n",
+                double(p.views[0].bytes()) / t / 1e9, double(p.views[0].bytes()) / t / 1e9 / bw);
+    set_kernel_isa(best_kernel_isa());
+  }
+
+  const int64_t Mp = 512, Np = 4096, Kp = opt.quick ? 2048 : 4096;
+  for (const DtypeCase& c : cases) {
+    const WeightPool p = make_pool(c.dtype, Np, Kp, c.block, 0);
+    const double t = time_xwt(p, Mp, std::max(2, reps / 2), arena);
+    const double g = 2.0 * double(Mp) * double(Np) * double(Kp) / t / 1e9;
+    std::printf("prefill %s %lldx%lld M=%lld: %.1f GFLOP/s = %.2f of sgemm peak\n", c.name, (long long)Np,
+                (long long)Kp, (long long)Mp, g, g / peak);
+  }
+  return 0;
+}

@@ -1,0 +1,15 @@
+// One file per verb; each registers its subcommand (options + callback) on the app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace frugal::cli {
+
+void register_logits(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_inspect(CLI::App& app);
+void register_random_model(CLI::App& app);
+
+// Parses "1,2,3" (spaces allowed) into token ids; throws kInvalidArgument naming the bad item.
+std::vector<int32_t> parse_ids(const std::string& s);
+
+}  // namespace frugal::cli

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: install, build (Release), then run frugal on the embedded default model — the
+# tiny DeepSeek-V3-layout checkpoint shipped in tests/data (MLA + MoE with shared experts + MTP).
+# (Once the training issue lands this becomes "train a tiny model, then generate".)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+./scripts/build.sh build
+MODEL=tests/data/fixtures/micro_f32
+echo "== frugal inspect $MODEL"
+./build/cli/frugal inspect "$MODEL"
+echo "== frugal generate (greedy, 16 tokens)"
+./build/cli/frugal generate "$MODEL" --ids 241,160,175,229 --max-tokens 16 --temperature 0 --ignore-eos --json --stats
+echo "== frugal generate (temperature 0.8, top-p 0.95, seed 42)"
+./build/cli/frugal generate "$MODEL" --ids 241,160,175,229 --max-tokens 16 --temperature 0.8 --top-p 0.95 --seed 42 --json
+echo "== frugal logits -> /tmp/frugal_logits.npy"
+./build/cli/frugal logits "$MODEL" --ids 241,160,175,229 --out /tmp/frugal_logits.npy

@@ -1,0 +1,309 @@
+// AVX2 + FMA + F16C kernels for linear layers (compiled with -mavx2 -mfma -mf16c; only called
+// when cpu_features() says the CPU has them).
+//
+// Decode (M small) is memory bound: each weight row is streamed once, widened to f32 in
+// registers and FMA'd against all M activation rows. A tile is R weight rows x MR activation
+// rows held in R*MR ymm accumulators, so one weight load serves MR FMAs and one activation load
+// serves R FMAs. Block scales are applied to the widened weights (one vmulps per 8 weights and
+// row, shared by all MR rows): w = fl(code * scale), exactly the value WeightView::at() returns,
+// so the fast path and the reference multiply the same f32 numbers and differ only in summation
+// order.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/linear_impl.h"
+
+namespace frugal::linear_detail {
+
+namespace {
+
+// Decode<T>::load8(p): 8 stored elements at p (any alignment) widened to f32, as `raw` values:
+// true value = raw * kRawScale. Only e4m3 needs kRawScale != 1 (see below).
+template <DType T> struct Decode;
+
+template <> struct Decode<DType::kF32> {
+  static constexpr int kBytes = 4;
+  static constexpr float kRawScale = 1.0f;
+  static __m256 load8(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+};
+
+// bf16 is the top half of an f32: zero-extend to 32 bits and shift.
+template <> struct Decode<DType::kBF16> {
+  static constexpr int kBytes = 2;
+  static constexpr float kRawScale = 1.0f;
+  static __m256 load8(const uint8_t* p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+};
+
+template <> struct Decode<DType::kF16> {
+  static constexpr int kBytes = 2;
+  static constexpr float kRawScale = 1.0f;
+  static __m256 load8(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+};
+
+// e5m2 is the top byte of an f16 (same 5-bit exponent and bias; inf and NaN map to inf and NaN).
+template <> struct Decode<DType::kF8E5M2> {
+  static constexpr int kBytes = 1;
+  static constexpr float kRawScale = 1.0f;
+  static __m256 load8(const uint8_t* p) {
+    __m128i h = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_cvtph_ps(_mm_slli_epi16(h, 8));
+  }
+};
+
+// e4m3 S.EEEE.MMM placed as f16 S.0EEEE.MMM0000000 is the same number times 2^-8 (f16 bias 15 vs
+// 7), exactly, subnormals included (vcvtph2ps widens f16 subnormals in hardware, so no f32
+// denormal ever reaches the FP units). kRawScale = 2^8 is folded into the block scale.
+// The NaN codes S.1111.111 would come out as ±480 this way; has_nan() finds them.
+template <> struct Decode<DType::kF8E4M3> {
+  static constexpr int kBytes = 1;
+  static constexpr float kRawScale = 256.0f;
+  static __m256 load8(const uint8_t* p) {
+    // Sign-extend each byte to 16 bits, so after << 7 the sign lands in bit 15; the mask clears
+    // the copy of the sign that lands in bit 14 (the f16 exponent's top bit).
+    __m128i h = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    h = _mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16(int16_t(0xBF80)));
+    return _mm256_cvtph_ps(h);
+  }
+};
+
+// Up to 8 elements (n < 8) through a zero-padded copy: no read past the end of the weight.
+template <DType T> __m256 load_partial(const uint8_t* p, int64_t n) {
+  alignas(32) uint8_t buf[32] = {};
+  std::memcpy(buf, p, size_t(n) * Decode<T>::kBytes);
+  return Decode<T>::load8(buf);
+}
+
+// Lane mask with the first n (0..8) lanes set, for maskload/maskstore of partial vectors.
+__m256i lane_mask(int64_t n) {
+  static const int32_t kOnes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes + 8 - n));
+}
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// True if any of the n e4m3 codes at p is a NaN code (S.1111.111). Scans 32 bytes per step; the
+// kernels call it once per weight row and segment, on data that is about to be streamed anyway.
+bool e4m3_has_nan(const uint8_t* p, int64_t n) {
+  const __m256i k7f = _mm256_set1_epi8(0x7f);
+  int64_t i = 0;
+  __m256i any = _mm256_setzero_si256();
+  for (; i + 32 <= n; i += 32) {
+    __m256i v = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), k7f);
+    any = _mm256_or_si256(any, _mm256_cmpeq_epi8(v, k7f));
+  }
+  if (!_mm256_testz_si256(any, any)) return true;
+  for (; i < n; ++i)
+    if ((p[i] & 0x7f) == 0x7f) return true;
+  return false;
+}
+
+// The multiplier for one (row, K-block) segment: kRawScale times the block scale. kRawScale is a
+// power of two, so raw * (kRawScale * s) rounds exactly like true_value * s.
+template <DType T> float segment_scale(const float* srow, int64_t block) {
+  return Decode<T>::kRawScale * (srow ? srow[block] : 1.0f);
+}
+
+// One tile: y[m, n + r] for m < MR, r < R. x points at activation row m0. kMul: weights need a
+// multiply (block scales, or e4m3's raw scale).
+template <DType T, int MR, int R, bool kMul>
+void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, float* y, int64_t ldy) {
+  using D = Decode<T>;
+  const int64_t K = w.cols;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const uint8_t* row[R];
+  const float* srow[R];
+  for (int r = 0; r < R; ++r) {
+    row[r] = base + (n + r) * w.ld * D::kBytes;
+    srow[r] = scale_row(w, n + r);
+  }
+  __m256 acc[R][MR];
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < MR; ++m) acc[r][m] = _mm256_setzero_ps();
+
+  // Segments of K sharing one block scale per row (the whole row when unscaled).
+  const bool scaled = w.scale_inv != nullptr;
+  int64_t block = scaled ? w.col0 / w.block_cols : 0;
+  for (int64_t c0 = 0; c0 < K; ++block) {
+    const int64_t c1 = scaled ? std::min(K, (block + 1) * w.block_cols - w.col0) : K;
+    __m256 s[R];
+    if constexpr (kMul)
+      for (int r = 0; r < R; ++r) s[r] = _mm256_set1_ps(segment_scale<T>(srow[r], block));
+    int64_t k = c0;
+    for (; k + 8 <= c1; k += 8) {
+      __m256 wv[R];
+      for (int r = 0; r < R; ++r) {
+        wv[r] = D::load8(row[r] + k * D::kBytes);
+        if constexpr (kMul) wv[r] = _mm256_mul_ps(wv[r], s[r]);
+      }
+      for (int m = 0; m < MR; ++m) {
+        const __m256 xv = _mm256_loadu_ps(x + m * ldx + k);
+        for (int r = 0; r < R; ++r) acc[r][m] = _mm256_fmadd_ps(wv[r], xv, acc[r][m]);
+      }
+    }
+    if (k < c1) {  // K tail of this segment: 1..7 elements, zero-padded
+      const __m256i mask = lane_mask(c1 - k);
+      __m256 wv[R];
+      for (int r = 0; r < R; ++r) {
+        wv[r] = load_partial<T>(row[r] + k * D::kBytes, c1 - k);
+        if constexpr (kMul) wv[r] = _mm256_mul_ps(wv[r], s[r]);
+      }
+      for (int m = 0; m < MR; ++m) {
+        const __m256 xv = _mm256_maskload_ps(x + m * ldx + k, mask);
+        for (int r = 0; r < R; ++r) acc[r][m] = _mm256_fmadd_ps(wv[r], xv, acc[r][m]);
+      }
+    }
+    c0 = c1;
+  }
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < MR; ++m) y[m * ldy + n + r] = hsum(acc[r][m]);
+}
+
+// R weight rows starting at n against all M activation rows, MR <= 4 at a time. The R rows stay
+// in L1/L2 between the M chunks, so DRAM streams them once.
+template <DType T, int R, bool kMul>
+void gemv_group(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n, float* y,
+                int64_t ldy) {
+  for (int64_t m0 = 0; m0 < M; m0 += 4) {
+    const float* xm = x + m0 * ldx;
+    float* ym = y + m0 * ldy;
+    switch (std::min<int64_t>(M - m0, 4)) {
+      case 1: gemv_tile<T, 1, R, kMul>(xm, ldx, w, n, ym, ldy); break;
+      case 2: gemv_tile<T, 2, R, kMul>(xm, ldx, w, n, ym, ldy); break;
+      case 3:
+        if constexpr (R <= 3) gemv_tile<T, 3, R, kMul>(xm, ldx, w, n, ym, ldy);
+        else for (int r = 0; r < R; ++r) gemv_tile<T, 3, 1, kMul>(xm, ldx, w, n + r, ym, ldy);
+        break;
+      default:
+        if constexpr (R <= 3) gemv_tile<T, 4, R, kMul>(xm, ldx, w, n, ym, ldy);
+        else for (int r = 0; r < R; ++r) gemv_tile<T, 4, 1, kMul>(xm, ldx, w, n + r, ym, ldy);
+        break;
+    }
+  }
+}
+
+// e4m3 NaN codes (S.1111.111) widen to ±480 in Decode<kF8E4M3>. Valid checkpoints have none, but
+// a NaN weight must still give a NaN output as in WeightView::at(): after a row group is done (its
+// rows are still in L1/L2) each row is scanned and, if it has a NaN code, recomputed by the table.
+template <DType T>
+void fix_nan_rows(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n, int64_t nr,
+                  float* y, int64_t ldy) {
+  if constexpr (T == DType::kF8E4M3) {
+    const auto* base = static_cast<const uint8_t*>(w.data);
+    for (int64_t r = n; r < n + nr; ++r) {
+      if (!e4m3_has_nan(base + r * w.ld, w.cols)) continue;
+      for (int64_t m = 0; m < M; ++m) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < w.cols; ++k) acc += x[m * ldx + k] * w.at(r, k);
+        y[m * ldy + r] = acc;
+      }
+    }
+  }
+}
+
+// Rows [n0, n1) in groups of R (4 rows when M <= 2, else 3 so a 4x3 tile fits 12 accumulators).
+template <DType T, bool kMul>
+void gemv_rows_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0, int64_t n1,
+                 float* y, int64_t ldy) {
+  int64_t n = n0;
+  if (M <= 2) {
+    for (; n + 4 <= n1; n += 4) {
+      gemv_group<T, 4, kMul>(x, M, ldx, w, n, y, ldy);
+      fix_nan_rows<T>(x, M, ldx, w, n, 4, y, ldy);
+    }
+  } else {
+    for (; n + 3 <= n1; n += 3) {
+      gemv_group<T, 3, kMul>(x, M, ldx, w, n, y, ldy);
+      fix_nan_rows<T>(x, M, ldx, w, n, 3, y, ldy);
+    }
+  }
+  for (; n < n1; ++n) {
+    gemv_group<T, 1, kMul>(x, M, ldx, w, n, y, ldy);
+    fix_nan_rows<T>(x, M, ldx, w, n, 1, y, ldy);
+  }
+}
+
+template <DType T, bool kMul>
+void dequant_rows_t(const WeightView& w, int64_t r0, int64_t r1, float* dst, int64_t ldd) {
+  using D = Decode<T>;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = base + r * w.ld * D::kBytes;
+    const float* srow = scale_row(w, r);
+    float* out = dst + (r - r0) * ldd;
+    for_each_scale_segment(w, [&](int64_t c0, int64_t c1, int64_t block) {
+      const __m256 s = _mm256_set1_ps(segment_scale<T>(srow, block));
+      int64_t k = c0;
+      for (; k + 8 <= c1; k += 8) {
+        __m256 v = D::load8(row + k * D::kBytes);
+        if constexpr (kMul) v = _mm256_mul_ps(v, s);
+        _mm256_storeu_ps(out + k, v);
+      }
+      if (k < c1) {
+        __m256 v = load_partial<T>(row + k * D::kBytes, c1 - k);
+        if constexpr (kMul) v = _mm256_mul_ps(v, s);
+        _mm256_maskstore_ps(out + k, lane_mask(c1 - k), v);
+      }
+      if constexpr (T == DType::kF8E4M3) {  // patch NaN codes (see fix_nan_rows)
+        if (e4m3_has_nan(row + c0, c1 - c0))
+          for (int64_t c = c0; c < c1; ++c)
+            if ((row[c] & 0x7f) == 0x7f) out[c] = w.at(r, c);
+      }
+    });
+  }
+}
+
+}  // namespace
+
+void gemv_rows_avx2(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0, int64_t n1,
+                    float* y, int64_t ldy) {
+  const bool s = w.scale_inv != nullptr;
+  switch (w.dtype) {
+    case DType::kF32:
+      return s ? gemv_rows_t<DType::kF32, true>(x, M, ldx, w, n0, n1, y, ldy)
+               : gemv_rows_t<DType::kF32, false>(x, M, ldx, w, n0, n1, y, ldy);
+    case DType::kBF16:
+      return s ? gemv_rows_t<DType::kBF16, true>(x, M, ldx, w, n0, n1, y, ldy)
+               : gemv_rows_t<DType::kBF16, false>(x, M, ldx, w, n0, n1, y, ldy);
+    case DType::kF16:
+      return s ? gemv_rows_t<DType::kF16, true>(x, M, ldx, w, n0, n1, y, ldy)
+               : gemv_rows_t<DType::kF16, false>(x, M, ldx, w, n0, n1, y, ldy);
+    case DType::kF8E5M2:
+      return s ? gemv_rows_t<DType::kF8E5M2, true>(x, M, ldx, w, n0, n1, y, ldy)
+               : gemv_rows_t<DType::kF8E5M2, false>(x, M, ldx, w, n0, n1, y, ldy);
+    case DType::kF8E4M3: return gemv_rows_t<DType::kF8E4M3, true>(x, M, ldx, w, n0, n1, y, ldy);
+    default: break;
+  }
+}
+
+void dequant_rows_avx2(const WeightView& w, int64_t r0, int64_t r1, float* dst, int64_t ldd) {
+  const bool s = w.scale_inv != nullptr;
+  switch (w.dtype) {
+    case DType::kF32:
+      return s ? dequant_rows_t<DType::kF32, true>(w, r0, r1, dst, ldd)
+               : dequant_rows_t<DType::kF32, false>(w, r0, r1, dst, ldd);
+    case DType::kBF16:
+      return s ? dequant_rows_t<DType::kBF16, true>(w, r0, r1, dst, ldd)
+               : dequant_rows_t<DType::kBF16, false>(w, r0, r1, dst, ldd);
+    case DType::kF16:
+      return s ? dequant_rows_t<DType::kF16, true>(w, r0, r1, dst, ldd)
+               : dequant_rows_t<DType::kF16, false>(w, r0, r1, dst, ldd);
+    case DType::kF8E5M2:
+      return s ? dequant_rows_t<DType::kF8E5M2, true>(w, r0, r1, dst, ldd)
+               : dequant_rows_t<DType::kF8E5M2, false>(w, r0, r1, dst, ldd);
+    case DType::kF8E4M3: return dequant_rows_t<DType::kF8E4M3, true>(w, r0, r1, dst, ldd);
+    default: break;
+  }
+}
+
+}  // namespace frugal::linear_detail

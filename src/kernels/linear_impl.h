@@ -1,0 +1,45 @@
+// Private to the linear kernels: the per-ISA entry points the dispatcher in linear.cpp picks
+// from, and the block-scale bookkeeping every implementation shares.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/linear.h"
+
+namespace frugal::linear_detail {
+
+// y[m, n] (m in [0, M), n in [n0, n1)) = x[m, :] · W[n, :], single-threaded over that row range
+// (the caller splits N across threads). Products are f32 dequantised weight x f32 activation,
+// accumulated in f32.
+using GemvRowsFn = void (*)(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0,
+                            int64_t n1, float* y, int64_t ldy);
+// dst[r - r0, c] = w.at(r, c) for r in [r0, r1), c in [0, w.cols); dst rows are ldd apart.
+using DequantRowsFn = void (*)(const WeightView& w, int64_t r0, int64_t r1, float* dst, int64_t ldd);
+
+void gemv_rows_avx2(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0, int64_t n1,
+                    float* y, int64_t ldy);
+void dequant_rows_avx2(const WeightView& w, int64_t r0, int64_t r1, float* dst, int64_t ldd);
+
+// The row of block scales that view row r uses (null when the view has no scales).
+inline const float* scale_row(const WeightView& w, int64_t r) {
+  if (!w.scale_inv) return nullptr;
+  return w.scale_inv + ((r + w.row0) / w.block_rows) * w.scale_ld;
+}
+
+// Walks the columns [0, cols) of a view in segments that share one block scale: calls
+// f(c0, c1, block) with block the scale-grid column (0 and one segment when unscaled).
+template <typename F>
+inline void for_each_scale_segment(const WeightView& w, F&& f) {
+  if (!w.scale_inv) {
+    f(int64_t(0), w.cols, int64_t(0));
+    return;
+  }
+  int64_t block = w.col0 / w.block_cols;
+  for (int64_t c0 = 0; c0 < w.cols; ++block) {
+    int64_t c1 = std::min(w.cols, (block + 1) * w.block_cols - w.col0);
+    f(c0, c1, block);
+    c0 = c1;
+  }
+}
+
+}  // namespace frugal::linear_detail

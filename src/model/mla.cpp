@@ -1,0 +1,108 @@
+#include "model/mla.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/arena.h"
+#include "kernels/ops.h"
+
+namespace frugal {
+
+namespace {
+
+// Causal mask for a chunk: query row t (absolute position pos0 + t) sees cached keys s <= pos0 + t.
+void mask_causal(float* scores, int64_t rows_per_t, int64_t T, int64_t S, int64_t pos0, int64_t ld) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < rows_per_t; ++r) {
+      float* row = scores + (t * rows_per_t + r) * ld;
+      for (int64_t s = pos0 + t + 1; s < S; ++s) row[s] = ninf;
+    }
+}
+
+// Naive form: K/V decompressed from the latent cache for all S tokens, one head at a time.
+void attend_naive(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* q,
+                  int64_t T, int64_t pos0, const float* cache, int64_t cw, Arena& arena, float* o) {
+  const int64_t H = cfg.num_attention_heads, C = cfg.kv_lora_rank, dn = cfg.qk_nope_head_dim,
+                dr = cfg.qk_rope_head_dim, dv = cfg.v_head_dim, S = pos0 + T, dq = dn + dr, dkv = dn + dv;
+  float* kv = arena.alloc<float>(size_t(S * H * dkv));  // [S, H·(dn+dv)]
+  matmul_xwt(cache, S, cw, w.kv_b_proj, kv, H * dkv, &arena);
+  float* scores = arena.alloc<float>(size_t(T * S));  // [T, S], reused per head
+  for (int64_t h = 0; h < H; ++h) {
+    // scores = scale · (q_nope_h · k_nopeᵀ + q_pe_h · k_peᵀ)
+    sgemm(false, true, T, S, dn, rope.softmax_scale, q + h * dq, H * dq, kv + h * dkv, H * dkv, 0.0f, scores, S);
+    sgemm(false, true, T, S, dr, rope.softmax_scale, q + h * dq + dn, H * dq, cache + C, cw, 1.0f, scores, S);
+    mask_causal(scores, 1, T, S, pos0, S);
+    softmax_rows(scores, T, S, S);
+    // o_h [T, dv] = P · v_h
+    sgemm(false, false, T, dv, S, 1.0f, scores, S, kv + h * dkv + dn, H * dkv, 0.0f, o + h * dv, H * dv);
+  }
+}
+
+// Absorbed form: attention over the latent cache. Rows are (t, h) pairs so every head and token
+// shares one GEMM against the cache: scores [(T·H), S] = q̃ [(T·H), C] · c_kvᵀ + q_pe · k_peᵀ.
+void attend_absorbed(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* q,
+                     int64_t T, int64_t pos0, const float* cache, int64_t cw, Arena& arena, float* o) {
+  const int64_t H = cfg.num_attention_heads, C = cfg.kv_lora_rank, dn = cfg.qk_nope_head_dim,
+                dr = cfg.qk_rope_head_dim, dv = cfg.v_head_dim, S = pos0 + T, dq = dn + dr, dkv = dn + dv;
+  float* qt = arena.alloc<float>(size_t(T * H * C));  // q̃ [(T·H), C]
+  float* qpe = arena.alloc<float>(size_t(T * H * dr));  // q_pe [(T·H), dr], contiguous for the GEMM
+  for (int64_t h = 0; h < H; ++h) {
+    // q̃_h [T, C] = q_nope_h [T, dn] · W_UK,h [dn, C]
+    matmul_xw(q + h * dq, T, H * dq, w.kv_b_proj.row_slice(h * dkv, dn), qt + h * C, H * C, &arena);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < dr; ++i) qpe[(t * H + h) * dr + i] = q[t * H * dq + h * dq + dn + i];
+  }
+  float* scores = arena.alloc<float>(size_t(T * H * S));
+  sgemm(false, true, T * H, S, C, rope.softmax_scale, qt, C, cache, cw, 0.0f, scores, S);
+  sgemm(false, true, T * H, S, dr, rope.softmax_scale, qpe, dr, cache + C, cw, 1.0f, scores, S);
+  mask_causal(scores, H, T, S, pos0, S);
+  softmax_rows(scores, T * H, S, S);
+  float* ot = arena.alloc<float>(size_t(T * H * C));  // õ [(T·H), C] = P · c_kv
+  sgemm(false, false, T * H, C, S, 1.0f, scores, S, cache, cw, 0.0f, ot, C);
+  for (int64_t h = 0; h < H; ++h)  // o_h [T, dv] = õ_h · W_UV,hᵀ
+    matmul_xwt(ot + h * C, T, H * C, w.kv_b_proj.row_slice(h * dkv + dn, dv), o + h * dv, H * dv, &arena);
+}
+
+}  // namespace
+
+void mla_forward(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
+                 int64_t T, int64_t pos0, float* cache_layer, int64_t cw, AttnImpl impl, Arena& arena,
+                 float* out) {
+  const int64_t D = cfg.hidden_size, H = cfg.num_attention_heads, C = cfg.kv_lora_rank,
+                dn = cfg.qk_nope_head_dim, dr = cfg.qk_rope_head_dim, dv = cfg.v_head_dim, dq = dn + dr;
+  const Arena::Mark mark = arena.mark();
+  std::vector<int64_t> pos(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = pos0 + t;
+
+  // Queries: q [T, H·(dn+dr)], either through the low-rank q_a/q_b pair or a plain q_proj.
+  float* q = arena.alloc<float>(size_t(T * H * dq));
+  if (cfg.q_lora_rank > 0) {
+    float* cq = arena.alloc<float>(size_t(T * cfg.q_lora_rank));  // c_q [T, q_lora_rank]
+    matmul_xwt(x_norm, T, D, w.q_a_proj, cq, cfg.q_lora_rank, &arena);
+    rmsnorm_forward(cq, cfg.q_lora_rank, w.q_a_layernorm.data(), T, cfg.q_lora_rank, float(cfg.rms_norm_eps), cq,
+                    cfg.q_lora_rank);
+    matmul_xwt(cq, T, cfg.q_lora_rank, w.q_b_proj, q, H * dq, &arena);
+  } else {
+    matmul_xwt(x_norm, T, D, w.q_proj, q, H * dq, &arena);
+  }
+  for (int64_t h = 0; h < H; ++h)  // q_pe <- RoPE(q_pe), each head's last dr dims
+    rope_interleaved(q + h * dq + dn, H * dq, T, dr, pos.data(), rope.inv_freq.data(), rope.mscale);
+
+  // Keys/values: [c_kv | k_pe] = kv_a_proj_with_mqa(x), written straight into the cache rows;
+  // c_kv is normalised (kv_a_layernorm) and k_pe rotated before caching (SPEC §14.2).
+  float* rows = cache_layer + pos0 * cw;  // [T, C + dr]
+  matmul_xwt(x_norm, T, D, w.kv_a_proj_with_mqa, rows, cw, &arena);
+  rmsnorm_forward(rows, cw, w.kv_a_layernorm.data(), T, C, float(cfg.rms_norm_eps), rows, cw);
+  rope_interleaved(rows + C, cw, T, dr, pos.data(), rope.inv_freq.data(), rope.mscale);
+
+  float* o = arena.alloc<float>(size_t(T * H * dv));  // [T, H·dv]
+  if (impl == AttnImpl::kAuto) impl = T > 1 ? AttnImpl::kNaive : AttnImpl::kAbsorb;
+  if (impl == AttnImpl::kNaive) attend_naive(cfg, w, rope, q, T, pos0, cache_layer, cw, arena, o);
+  else attend_absorbed(cfg, w, rope, q, T, pos0, cache_layer, cw, arena, o);
+  matmul_xwt(o, T, H * dv, w.o_proj, out, D, &arena);
+  arena.rewind(mark);
+}
+
+}  // namespace frugal

@@ -1,0 +1,37 @@
+// Multi-head latent attention (SPEC §2), both forms kept side by side (STYLE §13):
+//  * naive:  decompress K/V of every cached token with kv_b_proj, then ordinary attention with
+//            192-dim keys (nope 128 + rope 64) and 128-dim values per head — fewer FLOPs for long
+//            prefill chunks;
+//  * absorb: fold W_UK into the query and W_UV into the output and attend directly over the
+//            latent cache (576-dim keys, 512-dim values, shared by all heads like MQA) — what
+//            decode uses, since it reads only the cache.
+// Both read/append the same latent cache and are tested equal.
+//
+// Dims legend: T new tokens, S = pos0 + T cached tokens, H heads, C kv_lora_rank,
+// dn qk_nope_head_dim, dr qk_rope_head_dim, dv v_head_dim, D hidden.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace frugal {
+
+class Arena;
+
+enum class AttnImpl { kNaive, kAbsorb, kAuto };  // kAuto: naive for prefill chunks, absorb for decode
+
+struct RopeTables {
+  std::vector<double> inv_freq;  // [dr/2], YaRN-corrected
+  double mscale = 1.0;           // cos/sin multiplier (1.0 for released models)
+  float softmax_scale = 0;       // qk_head_dim^-0.5 · m²
+};
+
+// x_norm [T, D] (already input_layernorm'ed) -> out [T, D] (o_proj output, not yet added to the
+// residual). Appends this chunk's [c_kv | k_pe] rows to cache_layer at rows [pos0, pos0 + T).
+void mla_forward(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
+                 int64_t T, int64_t pos0, float* cache_layer, int64_t cache_width, AttnImpl impl, Arena& arena,
+                 float* out);
+
+}  // namespace frugal

@@ -1,0 +1,138 @@
+#include "model/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+#include "core/arena.h"
+#include "core/error.h"
+#include "kernels/ops.h"
+
+namespace frugal {
+
+namespace {
+
+// Indices of the k largest values (stable: ties go to the lower index, deterministic).
+void topk_indices(const float* v, int64_t n, int64_t k, int32_t* out) {
+  std::vector<int32_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+    return v[a] > v[b] || (v[a] == v[b] && a < b);
+  });
+  std::copy(idx.begin(), idx.begin() + k, out);
+}
+
+}  // namespace
+
+void route_token(const DeepSeekConfig& cfg, const float* logits, const float* bias, int32_t* expert_out,
+                 float* weight_out, float* scores_out) {
+  const int64_t E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  std::vector<float> s(static_cast<size_t>(E)), sel(static_cast<size_t>(E));
+  if (cfg.scoring_func == ScoringFunc::kSigmoid) {
+    for (int64_t i = 0; i < E; ++i) s[size_t(i)] = 1.0f / (1.0f + std::exp(-logits[i]));
+  } else {
+    float m = *std::max_element(logits, logits + E), z = 0;
+    for (int64_t i = 0; i < E; ++i) z += (s[size_t(i)] = std::exp(logits[i] - m));
+    for (auto& x : s) x /= z;
+  }
+  if (scores_out) std::copy(s.begin(), s.end(), scores_out);
+  // Selection scores: V3 adds the balancing bias (selection only, never the gate weight).
+  for (int64_t i = 0; i < E; ++i) sel[size_t(i)] = s[size_t(i)] + (bias ? bias[i] : 0.0f);
+
+  const int64_t G = cfg.n_group, per_group = E / G;
+  if (cfg.topk_method != TopkMethod::kGreedy && G > 1) {
+    std::vector<float> group_score(static_cast<size_t>(G));
+    for (int64_t g = 0; g < G; ++g) {
+      const float* b = sel.data() + g * per_group;
+      if (cfg.topk_method == TopkMethod::kNoauxTc) {  // sum of the top-2 biased scores in the group
+        int64_t k2 = std::min<int64_t>(2, per_group);
+        std::vector<float> tmp(b, b + per_group);
+        std::partial_sort(tmp.begin(), tmp.begin() + k2, tmp.end(), std::greater<float>());
+        group_score[size_t(g)] = std::accumulate(tmp.begin(), tmp.begin() + k2, 0.0f);
+      } else {  // group_limited_greedy (V2): the group's best score
+        group_score[size_t(g)] = *std::max_element(b, b + per_group);
+      }
+    }
+    std::vector<int32_t> keep(static_cast<size_t>(cfg.topk_group));
+    topk_indices(group_score.data(), G, cfg.topk_group, keep.data());
+    std::vector<bool> kept(static_cast<size_t>(G), false);
+    for (int32_t g : keep) kept[size_t(g)] = true;
+    for (int64_t i = 0; i < E; ++i)
+      if (!kept[size_t(i / per_group)]) sel[size_t(i)] = ninf;
+  }
+  topk_indices(sel.data(), E, K, expert_out);
+  float sum = 0;
+  for (int64_t k = 0; k < K; ++k) sum += (weight_out[k] = s[size_t(expert_out[k])]);
+  const float denom = cfg.norm_topk_prob ? sum + 1e-20f : 1.0f;
+  for (int64_t k = 0; k < K; ++k) weight_out[k] = weight_out[k] / denom * float(cfg.routed_scaling_factor);
+}
+
+Routing moe_route(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x, int64_t T, Arena& arena) {
+  const int64_t E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  Routing r;
+  r.expert.resize(size_t(T * K));
+  r.weight.resize(size_t(T * K));
+  r.scores.resize(size_t(T * E));
+  const Arena::Mark mark = arena.mark();
+  float* logits = arena.alloc<float>(size_t(T * E));  // [T, E]
+  matmul_xwt(x, T, cfg.hidden_size, w.gate, logits, E, &arena);
+  const float* bias = w.e_score_correction_bias.empty() ? nullptr : w.e_score_correction_bias.data();
+  for (int64_t t = 0; t < T; ++t)
+    route_token(cfg, logits + t * E, bias, r.expert.data() + t * K, r.weight.data() + t * K,
+                r.scores.data() + t * E);
+  arena.rewind(mark);
+  return r;
+}
+
+void mlp_forward(const MlpWeights& w, const float* x, int64_t T, int64_t D, Arena& arena, float* y) {
+  const int64_t F = w.gate_proj.rows;
+  const Arena::Mark mark = arena.mark();
+  float* g = arena.alloc<float>(size_t(T * F));  // [T, F]
+  float* u = arena.alloc<float>(size_t(T * F));
+  matmul_xwt(x, T, D, w.gate_proj, g, F, &arena);
+  matmul_xwt(x, T, D, w.up_proj, u, F, &arena);
+  swiglu_forward(g, u, T, F, g);
+  matmul_xwt(g, T, F, w.down_proj, y, D, &arena);
+  arena.rewind(mark);
+}
+
+void moe_forward(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x, int64_t T, Arena& arena,
+                 float* y, Routing* routing_out) {
+  const int64_t D = cfg.hidden_size, E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  Routing r = moe_route(cfg, w, x, T, arena);
+  const Arena::Mark mark = arena.mark();
+
+  // Group (token, slot) pairs by expert: a counting sort gives each expert a contiguous list.
+  std::vector<int64_t> count(static_cast<size_t>(E + 1), 0);
+  for (int32_t e : r.expert) ++count[size_t(e) + 1];
+  std::partial_sum(count.begin(), count.end(), count.begin());  // count[e] = start of expert e
+  std::vector<int64_t> order(static_cast<size_t>(T * K)), fill(count.begin(), count.end() - 1);
+  for (int64_t i = 0; i < T * K; ++i) order[size_t(fill[size_t(r.expert[size_t(i)])]++)] = i;
+
+  if (w.has_shared) mlp_forward(w.shared_experts, x, T, D, arena, y);
+  else std::memset(y, 0, size_t(T * D) * sizeof(float));
+
+  float* xe = arena.alloc<float>(size_t(T * D));  // gathered tokens of one expert [n_e, D]
+  float* ye = arena.alloc<float>(size_t(T * D));
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t begin = count[size_t(e)], n = count[size_t(e) + 1] - begin;
+    if (n == 0) continue;  // experts without tokens cost nothing (and are never read)
+    for (int64_t j = 0; j < n; ++j)
+      std::memcpy(xe + j * D, x + (order[size_t(begin + j)] / K) * D, size_t(D) * sizeof(float));
+    mlp_forward(w.experts[size_t(e)], xe, n, D, arena, ye);
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t slot = order[size_t(begin + j)];
+      const float g = r.weight[size_t(slot)];
+      float* dst = y + (slot / K) * D;
+      const float* src = ye + j * D;
+      for (int64_t i = 0; i < D; ++i) dst[i] += g * src[i];
+    }
+  }
+  arena.rewind(mark);
+  if (routing_out) *routing_out = std::move(r);
+}
+
+}  // namespace frugal

@@ -1,0 +1,111 @@
+#include "model/transformer.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "model/rope_yarn.h"
+
+namespace frugal {
+
+void weight_row_f32(const WeightView& w, int64_t r, float* out) {
+  if (w.scale_inv == nullptr) {
+    const size_t es = dtype_size(w.dtype);
+    convert_to_f32(w.dtype, static_cast<const char*>(w.data) + size_t(r * w.ld) * es, out, size_t(w.cols));
+    return;
+  }
+  for (int64_t c = 0; c < w.cols; ++c) out[c] = w.at(r, c);
+}
+
+Transformer::Transformer(const DeepSeekConfig& cfg, const ModelWeights& weights) : cfg_(cfg), w_(weights) {
+  rope_.inv_freq = rope_inv_freq(cfg);
+  rope_.mscale = yarn_cos_sin_mscale(cfg);
+  rope_.softmax_scale = float(softmax_scale(cfg));
+}
+
+LatentKvCache Transformer::make_cache(int64_t capacity) const {
+  return LatentKvCache(cfg_, cfg_.num_hidden_layers, capacity);
+}
+
+void Transformer::check_ids(const int32_t* ids, int64_t T) const {
+  for (int64_t t = 0; t < T; ++t)
+    if (ids[t] < 0 || ids[t] >= cfg_.vocab_size)
+      fail(ErrorKind::kInvalidArgument, "token id {} at position {} is outside the vocabulary [0, {})", ids[t], t,
+           cfg_.vocab_size);
+}
+
+void Transformer::decoder_layer(const LayerWeights& lw, int64_t layer, float* x, int64_t T, int64_t pos0,
+                                float* cache_layer, int64_t cw, const ForwardOptions& opt) {
+  const int64_t D = cfg_.hidden_size;
+  const float eps = float(cfg_.rms_norm_eps);
+  const Arena::Mark mark = arena_.mark();
+  float* xn = arena_.alloc<float>(size_t(T * D));   // normalised input [T, D]
+  float* out = arena_.alloc<float>(size_t(T * D));  // sublayer output [T, D]
+
+  // h = x + MLA(RMSNorm(x))
+  rmsnorm_forward(x, D, lw.input_layernorm.data(), T, D, eps, xn, D);
+  mla_forward(cfg_, lw.self_attn, rope_, xn, T, pos0, cache_layer, cw, opt.attn, arena_, out);
+  if (opt.dump) opt.dump("attn_out", layer, out, T, D);
+  for (int64_t i = 0; i < T * D; ++i) x[i] += out[i];
+
+  // out = h + FFN(RMSNorm(h)): dense SwiGLU in the first layers, DeepSeekMoE after.
+  rmsnorm_forward(x, D, lw.post_attention_layernorm.data(), T, D, eps, xn, D);
+  if (lw.is_moe) moe_forward(cfg_, lw.moe, xn, T, arena_, out);
+  else mlp_forward(lw.mlp, xn, T, D, arena_, out);
+  if (opt.dump) opt.dump("ffn_out", layer, out, T, D);
+  for (int64_t i = 0; i < T * D; ++i) x[i] += out[i];
+  if (opt.dump) opt.dump("layer_out", layer, x, T, D);
+  arena_.rewind(mark);
+}
+
+void Transformer::forward(const int32_t* ids, int64_t T, LatentKvCache& cache, float* logits,
+                          const ForwardOptions& opt) {
+  if (T <= 0) fail(ErrorKind::kInvalidArgument, "forward needs at least one token");
+  check_ids(ids, T);
+  const int64_t pos0 = cache.length();
+  if (pos0 + T > cache.capacity())
+    fail(ErrorKind::kInvalidArgument, "context full: {} cached + {} new tokens exceed the cache capacity {}", pos0,
+         T, cache.capacity());
+  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size;
+  arena_.reset();
+  float* x = arena_.alloc<float>(size_t(T * D));  // residual stream [T, D]
+  for (int64_t t = 0; t < T; ++t) weight_row_f32(w_.embed_tokens, ids[t], x + t * D);
+
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l)
+    decoder_layer(w_.layers[size_t(l)], l, x, T, pos0, cache.layer(l), cache.width(), opt);
+  cache.set_length(pos0 + T);
+  if (opt.hidden_out) std::memcpy(opt.hidden_out, x, size_t(T * D) * sizeof(float));
+
+  const int64_t rows = opt.all_logits ? T : 1;
+  const float* xs = opt.all_logits ? x : x + (T - 1) * D;
+  float* xn = arena_.alloc<float>(size_t(rows * D));
+  rmsnorm_forward(xs, D, w_.norm.data(), rows, D, float(cfg_.rms_norm_eps), xn, D);
+  if (opt.dump) opt.dump("final_norm", -1, xn, rows, D);
+  matmul_xwt(xn, rows, D, w_.lm_head, logits, V, &arena_);
+}
+
+void Transformer::forward_mtp(int64_t k, const float* hidden, const int32_t* next_ids, int64_t T, float* logits) {
+  if (k < 0 || k >= int64_t(w_.mtp.size()))
+    fail(ErrorKind::kInvalidArgument, "MTP module {} is not loaded (the checkpoint has {})", k, w_.mtp.size());
+  check_ids(next_ids, T);
+  const MtpWeights& m = w_.mtp[size_t(k)];
+  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size;
+  const float eps = float(cfg_.rms_norm_eps);
+  arena_.reset();
+  // h' = eh_proj([enorm(emb(next_id)) ; hnorm(h)]): the embedding comes first (SPEC §4.1).
+  float* cat = arena_.alloc<float>(size_t(T * 2 * D));  // [T, 2D]
+  for (int64_t t = 0; t < T; ++t) {
+    weight_row_f32(m.embed_tokens, next_ids[t], cat + t * 2 * D);
+    rmsnorm_forward(cat + t * 2 * D, 2 * D, m.enorm.data(), 1, D, eps, cat + t * 2 * D, 2 * D);
+    rmsnorm_forward(hidden + t * D, D, m.hnorm.data(), 1, D, eps, cat + t * 2 * D + D, 2 * D);
+  }
+  float* x = arena_.alloc<float>(size_t(T * D));
+  matmul_xwt(cat, T, 2 * D, m.eh_proj, x, D, &arena_);
+  LatentKvCache cache(cfg_, 1, T);
+  decoder_layer(m.block, cfg_.num_hidden_layers + k, x, T, 0, cache.layer(0), cache.width(), {});
+  float* xn = arena_.alloc<float>(size_t(T * D));
+  rmsnorm_forward(x, D, m.shared_head_norm.data(), T, D, eps, xn, D);
+  matmul_xwt(xn, T, D, m.shared_head_head, logits, V, &arena_);
+}
+
+}  // namespace frugal

@@ -1,0 +1,75 @@
+// Helpers shared by the io tests: a per-test temp directory, raw file bytes, error expectations.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace frugal::test {
+
+// A fresh directory per test under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+    for (char& c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    path_ = std::filesystem::temp_directory_path() /
+            ("frugal_io_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string str() const { return path_.string(); }
+  // Number of entries in the directory (atomic writes must leave no temp files behind).
+  long count() const {
+    return long(std::distance(std::filesystem::directory_iterator(path_), std::filesystem::directory_iterator()));
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+  ASSERT_TRUE(f.good()) << path;
+}
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// Runs `fn`, expecting a frugal::Error (of `kind`, when given) whose message contains every needle.
+inline void expect_error(const std::function<void()>& fn, std::optional<ErrorKind> kind,
+                         const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error containing '" << (needles.empty() ? "" : needles[0]) << "'";
+  } catch (const Error& e) {
+    if (kind) {
+      EXPECT_STREQ(error_kind_name(e.kind()), error_kind_name(*kind)) << e.what();
+    }
+    for (const std::string& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "message '" << e.what() << "' lacks '" << n << "'";
+  }
+}
+
+}  // namespace frugal::test
