@@ -114,6 +114,8 @@ template <DType T> float segment_scale(const float* srow, int64_t block) {
   return Decode<T>::kRawScale * (srow ? srow[block] : 1.0f);
 }
 
+static constexpr int64_t kPrefetchBytes = 2048;
+
 // One tile: y[m, n + r] for m < MR, r < R. x points at activation row m0. kMul: weights need a
 // multiply (block scales, or e4m3's raw scale).
 template <DType T, int MR, int R, bool kMul>
@@ -141,6 +143,8 @@ void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, floa
       for (int r = 0; r < R; ++r) s[r] = _mm256_set1_ps(segment_scale<T>(srow[r], block));
     int64_t k = c0;
     for (; k + 8 <= c1; k += 8) {
+      if ((k * D::kBytes) % 64 == 0)
+        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(row[r] + k * D::kBytes + kPrefetchBytes), _MM_HINT_T0);
       __m256 wv[R];
       for (int r = 0; r < R; ++r) {
         wv[r] = D::load8(row[r] + k * D::kBytes);

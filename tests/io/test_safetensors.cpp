@@ -462,7 +462,7 @@ void write_shard(const std::string& path, const std::vector<std::string>& names,
 std::string index_json(const std::vector<std::pair<std::string, std::string>>& map) {
   std::string s = R"({"metadata":{"total_size":16},"weight_map":{)";
   for (size_t i = 0; i < map.size(); ++i)
-    s += (i ? "," : "") + ("\"" + map[i].first + "\":\"" + map[i].second + "\"");
+    s += fmt::format("{}\"{}\":\"{}\"", i ? "," : "", map[i].first, map[i].second);
   return s + "}}";
 }
 

@@ -1,0 +1,161 @@
+// bench_model: prefill and decode throughput of a random DeepSeek-V3-shaped model per weight dtype,
+// as ratios to the machine's sgemm peak and read bandwidth measured in the same run.
+//
+//   bench_model [--preset small|medium] [--dtypes f32,bf16,fp8] [--prompt 512] [--decode 64]
+//               [--threads 2] [--dir /tmp/frugal_bench]
+//
+// Prefill: one 512-token chunk; model FLOPs = 2·(active matmul params)·T + causal attention.
+// Decode: absorbed attention, one token at a time after a short prompt; weight bytes touched per
+// token (attention, dense or shared MLP, the k chosen experts, router, lm_head, one embedding row)
+// divided by the time per token, as a fraction of the measured read bandwidth (the roofline).
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bench/peaks.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/sys.h"
+#include "infer/sampler.h"
+#include "io/hf_loader.h"
+#include "io/random_model.h"
+#include "model/params.h"
+#include "model/transformer.h"
+
+using namespace frugal;
+
+namespace {
+
+int64_t decode_bytes_per_token(const DeepSeekConfig& c, const ModelWeights& w) {
+  auto mlp = [](const MlpWeights& m) { return m.gate_proj.bytes() + m.up_proj.bytes() + m.down_proj.bytes(); };
+  int64_t b = w.lm_head.bytes() + w.embed_tokens.bytes() / c.vocab_size;
+  for (const auto& l : w.layers) {
+    const MlaWeights& a = l.self_attn;
+    b += a.q_a_proj.bytes() + a.q_b_proj.bytes() + a.q_proj.bytes() + a.kv_a_proj_with_mqa.bytes() +
+         a.kv_b_proj.bytes() + a.o_proj.bytes();
+    if (!l.is_moe) {
+      b += mlp(l.mlp);
+      continue;
+    }
+    b += l.moe.gate.bytes() + c.num_experts_per_tok * mlp(l.moe.experts[0]);
+    if (l.moe.has_shared) b += mlp(l.moe.shared_experts);
+  }
+  return b;
+}
+
+// Model FLOPs of a T-token prefill from position 0 (causal attention counted at half the square).
+double prefill_flops(const DeepSeekConfig& c, int64_t T) {
+  ParamCounts pc = count_params(c);
+  const double matmul = 2.0 * double(pc.active_main - pc.embedding) * double(T);
+  const double attn_per_layer = 2.0 * double(c.num_attention_heads) * double(c.qk_head_dim() + c.v_head_dim) *
+                                double(T) * double(T) / 2.0;
+  // Naive MLA also decompresses K/V for the T tokens: kv_b_proj applied to every cached row, which
+  // active_main already counts once per token.
+  return matmul + attn_per_layer * double(c.num_hidden_layers);
+}
+
+struct Args {
+  std::string preset = "small", dtypes = "f32,bf16,fp8", dir = "/tmp/frugal_bench";
+  int64_t prompt = 512, decode = 64;
+  int threads = 2;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) fail(ErrorKind::kInvalidArgument, "{} needs a value", k);
+      return argv[++i];
+    };
+    if (k == "--preset") a.preset = next();
+    else if (k == "--dtypes") a.dtypes = next();
+    else if (k == "--dir") a.dir = next();
+    else if (k == "--prompt") a.prompt = std::stoll(next());
+    else if (k == "--decode") a.decode = std::stoll(next());
+    else if (k == "--threads") a.threads = std::stoi(next());
+    else fail(ErrorKind::kInvalidArgument, "unknown option {}", k);
+  }
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  tune_malloc_for_reuse();
+  Args a = parse(argc, argv);
+  set_num_threads(a.threads);
+  std::printf("bench_model: preset %s, %d threads, %s, kernels %s\n", a.preset.c_str(), a.threads, blas_info(),
+              cpu_features_str().c_str());
+  const double bw = bench::read_bandwidth_gbs(size_t(1) << 30, 5);
+  const double peak = std::max(bench::sgemm_gflops(512, 2048, 2048, 3), bench::sgemm_gflops(1024, 1024, 1024, 3));
+  std::printf("machine: read bandwidth %.1f GB/s, sgemm peak %.1f GFLOP/s\n", bw, peak);
+
+  std::string list = a.dtypes + ",";
+  for (size_t p = 0; (p = list.find(',')) != std::string::npos; list.erase(0, p + 1)) {
+    const std::string dt = list.substr(0, p);
+    if (dt.empty()) continue;
+    const std::string dir = a.dir + "/" + a.preset + "_" + dt;
+    if (!file_exists(dir + "/model.safetensors")) {
+      RandomModelOptions ro;
+      ro.dtype = dt == "f32" ? DType::kF32 : dt == "bf16" ? DType::kBF16 : DType::kF8E4M3;
+      write_random_model(dir, random_model_preset(a.preset), ro);
+    }
+    const size_t rss0 = current_rss_bytes();
+    auto m = load_model(dir);
+    const DeepSeekConfig& c = m->config;
+    Transformer model(c, m->weights);
+    Rng rng(5);
+    std::vector<int32_t> ids(static_cast<size_t>(a.prompt));
+    for (auto& id : ids) id = int32_t(rng.below(uint64_t(c.vocab_size)));
+    std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+    ForwardOptions fo;
+    fo.all_logits = false;
+
+    // Prefill: warm-up pass (touches the mmapped weights), then the best of 3.
+    double best_prefill = 1e30;
+    for (int r = 0; r < 4; ++r) {
+      LatentKvCache cache = model.make_cache(a.prompt);
+      const double t0 = now_seconds();
+      model.forward(ids.data(), a.prompt, cache, logits.data(), fo);
+      if (r > 0) best_prefill = std::min(best_prefill, now_seconds() - t0);
+    }
+    const double pf_tps = double(a.prompt) / best_prefill;
+    const double pf_gflops = prefill_flops(c, a.prompt) / best_prefill / 1e9;
+
+    // Decode after a 16-token prompt.
+    LatentKvCache cache = model.make_cache(16 + a.decode + 1);
+    model.forward(ids.data(), 16, cache, logits.data(), fo);
+    int32_t tok = argmax(logits.data(), c.vocab_size);
+    fo.attn = AttnImpl::kAbsorb;
+    for (int w = 0; w < 4; ++w) {  // warm-up
+      model.forward(&tok, 1, cache, logits.data(), fo);
+      tok = argmax(logits.data(), c.vocab_size);
+    }
+    const double t0 = now_seconds();
+    for (int64_t i = 0; i < a.decode - 4; ++i) {
+      model.forward(&tok, 1, cache, logits.data(), fo);
+      tok = argmax(logits.data(), c.vocab_size);
+    }
+    const double dec_s = (now_seconds() - t0) / double(a.decode - 4);
+    const double bytes = double(decode_bytes_per_token(c, m->weights));
+    const double dec_gbs = bytes / dec_s / 1e9;
+    ParamCounts pc = count_params(c);
+    std::printf(
+        "%-5s %s: %.2fB params (%.1fM active) | prefill %d tok: %.1f tok/s, %.1f GFLOP/s = %.2f of sgemm peak | "
+        "decode: %.1f tok/s, %.1f MB/token -> %.1f GB/s = %.2f of read bandwidth | rss %.0f MB (weights file "
+        "%.0f MB, arena high water %.1f MB)\n",
+        dt.c_str(), a.preset.c_str(), double(pc.total_main) / 1e9, double(pc.active_main) / 1e6, int(a.prompt),
+        pf_tps, pf_gflops, pf_gflops / peak, 1.0 / dec_s, bytes / 1e6, dec_gbs, dec_gbs / bw,
+        double(current_rss_bytes() - rss0) / 1e6, double(m->store->total_bytes()) / 1e6,
+        double(model.arena().high_water()) / 1e6);
+    std::fflush(stdout);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_model: error: %s\n", e.what());
+  return 1;
+}
