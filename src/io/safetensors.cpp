@@ -23,6 +23,8 @@ using nlohmann::json;
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr uint64_t kLengthPrefixBytes = 8;
 constexpr const char* kMetadataKey = "__metadata__";
+// The deepest container a valid header has is a shape: root object (0) > entry (1) > array (2).
+constexpr int kMaxHeaderDepth = 2;
 
 uint64_t load_le64(const uint8_t* p) {
   uint64_t v = 0;
@@ -79,52 +81,43 @@ std::string escaped(std::string_view s) {
 }
 
 // Parses `text` as one JSON value (whitespace around it allowed, nothing else) and rejects a key
-// repeated within any object. nlohmann silently keeps the last duplicate, which would let two
-// readers of the same file disagree about a tensor, so we watch the keys as they stream past.
-// `top_level_key` names what a top-level key is ("tensor name", "key") for the duplicate message.
-json parse_json_unique_keys(std::string_view text, const std::string& what, const char* top_level_key) {
+// repeated within any object: nlohmann silently keeps the last duplicate, which would let two
+// readers of the same file disagree about a tensor. Containers nested deeper than `max_depth`
+// (root = 0) are rejected as they open, so a header of 100 MB of '[' costs no memory.
+// `top_level_key` says what a top-level key is ("tensor name") for the duplicate message.
+json parse_json_checked(std::string_view text, const std::string& what, const char* top_level_key, int max_depth) {
   // JSON never holds a raw NUL, and nlohmann's lexer treats one as the end of input, which would
   // silently accept anything after it.
   if (size_t nul = text.find('\0'); nul != std::string_view::npos)
     fail(ErrorKind::kFormat, "{}: NUL byte at offset {} (JSON cannot contain one)", what, nul);
   struct Frame {
-    std::string owner;  // key of this object in its parent ("" at the top level)
+    std::string owner;  // the key this object was found under ("" at the top level)
     std::set<std::string> keys;
   };
   std::vector<Frame> frames;
-  std::string last_key, duplicate, duplicate_owner;
-  auto on_event = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        frames.push_back({last_key, {}});
-        break;
-      case json::parse_event_t::key:
-        last_key = parsed.get<std::string>();
-        if (!frames.empty() && !frames.back().keys.insert(last_key).second && duplicate.empty()) {
-          duplicate = last_key;
-          duplicate_owner = frames.back().owner;
-        }
-        break;
-      case json::parse_event_t::object_end:
-        if (!frames.empty()) frames.pop_back();
-        break;
-      default:
-        break;
+  std::string last_key;
+  // Errors are thrown from inside the parse (nlohmann lets callback exceptions through) so
+  // nothing more of a bad header is read or stored.
+  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    using E = json::parse_event_t;
+    if ((event == E::object_start || event == E::array_start) && depth > max_depth)
+      fail(ErrorKind::kFormat, "{}: JSON nested deeper than {} levels (under '{}')", what, max_depth, last_key);
+    if (event == E::object_start) frames.push_back({last_key, {}});
+    if (event == E::object_end && !frames.empty()) frames.pop_back();
+    if (event == E::key) {
+      last_key = parsed.get<std::string>();
+      if (!frames.empty() && !frames.back().keys.insert(last_key).second) {
+        if (frames.size() == 1) fail(ErrorKind::kFormat, "{}: duplicate {} '{}'", what, top_level_key, last_key);
+        fail(ErrorKind::kFormat, "{}: duplicate key '{}' inside '{}'", what, last_key, frames.back().owner);
+      }
     }
     return true;
   };
-  json j;
   try {
-    j = json::parse(text.begin(), text.end(), on_event);
+    return json::parse(text.begin(), text.end(), on_event);
   } catch (const json::exception& e) {
     fail(ErrorKind::kFormat, "{}: not valid JSON: {}", what, e.what());
   }
-  if (!duplicate.empty()) {
-    if (duplicate_owner.empty())
-      fail(ErrorKind::kFormat, "{}: duplicate {} '{}'", what, top_level_key, duplicate);
-    fail(ErrorKind::kFormat, "{}: duplicate key '{}' inside '{}'", what, duplicate, duplicate_owner);
-  }
-  return j;
 }
 
 const char* json_type(const json& j) { return j.type_name(); }
@@ -262,7 +255,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   const std::string_view header(reinterpret_cast<const char*>(file->data()) + kLengthPrefixBytes, header_len);
   if (auto bad = first_invalid_utf8(header))
     fail(ErrorKind::kFormat, "{}: header is not valid UTF-8 (bad byte at header offset {})", path, *bad);
-  const json root = parse_json_unique_keys(header, path + ": header", "tensor name");
+  const json root = parse_json_checked(header, path + ": header", "tensor name", kMaxHeaderDepth);
   if (!root.is_object()) fail(ErrorKind::kFormat, "{}: header must be a JSON object, found {}", path, json_type(root));
 
   // Build everything in locals; members are set only once the whole file has been validated.
@@ -320,7 +313,9 @@ void SafetensorsWriter::add_raw(const std::string& name, DType dtype, const Shap
   // A linear scan: the writer holds every tensor in memory, so it only ever sees a few thousand.
   for (const Item& it : items_)
     if (it.name == name) fail(ErrorKind::kInvalidArgument, "tensor '{}' added twice", name);
-  const size_t expected = size_t(shape_numel(shape)) * dtype_size(dtype);
+  size_t expected = 0;
+  if (__builtin_mul_overflow(size_t(shape_numel(shape)), dtype_size(dtype), &expected))
+    fail(ErrorKind::kShape, "tensor '{}': {} {} is too large", name, dtype_name(dtype), shape_str(shape));
   if (nbytes != expected)
     fail(ErrorKind::kShape, "tensor '{}': {} {} needs {} bytes, got {}", name, dtype_name(dtype), shape_str(shape),
          expected, nbytes);
@@ -377,6 +372,7 @@ namespace {
 
 constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
+constexpr int kMaxIndexDepth = 16;  // weight_map is at depth 1; leave room for rich metadata
 
 // Shard names come from a file we did not write: only a plain name inside the directory is
 // acceptable, so an index can never make us open "../../etc/x" or an absolute path.
@@ -393,7 +389,7 @@ std::map<std::string, std::string> read_weight_map(const std::string& index_path
   const std::string text = read_file(index_path);
   if (auto bad = first_invalid_utf8(text))
     fail(ErrorKind::kFormat, "{}: not valid UTF-8 (bad byte at offset {})", index_path, *bad);
-  const json root = parse_json_unique_keys(text, index_path, "top-level key");
+  const json root = parse_json_checked(text, index_path, "top-level key", kMaxIndexDepth);
   if (!root.is_object()) fail(ErrorKind::kFormat, "{}: expected a JSON object, found {}", index_path, json_type(root));
   auto it = root.find("weight_map");
   if (it == root.end()) fail(ErrorKind::kFormat, "{}: missing 'weight_map'", index_path);

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/linear_impl.h"
 
@@ -59,7 +60,7 @@ template <> struct Decode<DType::kF8E5M2> {
 // e4m3 S.EEEE.MMM placed as f16 S.0EEEE.MMM0000000 is the same number times 2^-8 (f16 bias 15 vs
 // 7), exactly, subnormals included (vcvtph2ps widens f16 subnormals in hardware, so no f32
 // denormal ever reaches the FP units). kRawScale = 2^8 is folded into the block scale.
-// The NaN codes S.1111.111 would come out as ±480 this way; has_nan() finds them.
+// The NaN codes S.1111.111 would come out as ±480 this way; see e4m3_nan_track().
 template <> struct Decode<DType::kF8E4M3> {
   static constexpr int kBytes = 1;
   static constexpr float kRawScale = 256.0f;
@@ -92,17 +93,22 @@ float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// True if any of the n e4m3 codes at p is a NaN code (S.1111.111). Scans 32 bytes per step; the
-// kernels call it once per weight row and segment, on data that is about to be streamed anyway.
+// NaN-code tracking for 32 e4m3 codes at a time, 2 ALU ops: a code is NaN iff (code | 0x80) is
+// 0xff, so a running unsigned byte max of (code | 0x80) reaches 0xff iff a NaN code went by.
+__m256i e4m3_nan_track(__m256i acc, const uint8_t* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm256_max_epu8(acc, _mm256_or_si256(v, _mm256_set1_epi8(int8_t(0x80))));
+}
+bool e4m3_nan_seen(__m256i acc) {
+  return _mm256_movemask_epi8(_mm256_cmpeq_epi8(acc, _mm256_set1_epi8(-1))) != 0;
+}
+
+// True if any of the n e4m3 codes at p is a NaN code (S.1111.111).
 bool e4m3_has_nan(const uint8_t* p, int64_t n) {
-  const __m256i k7f = _mm256_set1_epi8(0x7f);
+  __m256i acc = _mm256_setzero_si256();
   int64_t i = 0;
-  __m256i any = _mm256_setzero_si256();
-  for (; i + 32 <= n; i += 32) {
-    __m256i v = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), k7f);
-    any = _mm256_or_si256(any, _mm256_cmpeq_epi8(v, k7f));
-  }
-  if (!_mm256_testz_si256(any, any)) return true;
+  for (; i + 32 <= n; i += 32) acc = e4m3_nan_track(acc, p + i);
+  if (e4m3_nan_seen(acc)) return true;
   for (; i < n; ++i)
     if ((p[i] & 0x7f) == 0x7f) return true;
   return false;
@@ -114,14 +120,26 @@ template <DType T> float segment_scale(const float* srow, int64_t block) {
   return Decode<T>::kRawScale * (srow ? srow[block] : 1.0f);
 }
 
-static constexpr int64_t kPrefetchBytes = 2048;
+// Software prefetch of the next row group, one group ahead, into L2: the hardware streamers stop at
+// 4 KiB pages and ramp up again on each new row, which leaves DRAM idle while fp8 decode computes.
+constexpr _mm_hint kPrefetchHint = _MM_HINT_T1;
 
-// One tile: y[m, n + r] for m < MR, r < R. x points at activation row m0. kMul: weights need a
-// multiply (block scales, or e4m3's raw scale).
+// One tile: y[m, n + r] for m < MR, r < R; x points at activation row m0.
+//  kMul: weights need a scale (block scales, or e4m3's raw 2^8).
+//  With MR == 1 the scale is applied to per-segment partial sums instead of to every weight vector
+//  (saves one vmulps per 8 weights, which decode at M = 1 cannot afford); with MR > 1 it is applied
+//  to the weight vector, shared by the MR FMAs, and the 12 accumulators leave no room for partials.
+//  first: this is the first M chunk of the group, the one that streams it from DRAM (prefetch).
+// An e4m3 NaN code decodes to ±480 here, so rows are checked as they stream and recomputed through
+// the exact table if they have one (never in a valid checkpoint; costs 2 ops per 32 codes).
 template <DType T, int MR, int R, bool kMul>
-void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, float* y, int64_t ldy) {
+void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, float* y, int64_t ldy,
+               bool first) {
   using D = Decode<T>;
-  const int64_t K = w.cols;
+  constexpr bool kFold = kMul && MR == 1;
+  constexpr bool kNanCheck = T == DType::kF8E4M3;
+  constexpr int64_t kStep = kNanCheck ? 32 : 8;  // elements per main-loop step
+  const int64_t K = w.cols, next = R * w.ld * D::kBytes;
   const auto* base = static_cast<const uint8_t*>(w.data);
   const uint8_t* row[R];
   const float* srow[R];
@@ -129,9 +147,13 @@ void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, floa
     row[r] = base + (n + r) * w.ld * D::kBytes;
     srow[r] = scale_row(w, n + r);
   }
-  __m256 acc[R][MR];
-  for (int r = 0; r < R; ++r)
+  __m256 acc[R][MR], total[R];
+  __m256i nan_acc = _mm256_setzero_si256();  // all R rows together: NaN codes are never expected
+  bool nan_tail = false;
+  for (int r = 0; r < R; ++r) {
+    total[r] = _mm256_setzero_ps();
     for (int m = 0; m < MR; ++m) acc[r][m] = _mm256_setzero_ps();
+  }
 
   // Segments of K sharing one block scale per row (the whole row when unscaled).
   const bool scaled = w.scale_inv != nullptr;
@@ -141,36 +163,54 @@ void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, floa
     __m256 s[R];
     if constexpr (kMul)
       for (int r = 0; r < R; ++r) s[r] = _mm256_set1_ps(segment_scale<T>(srow[r], block));
+    // 8 weights of each row at column k (all 8 valid, or `tail` < 8 valid and zero-padded).
+    auto step8 = [&](int64_t k, int64_t tail) {
+      __m256 wv[R];
+      for (int r = 0; r < R; ++r) {
+        wv[r] = tail ? load_partial<T>(row[r] + k * D::kBytes, tail) : D::load8(row[r] + k * D::kBytes);
+        if constexpr (kMul && !kFold) wv[r] = _mm256_mul_ps(wv[r], s[r]);
+      }
+      for (int m = 0; m < MR; ++m) {
+        const __m256 xv = tail ? _mm256_maskload_ps(x + m * ldx + k, lane_mask(tail))
+                               : _mm256_loadu_ps(x + m * ldx + k);
+        for (int r = 0; r < R; ++r) acc[r][m] = _mm256_fmadd_ps(wv[r], xv, acc[r][m]);
+      }
+    };
     int64_t k = c0;
-    for (; k + 8 <= c1; k += 8) {
-      if ((k * D::kBytes) % 64 == 0)
-        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(row[r] + k * D::kBytes + kPrefetchBytes), _MM_HINT_T0);
-      __m256 wv[R];
-      for (int r = 0; r < R; ++r) {
-        wv[r] = D::load8(row[r] + k * D::kBytes);
-        if constexpr (kMul) wv[r] = _mm256_mul_ps(wv[r], s[r]);
-      }
-      for (int m = 0; m < MR; ++m) {
-        const __m256 xv = _mm256_loadu_ps(x + m * ldx + k);
-        for (int r = 0; r < R; ++r) acc[r][m] = _mm256_fmadd_ps(wv[r], xv, acc[r][m]);
-      }
+    for (; k + kStep <= c1; k += kStep) {
+      if (first && uint64_t(k * D::kBytes) % 64 < uint64_t(kStep * D::kBytes))
+        for (int r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(row[r] + next + k * D::kBytes), kPrefetchHint);
+      if constexpr (kNanCheck)
+        for (int r = 0; r < R; ++r) nan_acc = e4m3_nan_track(nan_acc, row[r] + k);
+      for (int64_t j = 0; j < kStep; j += 8) step8(k + j, 0);
     }
-    if (k < c1) {  // K tail of this segment: 1..7 elements, zero-padded
-      const __m256i mask = lane_mask(c1 - k);
-      __m256 wv[R];
+    if constexpr (kNanCheck)
+      if (k < c1)
+        for (int r = 0; r < R; ++r) nan_tail |= e4m3_has_nan(row[r] + k, c1 - k);
+    for (; k + 8 <= c1; k += 8) step8(k, 0);
+    if (k < c1) step8(k, c1 - k);
+    if constexpr (kFold)
       for (int r = 0; r < R; ++r) {
-        wv[r] = load_partial<T>(row[r] + k * D::kBytes, c1 - k);
-        if constexpr (kMul) wv[r] = _mm256_mul_ps(wv[r], s[r]);
+        total[r] = _mm256_fmadd_ps(acc[r][0], s[r], total[r]);
+        acc[r][0] = _mm256_setzero_ps();
       }
-      for (int m = 0; m < MR; ++m) {
-        const __m256 xv = _mm256_maskload_ps(x + m * ldx + k, mask);
-        for (int r = 0; r < R; ++r) acc[r][m] = _mm256_fmadd_ps(wv[r], xv, acc[r][m]);
-      }
-    }
     c0 = c1;
   }
   for (int r = 0; r < R; ++r)
-    for (int m = 0; m < MR; ++m) y[m * ldy + n + r] = hsum(acc[r][m]);
+    for (int m = 0; m < MR; ++m) y[m * ldy + n + r] = hsum(kFold ? total[r] : acc[r][m]);
+
+  if constexpr (kNanCheck) {
+    if (nan_tail || e4m3_nan_seen(nan_acc))  // recompute the rows with a NaN code exactly (the NaN propagates as in the reference)
+      for (int r = 0; r < R; ++r) {
+        if (!e4m3_has_nan(row[r], K)) continue;
+        for (int m = 0; m < MR; ++m) {
+          float sum = 0.0f;
+          for (int64_t k = 0; k < K; ++k) sum += x[m * ldx + k] * w.at(n + r, k);
+          y[m * ldy + n + r] = sum;
+        }
+      }
+  }
 }
 
 // R weight rows starting at n against all M activation rows, MR <= 4 at a time. The R rows stay
@@ -182,36 +222,42 @@ void gemv_group(const float* x, int64_t M, int64_t ldx, const WeightView& w, int
     const float* xm = x + m0 * ldx;
     float* ym = y + m0 * ldy;
     switch (std::min<int64_t>(M - m0, 4)) {
-      case 1: gemv_tile<T, 1, R, kMul>(xm, ldx, w, n, ym, ldy); break;
-      case 2: gemv_tile<T, 2, R, kMul>(xm, ldx, w, n, ym, ldy); break;
+      case 1: gemv_tile<T, 1, R, kMul>(xm, ldx, w, n, ym, ldy, m0 == 0); break;
+      case 2: gemv_tile<T, 2, R, kMul>(xm, ldx, w, n, ym, ldy, m0 == 0); break;
       case 3:
-        if constexpr (R <= 3) gemv_tile<T, 3, R, kMul>(xm, ldx, w, n, ym, ldy);
-        else for (int r = 0; r < R; ++r) gemv_tile<T, 3, 1, kMul>(xm, ldx, w, n + r, ym, ldy);
+        if constexpr (R <= 3) gemv_tile<T, 3, R, kMul>(xm, ldx, w, n, ym, ldy, m0 == 0);
+        else for (int r = 0; r < R; ++r) gemv_tile<T, 3, 1, kMul>(xm, ldx, w, n + r, ym, ldy, m0 == 0);
         break;
       default:
-        if constexpr (R <= 3) gemv_tile<T, 4, R, kMul>(xm, ldx, w, n, ym, ldy);
-        else for (int r = 0; r < R; ++r) gemv_tile<T, 4, 1, kMul>(xm, ldx, w, n + r, ym, ldy);
+        if constexpr (R <= 3) gemv_tile<T, 4, R, kMul>(xm, ldx, w, n, ym, ldy, m0 == 0);
+        else for (int r = 0; r < R; ++r) gemv_tile<T, 4, 1, kMul>(xm, ldx, w, n + r, ym, ldy, m0 == 0);
         break;
     }
   }
 }
 
-// e4m3 NaN codes (S.1111.111) widen to ±480 in Decode<kF8E4M3>. Valid checkpoints have none, but
-// a NaN weight must still give a NaN output as in WeightView::at(): after a row group is done (its
-// rows are still in L1/L2) each row is scanned and, if it has a NaN code, recomputed by the table.
+// Decode (M = 1) with block scales: rows of one row-block share their K-block scales, so the
+// scales go into a copy of x (xs[k] = x[k] * kRawScale * scale[block of k], once per row-block,
+// K multiplies per block_rows x K weights) and the weights stream through the unscaled kernel, with
+// no per-segment work at all. (Rounding: fl(x * s) * code instead of x * fl(code * s); both are
+// within one rounding of the exact product, see test_linear.cpp.)
 template <DType T>
-void fix_nan_rows(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n, int64_t nr,
-                  float* y, int64_t ldy) {
-  if constexpr (T == DType::kF8E4M3) {
-    const auto* base = static_cast<const uint8_t*>(w.data);
-    for (int64_t r = n; r < n + nr; ++r) {
-      if (!e4m3_has_nan(base + r * w.ld, w.cols)) continue;
-      for (int64_t m = 0; m < M; ++m) {
-        float acc = 0.0f;
-        for (int64_t k = 0; k < w.cols; ++k) acc += x[m * ldx + k] * w.at(r, k);
-        y[m * ldy + r] = acc;
-      }
-    }
+void gemv_rows_prescaled(const float* x, const WeightView& w, int64_t n0, int64_t n1, float* y) {
+  thread_local std::vector<float> xs_buf;
+  xs_buf.resize(size_t(w.cols));
+  float* xs = xs_buf.data();
+  WeightView wu = w;
+  wu.scale_inv = nullptr;
+  for (int64_t n = n0; n < n1;) {
+    const int64_t rb = (n + w.row0) / w.block_rows;
+    const int64_t rb_end = std::min(n1, (rb + 1) * w.block_rows - w.row0);
+    const float* srow = w.scale_inv + rb * w.scale_ld;
+    for_each_scale_segment(w, [&](int64_t c0, int64_t c1, int64_t block) {
+      const float s = segment_scale<T>(srow, block);
+      for (int64_t k = c0; k < c1; ++k) xs[k] = x[k] * s;
+    });
+    for (; n + 4 <= rb_end; n += 4) gemv_tile<T, 1, 4, false>(xs, 0, wu, n, y, 0, true);
+    for (; n < rb_end; ++n) gemv_tile<T, 1, 1, false>(xs, 0, wu, n, y, 0, true);
   }
 }
 
@@ -219,22 +265,15 @@ void fix_nan_rows(const float* x, int64_t M, int64_t ldx, const WeightView& w, i
 template <DType T, bool kMul>
 void gemv_rows_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0, int64_t n1,
                  float* y, int64_t ldy) {
+  if constexpr (kMul)
+    if (M == 1 && w.scale_inv) return gemv_rows_prescaled<T>(x, w, n0, n1, y);
   int64_t n = n0;
   if (M <= 2) {
-    for (; n + 4 <= n1; n += 4) {
-      gemv_group<T, 4, kMul>(x, M, ldx, w, n, y, ldy);
-      fix_nan_rows<T>(x, M, ldx, w, n, 4, y, ldy);
-    }
+    for (; n + 4 <= n1; n += 4) gemv_group<T, 4, kMul>(x, M, ldx, w, n, y, ldy);
   } else {
-    for (; n + 3 <= n1; n += 3) {
-      gemv_group<T, 3, kMul>(x, M, ldx, w, n, y, ldy);
-      fix_nan_rows<T>(x, M, ldx, w, n, 3, y, ldy);
-    }
+    for (; n + 3 <= n1; n += 3) gemv_group<T, 3, kMul>(x, M, ldx, w, n, y, ldy);
   }
-  for (; n < n1; ++n) {
-    gemv_group<T, 1, kMul>(x, M, ldx, w, n, y, ldy);
-    fix_nan_rows<T>(x, M, ldx, w, n, 1, y, ldy);
-  }
+  for (; n < n1; ++n) gemv_group<T, 1, kMul>(x, M, ldx, w, n, y, ldy);
 }
 
 template <DType T, bool kMul>
@@ -258,7 +297,7 @@ void dequant_rows_t(const WeightView& w, int64_t r0, int64_t r1, float* dst, int
         if constexpr (kMul) v = _mm256_mul_ps(v, s);
         _mm256_maskstore_ps(out + k, lane_mask(c1 - k), v);
       }
-      if constexpr (T == DType::kF8E4M3) {  // patch NaN codes (see fix_nan_rows)
+      if constexpr (T == DType::kF8E4M3) {  // patch NaN codes (see gemv_tile)
         if (e4m3_has_nan(row + c0, c1 - c0))
           for (int64_t c = c0; c < c1; ++c)
             if ((row[c] & 0x7f) == 0x7f) out[c] = w.at(r, c);

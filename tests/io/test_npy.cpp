@@ -157,6 +157,9 @@ struct NpyCorruption {
   std::string needle;
 };
 
+// gtest names a failing case by its parameter; print the case name, not its bytes.
+void PrintTo(const NpyCorruption& c, std::ostream* os) { *os << c.name; }
+
 class NpyCorrupt : public ::testing::TestWithParam<NpyCorruption> {};
 
 TEST_P(NpyCorrupt, IsRejectedNamingTheFile) {

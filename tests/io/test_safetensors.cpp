@@ -46,6 +46,9 @@ struct Corruption {
   ErrorKind kind = ErrorKind::kFormat;
 };
 
+// gtest names a failing case by its parameter; print the case name, not its bytes.
+void PrintTo(const Corruption& c, std::ostream* os) { *os << c.name; }
+
 class SafetensorsCorrupt : public ::testing::TestWithParam<Corruption> {};
 
 TEST_P(SafetensorsCorrupt, IsRejectedNamingTheFile) {
@@ -86,7 +89,8 @@ const std::vector<Corruption> kCorruptions = {
     {"NulPadding", [] { return st_bytes(kOneTensor + std::string(2, '\0'), kTwoFloats); }, {"NUL byte"}},
     {"NulThenGarbage", [] { return st_bytes(kOneTensor + std::string(1, '\0') + "garbage", kTwoFloats); },
      {"NUL byte"}},
-    {"DeepNesting", [] { return st_bytes(deep_nesting(100000), ""); }, {"__metadata__"}},
+    {"DeepNesting", [] { return st_bytes(deep_nesting(100000), ""); }, {"nested deeper than 2"}},
+    {"NestedMetadataValue", [] { return st_bytes(R"({"__metadata__":{"k":{"x":[1]}}})", ""); }, {"nested deeper"}},
     {"EntryNotObject", [] { return st_bytes(R"({"a":5})", ""); }, {"'a'", "expected an object"}},
     {"MissingDtype", [] { return st_bytes(R"({"a":{"shape":[2],"data_offsets":[0,8]}})", kTwoFloats); },
      {"'a'", "missing 'dtype'"}},
@@ -366,13 +370,14 @@ TEST(SafetensorsWriter, RandomRoundTripIsExactAndAligned) {
       for (auto& d : shape) d = int64_t(rng.below(6));
       std::string bytes(size_t(shape_numel(shape)) * dtype_size(dt), '\0');
       for (char& c : bytes) c = char(rng.below(256));
-      const std::string name = "t" + std::to_string(rng.below(1000)) + "." + std::to_string(k);
+      const std::string name = fmt::format("t{}.{}", rng.below(1000), k);
       w.add_raw(name, dt, shape, bytes.data(), bytes.size());
       want[name] = {dt, shape, bytes};
     }
     for (uint64_t k = 0, m = rng.below(3); k < m; ++k) {
-      meta["key" + std::to_string(k)] = std::string(rng.below(20), char('a' + k));
-      w.set_metadata("key" + std::to_string(k), meta["key" + std::to_string(k)]);
+      const std::string key = fmt::format("key{}", k);
+      meta[key] = std::string(rng.below(20), char('a' + k));
+      w.set_metadata(key, meta[key]);
     }
     w.write(path);
 
