@@ -31,11 +31,10 @@ struct Options {
 };
 
 // Sum with 16 independent partial sums so the adds never wait on each other (memory bound).
-double read_bandwidth_gbs(size_t bytes, int reps) {
-  const int64_t n = int64_t(bytes / sizeof(float));
-  float* a = static_cast<float*>(std::aligned_alloc(64, size_t(n) * sizeof(float)));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) a[i] = float(i & 1023);  // first touch by the reading thread
+// Each thread reads `streams` interleaved sequential streams of its part: one stream is what
+// STREAM does; several streams (like the GEMV kernels' 4 weight rows) keep more cache misses in
+// flight on some CPUs. Returns the best GB/s over `reps`.
+double read_bandwidth_gbs(const float* a, int64_t n, int streams, int reps) {
   double best = 0, sink = 0;
   for (int r = 0; r < reps; ++r) {
     const double t0 = now_seconds();
@@ -43,17 +42,19 @@ double read_bandwidth_gbs(size_t bytes, int reps) {
 #pragma omp parallel reduction(+ : total)
     {
       const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-      const int64_t i0 = n * t / T / 16 * 16, i1 = t == T - 1 ? n : n * (t + 1) / T / 16 * 16;
+      const int64_t part = n / T / streams / 16 * 16;  // floats per stream
+      const float* p = a + t * part * streams;
       float s[16] = {};
-      for (int64_t i = i0; i < i1; i += 16)
-        for (int j = 0; j < 16; ++j) s[j] += a[i + j];
+      for (int64_t i = 0; i < part; i += 16)
+        for (int st = 0; st < streams; ++st)
+          for (int j = 0; j < 16; ++j) s[j] += p[st * part + i + j];
       for (float v : s) total += v;
     }
     const double dt = now_seconds() - t0;
     sink += total;
-    best = std::max(best, double(bytes) / dt / 1e9);
+    const int64_t T = num_threads(), read = n / T / streams / 16 * 16 * streams * T;
+    best = std::max(best, double(read) * sizeof(float) / dt / 1e9);
   }
-  std::free(a);
   if (sink == 1.2345) std::puts("");  // keep the sums alive
   return best;
 }
@@ -165,8 +166,22 @@ int main(int argc, char** argv) {
               kernel_isa_name(kernel_isa()));
   std::printf("blas: %s\n", blas_info());
 
-  const double bw = read_bandwidth_gbs(opt.quick ? (size_t(256) << 20) : (size_t(1) << 30), reps);
-  std::printf("read bandwidth (%s f32 sum, %d threads): %.1f GB/s\n", opt.quick ? "256 MiB" : "1 GiB", opt.threads, bw);
+  double bw = 0;
+  {
+    const size_t bytes = opt.quick ? (size_t(256) << 20) : (size_t(1) << 30);
+    const int64_t n = int64_t(bytes / sizeof(float));
+    float* a = static_cast<float*>(std::aligned_alloc(64, bytes));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) a[i] = float(i & 1023);  // first touch by the reading thread
+    for (int streams : {1, 4}) {
+      const double g = read_bandwidth_gbs(a, n, streams, reps);
+      std::printf("read bandwidth (%s f32 sum, %d threads, %d stream%s/thread): %.1f GB/s\n",
+                  opt.quick ? "256 MiB" : "1 GiB", opt.threads, streams, streams > 1 ? "s" : "", g);
+      bw = std::max(bw, g);
+    }
+    std::free(a);
+    std::printf("read bandwidth: %.1f GB/s (the better of the two; the GEMV roof below)\n", bw);
+  }
 
   double peak = 0;
   struct Shape { int64_t M, N, K; };

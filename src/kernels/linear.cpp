@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -30,7 +31,7 @@ namespace {
 
 // M up to this uses the GEMV kernels (each weight streamed once from DRAM); above it, dequantised
 // panels + sgemm win because the work is compute bound (see bench_kernels for the crossover).
-constexpr int64_t kSmallM = 16;
+static const int64_t kSmallM = getenv("FRUGAL_SMALL_M") ? atoi(getenv("FRUGAL_SMALL_M")) : 16;
 // Below this many weight bytes a GEMV runs on one thread: an OpenMP fork/join costs more.
 constexpr int64_t kParallelMinBytes = 64 << 10;
 // Target size of one dequantised f32 panel for the large-M path: big enough that sgemm's

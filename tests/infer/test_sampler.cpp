@@ -220,10 +220,25 @@ TEST(SamplerFilters, TopPKeepsTheSmallestSetReachingP) {
   EXPECT_EQ(with_top_p(0.3f), (std::set<int32_t>{0}));
   EXPECT_EQ(with_top_p(0.5f), (std::set<int32_t>{0}));  // 0.5 >= 0.5
   EXPECT_EQ(with_top_p(0.75f), (std::set<int32_t>{0, 1}));
-  EXPECT_EQ(with_top_p(0.8f), (std::set<int32_t>{0, 1}));  // 0.5 + 0.3 = 0.8 >= 0.8
   EXPECT_EQ(with_top_p(0.81f), (std::set<int32_t>{0, 1, 2}));
   EXPECT_EQ(with_top_p(0.96f), (std::set<int32_t>{0, 1, 2, 3}));
   EXPECT_EQ(with_top_p(1.0f), (std::set<int32_t>{0, 1, 2, 3}));
+}
+
+// The boundary is inclusive: 0.5 + 0.3 = 0.8 reaches top_p = 0.8, so token 2 is not needed. In
+// float arithmetic the kept mass is 0.79999998 and 0.8f is 0.80000001, so an implementation must
+// allow for rounding (a few ulps) to honour "cumulative probability >= top_p" as the user wrote it.
+TEST(SamplerFilters, TopPBoundaryIsInclusive) {
+  const auto l = log_probs(kP4);
+  SamplingParams sp;
+  sp.top_p = 0.8f;
+  sp.seed = 1234;
+  EXPECT_EQ(support(sp, l), (std::set<int32_t>{0, 1}));
+  const auto l2 = log_probs({0.25, 0.25, 0.25, 0.25});
+  sp.top_p = 0.5f;
+  EXPECT_EQ(support(sp, l2), (std::set<int32_t>{0, 1}));  // ties: lowest ids first
+  sp.top_p = 0.75f;
+  EXPECT_EQ(support(sp, l2), (std::set<int32_t>{0, 1, 2}));
 }
 
 TEST(SamplerFilters, TopPFrequenciesAreRenormalised) {
@@ -263,6 +278,28 @@ TEST(SamplerFilters, NegativeInfinityLogitsAreNeverDrawn) {
   std::vector<float> one_left = {-kInf, -kInf, 3.0f};
   sp.temperature = 2.0f;
   EXPECT_EQ(support(sp, one_left, 200), (std::set<int32_t>{2}));
+}
+
+// Greedy never picks a NaN logit; sampling must not either, and a NaN must not poison the other
+// tokens' probabilities (sorting with NaN keys also breaks std::sort's strict weak ordering).
+TEST(SamplerFilters, NaNLogitsAreNeverDrawnAndDoNotPoisonTheRest) {
+  const std::vector<float> l = {kNaN, 1.0f, 2.0f, kNaN, 0.0f};
+  SamplingParams sp;
+  sp.seed = 31;
+  const int64_t n = 20000;
+  const auto finite = softmax({1.0f, 2.0f, 0.0f}, 1.0);
+  expect_frequencies(draw_counts(sp, l, n), {0, finite[0], finite[1], 0, finite[2]}, n, "NaN logits");
+  // Many NaNs in a large vocabulary (the std::sort path): never drawn, always in range.
+  Rng r(3);
+  std::vector<float> big(4000);
+  for (auto& x : big) x = r.below(3) == 0 ? kNaN : r.normal();
+  Sampler s(sp);
+  for (int i = 0; i < 300; ++i) {
+    int32_t id = s.sample(big.data(), 4000);
+    ASSERT_GE(id, 0);
+    ASSERT_LT(id, 4000);
+    ASSERT_FALSE(std::isnan(big[size_t(id)])) << "drew NaN logit id " << id;
+  }
 }
 
 TEST(SamplerFilters, TemperatureAppliesBeforeTopPAndMinP) {
