@@ -27,7 +27,9 @@ void register_generate(CLI::App& app) {
   c->add_option("--top-p", o->s.top_p, "nucleus sampling threshold")->default_val(1.0f);
   c->add_option("--top-k", o->s.top_k, "keep the k most likely tokens (0 = off)")->default_val(0);
   c->add_option("--min-p", o->s.min_p, "drop tokens below min_p x the top probability")->default_val(0.0f);
-  c->add_option("--seed", o->s.seed, "sampling seed (same seed, same output)")->default_val(0);
+  c->add_option("--seed", o->s.seed, "sampling seed (same seed, same output)")
+      ->default_val(0)
+      ->check(CLI::NonNegativeNumber);
   c->add_option("--prefill-chunk", o->prefill_chunk, "prompt tokens per forward pass")->check(CLI::PositiveNumber);
   c->add_flag("--ignore-eos", o->ignore_eos, "do not stop at the end-of-sequence token");
   c->add_flag("--json", o->json, "print {\"ids\": [generated ids]}");

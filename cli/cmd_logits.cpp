@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "core/error.h"
 #include "io/hf_loader.h"
 #include "io/npy.h"
 #include "model/transformer.h"
@@ -25,6 +26,9 @@ void register_logits(CLI::App& app) {
     auto m = load_model(o->model);
     Transformer model(m->config, m->weights);
     const int64_t T = int64_t(ids.size()), V = m->config.vocab_size;
+    if (m->config.max_position_embeddings > 0 && T > m->config.max_position_embeddings)
+      fail(ErrorKind::kInvalidArgument, "--ids: {} tokens exceed the model context of {} (max_position_embeddings)",
+           T, m->config.max_position_embeddings);
     Tensor logits = Tensor::zeros(DType::kF32, {T, V});
     LatentKvCache cache = model.make_cache(T);
     ForwardOptions fo;

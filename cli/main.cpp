@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message (or --help); any real command-line error exits 2.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const frugal::Error& e) {
     std::fprintf(stderr, "frugal: error: %s\n", e.what());
     return 1;

@@ -69,6 +69,8 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t len) const {
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
+  if (d0 < 0 || d1 < 0 || d0 >= dim() || d1 >= dim())
+    fail(ErrorKind::kInvalidArgument, "transpose({}, {}) of a {}-d tensor", d0, d1, dim());
   Tensor t = *this;
   std::swap(t.shape_.at(size_t(d0)), t.shape_.at(size_t(d1)));
   std::swap(t.strides_.at(size_t(d0)), t.strides_.at(size_t(d1)));

@@ -30,7 +30,10 @@ int32_t Sampler::sample(const float* logits, int64_t V) {
   // Candidates sorted by logit, descending (ties: lower id first, so results are deterministic).
   idx_.resize(size_t(V));
   std::iota(idx_.begin(), idx_.end(), 0);
-  auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  // NaN logits rank below everything (as -inf) so they are never drawn and the comparison stays a
+  // strict weak order.
+  auto key = [&](int32_t i) { return std::isnan(logits[i]) ? -INFINITY : logits[i]; };
+  auto by_logit = [&](int32_t a, int32_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); };
   int64_t n = V;
   if (p_.top_k > 0 && p_.top_k < V) {
     n = p_.top_k;
@@ -40,16 +43,18 @@ int32_t Sampler::sample(const float* logits, int64_t V) {
   }
   // Softmax of logits / temperature over the candidates, in double for a stable cumulative sum.
   prob_.resize(size_t(n));
-  const double inv_t = 1.0 / double(p_.temperature), top = double(logits[idx_[0]]);
+  const double inv_t = 1.0 / double(p_.temperature), top = double(key(idx_[0]));
+  if (!std::isfinite(top)) return idx_[0];  // no finite logit at all: nothing better to draw
   double z = 0;
-  for (int64_t i = 0; i < n; ++i) z += (prob_[size_t(i)] = float(std::exp((double(logits[idx_[size_t(i)]]) - top) * inv_t)));
+  for (int64_t i = 0; i < n; ++i) z += (prob_[size_t(i)] = float(std::exp((double(key(idx_[size_t(i)])) - top) * inv_t)));
   for (int64_t i = 0; i < n; ++i) prob_[size_t(i)] = float(prob_[size_t(i)] / z);
   if (p_.top_p < 1.0f) {
     double cum = 0;
     int64_t keep = n;
     for (int64_t i = 0; i < n; ++i) {
       cum += prob_[size_t(i)];
-      if (cum >= p_.top_p) { keep = i + 1; break; }
+      // Inclusive, with slack for float rounding: p = {0.5, 0.3, ...} at top_p 0.8 keeps two.
+      if (cum >= double(p_.top_p) - 1e-6) { keep = i + 1; break; }
     }
     n = keep;
   }

@@ -8,7 +8,6 @@
 #include <omp.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -29,9 +28,11 @@ using namespace linear_detail;
 
 namespace {
 
-// M up to this uses the GEMV kernels (each weight streamed once from DRAM); above it, dequantised
-// panels + sgemm win because the work is compute bound (see bench_kernels for the crossover).
-static const int64_t kSmallM = getenv("FRUGAL_SMALL_M") ? atoi(getenv("FRUGAL_SMALL_M")) : 16;
+// M up to this uses the GEMV kernels (each weight streamed once from DRAM, widened in registers);
+// above it the work is compute bound and OpenBLAS on f32 panels wins. Measured crossover on the
+// dev VM (bench_kernels "xwt ... M=" lines): f32 goes straight to sgemm with no dequantisation, so
+// it switches earlier; for bf16/fp8 the GEMV tiles stay ahead of dequantise + sgemm up to ~32.
+int64_t small_m_limit(DType t) { return t == DType::kF32 ? 16 : 32; }
 // Below this many weight bytes a GEMV runs on one thread: an OpenMP fork/join costs more.
 constexpr int64_t kParallelMinBytes = 64 << 10;
 // Target size of one dequantised f32 panel for the large-M path: big enough that sgemm's
@@ -331,7 +332,7 @@ void matmul_xwt(const float* x, int64_t M, int64_t ldx, const WeightView& w, flo
   if (K == 0) return zero_rows(y, M, N, ldy);
   const Kernels& k = kernels();
 
-  if (M <= kSmallM) {
+  if (M <= small_m_limit(w.dtype)) {
     // Memory bound: split the rows of W across threads; each streams its rows once.
     const int nt = N * K * int64_t(dtype_size(w.dtype)) >= kParallelMinBytes ? num_threads() : 1;
     const int64_t chunk = 12;  // a multiple of the kernels' 3- and 4-row groups

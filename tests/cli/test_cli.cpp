@@ -3,6 +3,8 @@
 // in a clean non-zero exit (never a signal, never a sanitizer report) with stderr naming the
 // problem: the file, the tensor, the config key or the flag.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,30 +53,7 @@ void spit(const std::string& path, const std::string& bytes) {
   ASSERT_TRUE(f.good()) << path;
 }
 
-// A fresh directory per test under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    for (char& c : name)
-      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    path_ = fs::temp_directory_path() /
-            ("frugal_cli_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using frugal::test::TempDir;
 
 struct RunResult {
   int status = 0;

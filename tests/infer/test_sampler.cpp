@@ -476,9 +476,13 @@ TEST_F(Generate, MaxTokensIsRespected) {
   GenerateResult r0 = generate(*model_, prompt_, params(0, 1.0f));
   EXPECT_TRUE(r0.ids.empty());
   EXPECT_EQ(r0.finish_reason, "length");
-  // The whole context: 4 + 252 = 256 tokens fits.
-  GenerateResult full = generate(*model_, prompt_, params(252, 1.0f, 5));
-  EXPECT_EQ(full.ids.size(), 252u);
+  // The whole context: 250 + 6 = 256 tokens fits exactly.
+  std::vector<int32_t> long_prompt(250);
+  for (size_t i = 0; i < long_prompt.size(); ++i) long_prompt[i] = int32_t(i * 37 % 256);
+  GenerateResult full = generate(*model_, long_prompt, params(6, 1.0f, 5));
+  EXPECT_EQ(full.ids.size(), 6u);
+  EXPECT_EQ(full.prompt_tokens, 250);
+  EXPECT_THROW(generate(*model_, long_prompt, params(7, 1.0f, 5)), Error);
 }
 
 TEST_F(Generate, StopIdEndsGenerationAndIsIncluded) {

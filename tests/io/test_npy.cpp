@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "core/error.h"
-#include "io/io_test_util.h"
+#include "test_util.h"
 #include "io/npy.h"
 
 using namespace frugal;

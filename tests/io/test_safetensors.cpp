@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "io/io_test_util.h"
+#include "test_util.h"
 #include "io/safetensors.h"
 
 using namespace frugal;

@@ -1,4 +1,4 @@
-// Helpers shared by the io tests: a per-test temp directory, raw file bytes, error expectations.
+// Helpers shared by the tests: a per-test temp directory, raw file bytes, error expectations.
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -25,7 +25,7 @@ class TempDir {
     for (char& c : name)
       if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
     path_ = std::filesystem::temp_directory_path() /
-            ("frugal_io_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
+            ("frugal_test_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
     std::filesystem::create_directories(path_);
   }
   ~TempDir() {
@@ -37,6 +37,13 @@ class TempDir {
 
   std::string file(const std::string& name) const { return (path_ / name).string(); }
   std::string str() const { return path_.string(); }
+  const std::filesystem::path& path() const { return path_; }
+  // File names in the directory.
+  std::vector<std::string> entries() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(path_)) out.push_back(e.path().filename().string());
+    return out;
+  }
   // Number of entries in the directory (atomic writes must leave no temp files behind).
   long count() const {
     return long(std::distance(std::filesystem::directory_iterator(path_), std::filesystem::directory_iterator()));
