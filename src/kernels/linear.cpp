@@ -339,8 +339,8 @@ void matmul_xwt(const float* x, int64_t M, int64_t ldx, const WeightView& w, flo
     const int64_t nchunks = (N + chunk - 1) / chunk;
 #pragma omp parallel num_threads(nt)
     {
-      // Contiguous ranges (schedule(static) by hand) so each thread's hardware prefetch streams
-      // run long.
+      // Contiguous ranges (schedule(static) by hand): each thread streams one long run of rows,
+      // and the kernels' prefetch of the next row group stays inside the thread's own range.
       const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
       const int64_t c0 = nchunks * t / T, c1 = nchunks * (t + 1) / T;
       if (c1 > c0) k.gemv_rows(x, M, ldx, w, c0 * chunk, std::min(N, c1 * chunk), y, ldy);

@@ -1,16 +1,22 @@
 // AVX2 + FMA + F16C kernels for linear layers (compiled with -mavx2 -mfma -mf16c; only called
 // when cpu_features() says the CPU has them).
 //
-// Decode (M small) is memory bound: each weight row is streamed once, widened to f32 in
-// registers and FMA'd against all M activation rows. A tile is R weight rows x MR activation
-// rows held in R*MR ymm accumulators, so one weight load serves MR FMAs and one activation load
-// serves R FMAs. Block scales are applied to the widened weights (one vmulps per 8 weights and
-// row, shared by all MR rows): w = fl(code * scale), exactly the value WeightView::at() returns,
-// so the fast path and the reference multiply the same f32 numbers and differ only in summation
-// order.
+// Decode (M small) is memory bound: each weight row is streamed once from DRAM, widened to f32 in
+// registers and FMA'd against all M activation rows; the next row group is prefetched into L2.
+//  * M = 1, e4m3 (DeepSeek's format): gemv_e4m3_m1_tile, a shuffle-free decode of 32 codes at a
+//    time against a permuted, pre-scaled copy of x (see the comment there).
+//  * M = 1, other dtypes with block scales: the scales go into a copy of x per row-block
+//    (gemv_rows_prescaled), the weights through the unscaled tile.
+//  * otherwise gemv_tile: R weight rows x MR activation rows in R*MR ymm accumulators, so one
+//    weight load serves MR FMAs and one activation load serves R FMAs; block scales multiply the
+//    widened weights (MR > 1) or per-segment partial sums (MR = 1).
+// All of them multiply x by the exact decoded codes and the exact block scales, with at most one
+// extra rounding per product compared with x * fl(code * scale) (the reference's WeightView::at());
+// test_linear.cpp derives the resulting error bound.
 #include <immintrin.h>
 
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels/linear_impl.h"
@@ -130,8 +136,8 @@ constexpr _mm_hint kPrefetchHint = _MM_HINT_T1;
 //  (saves one vmulps per 8 weights, which decode at M = 1 cannot afford); with MR > 1 it is applied
 //  to the weight vector, shared by the MR FMAs, and the 12 accumulators leave no room for partials.
 //  first: this is the first M chunk of the group, the one that streams it from DRAM (prefetch).
-// An e4m3 NaN code decodes to ±480 here, so rows are checked as they stream and recomputed through
-// the exact table if they have one (never in a valid checkpoint; costs 2 ops per 32 codes).
+// An e4m3 NaN code decodes to ±480 here, so rows are checked as they stream and their outputs set
+// to NaN if they have one (never in a valid checkpoint; costs 2 ops per 32 codes).
 template <DType T, int MR, int R, bool kMul>
 void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, float* y, int64_t ldy,
                bool first) {
@@ -201,15 +207,10 @@ void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, floa
     for (int m = 0; m < MR; ++m) y[m * ldy + n + r] = hsum(kFold ? total[r] : acc[r][m]);
 
   if constexpr (kNanCheck) {
-    if (nan_tail || e4m3_nan_seen(nan_acc))  // recompute the rows with a NaN code exactly (the NaN propagates as in the reference)
-      for (int r = 0; r < R; ++r) {
-        if (!e4m3_has_nan(row[r], K)) continue;
-        for (int m = 0; m < MR; ++m) {
-          float sum = 0.0f;
-          for (int64_t k = 0; k < K; ++k) sum += x[m * ldx + k] * w.at(n + r, k);
-          y[m * ldy + n + r] = sum;
-        }
-      }
+    if (nan_tail || e4m3_nan_seen(nan_acc))  // a NaN weight makes its outputs NaN, as in the reference
+      for (int r = 0; r < R; ++r)
+        if (e4m3_has_nan(row[r], K))
+          for (int m = 0; m < MR; ++m) y[m * ldy + n + r] = std::numeric_limits<float>::quiet_NaN();
   }
 }
 
@@ -261,10 +262,131 @@ void gemv_rows_prescaled(const float* x, const WeightView& w, int64_t n0, int64_
   }
 }
 
+// ---- e4m3 decode at M = 1 (DeepSeek's checkpoint format on the hot path) ----
+//
+// The generic Decode<kF8E4M3>::load8 spends 2 shuffle-port ops per 8 codes (vpmovsxbw, and the
+// lane crossing inside vcvtph2ps), which is the bottleneck on Intel cores. Here 32 codes are split
+// into even and odd bytes without shuffles: in 16-bit lanes, (v << 8) holds the even byte on top
+// and v itself the odd one; an arithmetic shift right by 1 then leaves S.S.EEEE.MMM.xxxxxxx, and
+// the mask 0xBF80 makes it the f16 S.0EEEE.MMM0000000 = code * 2^-8 (as in Decode<kF8E4M3>).
+// The four f16 octets come out as codes {0,2..14}, {16,18..30}, {1,3..15}, {17,19..31} of the
+// block, so x is stored permuted the same way (xs, built once per row-block together with the
+// scales: see e4m3_m1_prepare_x).
+constexpr int64_t kE4m3Block = 32;
+
+// Position of element k (of a full 32-block starting at 0) in the permuted x.
+inline int64_t e4m3_perm(int64_t off) {
+  return (off & 1) * 16 + (off >> 4) * 8 + ((off & 15) >> 1);
+}
+
+// Even and odd elements of the 16 floats p[0..16), each as 8 in order.
+inline void split_even_odd(const float* p, __m256 s, __m256& even, __m256& odd) {
+  const __m256 a = _mm256_mul_ps(_mm256_loadu_ps(p), s), b = _mm256_mul_ps(_mm256_loadu_ps(p + 8), s);
+  // shuffle_ps works within 128-bit lanes: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute then
+  // orders the pairs as [a0 a2, a4 a6, b0 b2, b4 b6].
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+
+// xs = x * (2^8 * block scale) in the permuted order for the full 32-blocks, in order for the tail.
+// Runs once per row-block (block_rows x K weights), so it must stay cheap next to the kernel.
+void e4m3_m1_prepare_x(const float* x, const WeightView& w, const float* srow, float* xs) {
+  const int64_t K = w.cols, K32 = K / kE4m3Block * kE4m3Block;
+  for_each_scale_segment(w, [&](int64_t c0, int64_t c1, int64_t block) {
+    const float s = segment_scale<DType::kF8E4M3>(srow, block);
+    const __m256 sv = _mm256_set1_ps(s);
+    for (int64_t k = c0; k < c1;) {
+      if (k % kE4m3Block == 0 && k + kE4m3Block <= std::min(c1, K32)) {
+        __m256 e0, o0, e1, o1;
+        split_even_odd(x + k, sv, e0, o0);
+        split_even_odd(x + k + 16, sv, e1, o1);
+        _mm256_storeu_ps(xs + k, e0);
+        _mm256_storeu_ps(xs + k + 8, e1);
+        _mm256_storeu_ps(xs + k + 16, o0);
+        _mm256_storeu_ps(xs + k + 24, o1);
+        k += kE4m3Block;
+      } else {  // segment edges that are not 32-aligned, and the tail
+        const int64_t b = k / kE4m3Block * kE4m3Block;
+        xs[k < K32 ? b + e4m3_perm(k - b) : k] = x[k] * s;
+        ++k;
+      }
+    }
+  });
+}
+
+// y[n + r] for R rows of an unscaled e4m3 view against the prepared xs.
+template <int R>
+void gemv_e4m3_m1_tile(const float* xs, const WeightView& w, int64_t n, float* y) {
+  const int64_t K = w.cols, K32 = K / kE4m3Block * kE4m3Block, next = R * w.ld;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const uint8_t* row[R];
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) {
+    row[r] = base + (n + r) * w.ld;
+    acc[r] = _mm256_setzero_ps();
+  }
+  const __m256i f16_mask = _mm256_set1_epi16(int16_t(0xBF80)), sign = _mm256_set1_epi8(int8_t(0x80));
+  __m256i nan_acc = _mm256_setzero_si256();
+  int64_t k = 0;
+  for (; k < K32; k += kE4m3Block) {
+    if (uint64_t(k) % 64 == 0)
+      for (int r = 0; r < R; ++r) ;
+    const __m256 x0 = _mm256_loadu_ps(xs + k), x1 = _mm256_loadu_ps(xs + k + 8);
+    const __m256 x2 = _mm256_loadu_ps(xs + k + 16), x3 = _mm256_loadu_ps(xs + k + 24);
+    for (int r = 0; r < R; ++r) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[r] + k));
+      nan_acc = _mm256_max_epu8(nan_acc, _mm256_or_si256(v, sign));  // see e4m3_nan_track
+      const __m256i ev = _mm256_and_si256(_mm256_srai_epi16(_mm256_slli_epi16(v, 8), 1), f16_mask);
+      const __m256i od = _mm256_and_si256(_mm256_srai_epi16(v, 1), f16_mask);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(ev)), x0, acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(ev, 1)), x1, acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(od)), x2, acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(od, 1)), x3, acc[r]);
+    }
+  }
+  bool nan = e4m3_nan_seen(nan_acc);
+  for (; k < K; k += 8) {  // tail (< 32 codes), x in order
+    const int64_t t = std::min<int64_t>(8, K - k);
+    const __m256 xv = t == 8 ? _mm256_loadu_ps(xs + k) : _mm256_maskload_ps(xs + k, lane_mask(t));
+    for (int r = 0; r < R; ++r) {
+      nan |= e4m3_has_nan(row[r] + k, t);
+      const __m256 wv = t == 8 ? Decode<DType::kF8E4M3>::load8(row[r] + k) : load_partial<DType::kF8E4M3>(row[r] + k, t);
+      acc[r] = _mm256_fmadd_ps(wv, xv, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[n + r] = hsum(acc[r]);
+  if (nan)  // a NaN weight makes its output NaN, exactly as in the reference
+    for (int r = 0; r < R; ++r)
+      if (e4m3_has_nan(row[r], K)) y[n + r] = std::numeric_limits<float>::quiet_NaN();
+}
+
+void gemv_rows_e4m3_m1(const float* x, const WeightView& w, int64_t n0, int64_t n1, float* y) {
+  thread_local std::vector<float> xs_buf;
+  xs_buf.resize(size_t(w.cols));
+  float* xs = xs_buf.data();
+  WeightView wu = w;
+  wu.scale_inv = nullptr;
+  for (int64_t n = n0; n < n1;) {
+    // Rows up to the end of this row-block share xs (all rows when unscaled).
+    int64_t rb_end = n1;
+    const float* srow = nullptr;
+    if (w.scale_inv) {
+      const int64_t rb = (n + w.row0) / w.block_rows;
+      rb_end = std::min(n1, (rb + 1) * w.block_rows - w.row0);
+      srow = w.scale_inv + rb * w.scale_ld;
+    }
+    e4m3_m1_prepare_x(x, w, srow, xs);
+    for (; n + 4 <= rb_end; n += 4) gemv_e4m3_m1_tile<4>(xs, wu, n, y);
+    for (; n < rb_end; ++n) gemv_e4m3_m1_tile<1>(xs, wu, n, y);
+  }
+}
+
 // Rows [n0, n1) in groups of R (4 rows when M <= 2, else 3 so a 4x3 tile fits 12 accumulators).
 template <DType T, bool kMul>
 void gemv_rows_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0, int64_t n1,
                  float* y, int64_t ldy) {
+  if constexpr (T == DType::kF8E4M3)
+    if (M == 1) return gemv_rows_e4m3_m1(x, w, n0, n1, y);
   if constexpr (kMul)
     if (M == 1 && w.scale_inv) return gemv_rows_prescaled<T>(x, w, n0, n1, y);
   int64_t n = n0;

@@ -7,6 +7,7 @@ namespace frugal {
 
 void rmsnorm_forward(const float* x, int64_t ldx, const float* w, int64_t T, int64_t D, float eps, float* y,
                      int64_t ldy) {
+#pragma omp parallel for schedule(static) if (T * D >= (1 << 16))
   for (int64_t t = 0; t < T; ++t) {
     const float* xr = x + t * ldx;
     float* yr = y + t * ldy;
@@ -19,8 +20,14 @@ void rmsnorm_forward(const float* x, int64_t ldx, const float* w, int64_t T, int
 
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
+void add_inplace(float* x, const float* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
 void swiglu_forward(const float* g, const float* u, int64_t T, int64_t F, float* h) {
   const int64_t n = T * F;
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
   for (int64_t i = 0; i < n; ++i) h[i] = silu(g[i]) * u[i];
 }
 

@@ -18,6 +18,9 @@ void swiglu_forward(const float* g, const float* u, int64_t T, int64_t F, float*
 
 float silu(float x);
 
+// x[i] += y[i] for n elements (the residual adds), threaded for prefill-sized n.
+void add_inplace(float* x, const float* y, int64_t n);
+
 // In-place softmax over each of T rows of length n (row stride ld); rows whose entries are all
 // -inf become all-zero rather than NaN.
 void softmax_rows(float* x, int64_t T, int64_t n, int64_t ld);

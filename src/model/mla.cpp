@@ -4,7 +4,10 @@
 #include <limits>
 #include <vector>
 
+#include <omp.h>
+
 #include "core/arena.h"
+#include "core/sys.h"
 #include "kernels/ops.h"
 
 namespace frugal {
@@ -28,8 +31,14 @@ void attend_naive(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTabl
                 dr = cfg.qk_rope_head_dim, dv = cfg.v_head_dim, S = pos0 + T, dq = dn + dr, dkv = dn + dv;
   float* kv = arena.alloc<float>(size_t(S * H * dkv));  // [S, H·(dn+dv)]
   matmul_xwt(cache, S, cw, w.kv_b_proj, kv, H * dkv, &arena);
-  float* scores = arena.alloc<float>(size_t(T * S));  // [T, S], reused per head
+  // Heads run in parallel, each with single-threaded GEMMs (OpenBLAS drops to one thread inside
+  // an OpenMP region): the softmax and masking then parallelise too, instead of running serially
+  // between multi-threaded GEMMs that are too small to split well.
+  const int nt = num_threads();
+  float* scores_all = arena.alloc<float>(size_t(nt) * size_t(T * S));  // [nt][T, S]
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (T * S * H >= (1 << 14))
   for (int64_t h = 0; h < H; ++h) {
+    float* scores = scores_all + size_t(omp_get_thread_num()) * size_t(T * S);
     // scores = scale · (q_nope_h · k_nopeᵀ + q_pe_h · k_peᵀ)
     sgemm(false, true, T, S, dn, rope.softmax_scale, q + h * dq, H * dq, kv + h * dkv, H * dkv, 0.0f, scores, S);
     sgemm(false, true, T, S, dr, rope.softmax_scale, q + h * dq + dn, H * dq, cache + C, cw, 1.0f, scores, S);

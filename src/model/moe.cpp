@@ -6,7 +6,10 @@
 #include <limits>
 #include <numeric>
 
+#include <omp.h>
+
 #include "core/arena.h"
+#include "core/sys.h"
 #include "core/error.h"
 #include "kernels/ops.h"
 
@@ -115,22 +118,49 @@ void moe_forward(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x,
   if (w.has_shared) mlp_forward(w.shared_experts, x, T, D, arena, y);
   else std::memset(y, 0, size_t(T * D) * sizeof(float));
 
-  float* xe = arena.alloc<float>(size_t(T * D));  // gathered tokens of one expert [n_e, D]
-  float* ye = arena.alloc<float>(size_t(T * D));
+  // Decode-sized batches: experts one after another, each GEMV split across threads (memory
+  // bound). Prefill-sized batches: experts in parallel, each GEMM on one thread — expert GEMMs are
+  // too small (tens of rows) for OpenBLAS to split well, and this parallelises gather/scatter too.
+  const int nt = num_threads();
+  const bool by_expert = nt > 1 && T * K >= 8 * E;
+  int64_t max_n = 0;
+  for (int64_t e = 0; e < E; ++e) max_n = std::max(max_n, count[size_t(e) + 1] - count[size_t(e)]);
+  const int64_t F = w.experts.empty() ? 0 : w.experts[0].gate_proj.rows;
+  const int64_t per_worker = max_n * (2 * D + 2 * F);
+  // Per worker: gathered tokens xe [n, D], expert output ye [n, D], gate/up activations [n, F].
+  float* bufs = arena.alloc<float>(size_t((by_expert ? nt : 1) * per_worker));
+  // Each (token, slot) pair has its own output row, so experts on different threads never write
+  // the same memory, and the final sum runs in slot order whatever the schedule (deterministic).
+  float* slot_out = arena.alloc<float>(size_t(T * K * D));  // [T·K, D]
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (by_expert)
   for (int64_t e = 0; e < E; ++e) {
     const int64_t begin = count[size_t(e)], n = count[size_t(e) + 1] - begin;
     if (n == 0) continue;  // experts without tokens cost nothing (and are never read)
+    float* xe = bufs + (by_expert ? omp_get_thread_num() : 0) * per_worker;
+    float* ye = xe + n * D;
+    float* g = ye + n * D;
+    float* u = g + n * F;
     for (int64_t j = 0; j < n; ++j)
       std::memcpy(xe + j * D, x + (order[size_t(begin + j)] / K) * D, size_t(D) * sizeof(float));
-    mlp_forward(w.experts[size_t(e)], xe, n, D, arena, ye);
+    const MlpWeights& m = w.experts[size_t(e)];
+    Arena* scratch = by_expert ? nullptr : &arena;  // the arena is not thread-safe
+    matmul_xwt(xe, n, D, m.gate_proj, g, F, scratch);
+    matmul_xwt(xe, n, D, m.up_proj, u, F, scratch);
+    swiglu_forward(g, u, n, F, g);
+    matmul_xwt(g, n, F, m.down_proj, ye, D, scratch);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t slot = order[size_t(begin + j)];
-      const float g = r.weight[size_t(slot)];
-      float* dst = y + (slot / K) * D;
-      const float* src = ye + j * D;
-      for (int64_t i = 0; i < D; ++i) dst[i] += g * src[i];
+      const float gw = r.weight[size_t(slot)];
+      for (int64_t i = 0; i < D; ++i) slot_out[slot * D + i] = gw * ye[j * D + i];
     }
   }
+#pragma omp parallel for schedule(static) if (T * K * D >= (1 << 16))
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < K; ++k) {
+      const float* src = slot_out + (t * K + k) * D;
+      float* dst = y + t * D;
+      for (int64_t i = 0; i < D; ++i) dst[i] += src[i];
+    }
   arena.rewind(mark);
   if (routing_out) *routing_out = std::move(r);
 }

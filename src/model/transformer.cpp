@@ -46,14 +46,14 @@ void Transformer::decoder_layer(const LayerWeights& lw, int64_t layer, float* x,
   rmsnorm_forward(x, D, lw.input_layernorm.data(), T, D, eps, xn, D);
   mla_forward(cfg_, lw.self_attn, rope_, xn, T, pos0, cache_layer, cw, opt.attn, arena_, out);
   if (opt.dump) opt.dump("attn_out", layer, out, T, D);
-  for (int64_t i = 0; i < T * D; ++i) x[i] += out[i];
+  add_inplace(x, out, T * D);
 
   // out = h + FFN(RMSNorm(h)): dense SwiGLU in the first layers, DeepSeekMoE after.
   rmsnorm_forward(x, D, lw.post_attention_layernorm.data(), T, D, eps, xn, D);
   if (lw.is_moe) moe_forward(cfg_, lw.moe, xn, T, arena_, out);
   else mlp_forward(lw.mlp, xn, T, D, arena_, out);
   if (opt.dump) opt.dump("ffn_out", layer, out, T, D);
-  for (int64_t i = 0; i < T * D; ++i) x[i] += out[i];
+  add_inplace(x, out, T * D);
   if (opt.dump) opt.dump("layer_out", layer, x, T, D);
   arena_.rewind(mark);
 }

@@ -412,3 +412,13 @@ TEST(Linear, SgemmMatchesRef) {
           EXPECT_EQ(failures, 0);
         }
 }
+
+// K = 0: C = beta * C (with beta = 0 overwriting whatever was there), as BLAS defines it.
+TEST(Linear, SgemmEmptyK) {
+  std::vector<float> C(6, std::numeric_limits<float>::quiet_NaN()), A(1), B(1);
+  sgemm(false, false, 2, 3, 0, 1.0f, A.data(), 1, B.data(), 3, 0.0f, C.data(), 3);
+  for (float c : C) EXPECT_EQ(c, 0.0f);
+  C.assign(6, 2.0f);
+  sgemm(false, true, 2, 3, 0, 1.0f, A.data(), 1, B.data(), 1, 0.5f, C.data(), 3);
+  for (float c : C) EXPECT_EQ(c, 1.0f);
+}

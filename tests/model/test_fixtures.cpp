@@ -13,6 +13,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <filesystem>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -170,6 +172,39 @@ TEST(FixtureErrors, TokenIdOutsideVocabularyIsAnError) {
   EXPECT_EQ(cache.length(), 0);  // nothing was appended
   std::vector<int32_t> neg = {-1};
   EXPECT_THROW(model.forward(neg.data(), 1, cache, logits.data()), Error);
+}
+
+}  // namespace
+
+namespace {
+
+// The same micro_f32 checkpoint split into two shards with a model.safetensors.index.json (the
+// layout of the released multi-file checkpoints) gives bit-identical logits.
+TEST(FixtureSharded, ShardedCheckpointLoadsAndMatches) {
+  const auto dir = std::filesystem::temp_directory_path() / ("frugal_sharded_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  SafetensorsFile src(kData + "/micro_f32/model.safetensors");
+  SafetensorsWriter a, b;
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  size_t i = 0;
+  for (const auto& e : src.entries()) {
+    const bool first = (i++ % 2) == 0;
+    (first ? a : b).add(e.name, src.tensor(e.name));
+    index["weight_map"][e.name] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  a.write((dir / "model-00001-of-00002.safetensors").string());
+  b.write((dir / "model-00002-of-00002.safetensors").string());
+  std::ofstream((dir / "model.safetensors.index.json").string()) << index.dump();
+  std::filesystem::copy_file(kData + "/micro_f32/config.json", dir / "config.json");
+
+  auto ref_model = load_model(kData + "/micro_f32");
+  auto sharded = load_model(dir.string());
+  Transformer m1(ref_model->config, ref_model->weights), m2(sharded->config, sharded->weights);
+  Oracle o;
+  auto l1 = full_logits(m1, o.row(0), AttnImpl::kAuto), l2 = full_logits(m2, o.row(0), AttnImpl::kAuto);
+  EXPECT_EQ(l1, l2);
+  EXPECT_EQ(sharded->weights.mtp.size(), 1u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
