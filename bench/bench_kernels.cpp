@@ -35,7 +35,8 @@ struct Options {
 // Each thread reads `streams` interleaved sequential streams of its part: one stream is what
 // STREAM does; several streams (like the GEMV kernels' 4 weight rows) keep more cache misses in
 // flight on some CPUs. Returns the best GB/s over `reps`.
-double read_bandwidth_gbs(const float* a, int64_t n, int streams, bool prefetch, int reps) {
+template <int streams, bool prefetch>
+double read_bandwidth_gbs(const float* a, int64_t n, int reps) {
   double best = 0, sink = 0;
   for (int r = 0; r < reps; ++r) {
     const double t0 = now_seconds();
@@ -50,7 +51,7 @@ double read_bandwidth_gbs(const float* a, int64_t n, int streams, bool prefetch,
         for (int st = 0; st < streams; ++st) {
           // The same software prefetch distance as the GEMV kernels use (they run one row group
           // ahead), so the roof is not lower than what a kernel can reach.
-          if (prefetch) __builtin_prefetch(p + st * part + i + 512, 0, 2);
+          if constexpr (prefetch) __builtin_prefetch(p + st * part + i + 512, 0, 2);
           for (int j = 0; j < 16; ++j) s[j] += p[st * part + i + j];
         }
       for (float v : s) total += v;
@@ -180,14 +181,16 @@ int main(int argc, char** argv) {
     float* a = static_cast<float*>(std::aligned_alloc(64, bytes));
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) a[i] = float(i & 1023);  // first touch by the reading thread
-    for (int streams : {1, 4})
-      for (bool prefetch : {false, true}) {
-        const double g = read_bandwidth_gbs(a, n, streams, prefetch, reps);
-        std::printf("read bandwidth (%s f32 sum, %d threads, %d stream%s/thread%s): %.1f GB/s\n",
-                    opt.quick ? "256 MiB" : "1 GiB", opt.threads, streams, streams > 1 ? "s" : "",
-                    prefetch ? ", sw prefetch" : "", g);
-        bw = std::max(bw, g);
-      }
+    auto report = [&](int streams, bool prefetch, double g) {
+      std::printf("read bandwidth (%s f32 sum, %d threads, %d stream%s/thread%s): %.1f GB/s\n",
+                  opt.quick ? "256 MiB" : "1 GiB", opt.threads, streams, streams > 1 ? "s" : "",
+                  prefetch ? ", sw prefetch" : "", g);
+      bw = std::max(bw, g);
+    };
+    report(1, false, read_bandwidth_gbs<1, false>(a, n, reps));
+    report(1, true, read_bandwidth_gbs<1, true>(a, n, reps));
+    report(4, false, read_bandwidth_gbs<4, false>(a, n, reps));
+    report(4, true, read_bandwidth_gbs<4, true>(a, n, reps));
     std::free(a);
     std::printf("read bandwidth: %.1f GB/s (the best of these; the GEMV roof below)\n", bw);
   }

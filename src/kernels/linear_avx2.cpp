@@ -126,9 +126,18 @@ template <DType T> float segment_scale(const float* srow, int64_t block) {
   return Decode<T>::kRawScale * (srow ? srow[block] : 1.0f);
 }
 
-// Software prefetch of the next row group, one group ahead, into L2: the hardware streamers stop at
-// 4 KiB pages and ramp up again on each new row, which leaves DRAM idle while fp8 decode computes.
+// Software prefetch into L2 of the row group(s) ahead: the hardware streamers stop at 4 KiB pages
+// and ramp up again on each new row, which leaves DRAM idle while fp8 decode computes. Prefetching
+// at least kPrefetchAhead bytes ahead (in whole groups: the addresses are those of the current rows
+// plus a multiple of the group stride) measured best on the dev VM; one group of short rows is
+// not enough to cover DRAM latency.
 constexpr _mm_hint kPrefetchHint = _MM_HINT_T1;
+constexpr int64_t kPrefetchAhead = 24 << 10;
+// Byte offset from a group's rows to the rows being prefetched.
+inline int64_t prefetch_offset(int64_t group_bytes, int64_t row_stride_bytes, int R) {
+  const int64_t groups = std::max<int64_t>(1, (kPrefetchAhead + group_bytes - 1) / std::max<int64_t>(group_bytes, 1));
+  return groups * R * row_stride_bytes;
+}
 
 // One tile: y[m, n + r] for m < MR, r < R; x points at activation row m0.
 //  kMul: weights need a scale (block scales, or e4m3's raw 2^8).
@@ -145,7 +154,7 @@ void gemv_tile(const float* x, int64_t ldx, const WeightView& w, int64_t n, floa
   constexpr bool kFold = kMul && MR == 1;
   constexpr bool kNanCheck = T == DType::kF8E4M3;
   constexpr int64_t kStep = kNanCheck ? 32 : 8;  // elements per main-loop step
-  const int64_t K = w.cols, next = R * w.ld * D::kBytes;
+  const int64_t K = w.cols, next = prefetch_offset(R * K * D::kBytes, w.ld * D::kBytes, R);
   const auto* base = static_cast<const uint8_t*>(w.data);
   const uint8_t* row[R];
   const float* srow[R];
@@ -317,7 +326,7 @@ void e4m3_m1_prepare_x(const float* x, const WeightView& w, const float* srow, f
 // y[n + r] for R rows of an unscaled e4m3 view against the prepared xs.
 template <int R>
 void gemv_e4m3_m1_tile(const float* xs, const WeightView& w, int64_t n, float* y) {
-  const int64_t K = w.cols, K32 = K / kE4m3Block * kE4m3Block, next = R * w.ld;
+  const int64_t K = w.cols, K32 = K / kE4m3Block * kE4m3Block, next = prefetch_offset(R * K, w.ld, R);
   const auto* base = static_cast<const uint8_t*>(w.data);
   const uint8_t* row[R];
   __m256 acc[R];
@@ -330,7 +339,7 @@ void gemv_e4m3_m1_tile(const float* xs, const WeightView& w, int64_t n, float* y
   int64_t k = 0;
   for (; k < K32; k += kE4m3Block) {
     if (uint64_t(k) % 64 == 0)
-      for (int r = 0; r < R; ++r) ;
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(row[r] + next + k), kPrefetchHint);
     const __m256 x0 = _mm256_loadu_ps(xs + k), x1 = _mm256_loadu_ps(xs + k + 8);
     const __m256 x2 = _mm256_loadu_ps(xs + k + 16), x3 = _mm256_loadu_ps(xs + k + 24);
     for (int r = 0; r < R; ++r) {

@@ -422,3 +422,29 @@ TEST(Linear, SgemmEmptyK) {
   sgemm(false, true, 2, 3, 0, 1.0f, A.data(), 1, B.data(), 1, 0.5f, C.data(), 3);
   for (float c : C) EXPECT_EQ(c, 1.0f);
 }
+
+// The model runs heads and experts in parallel and calls the matmuls from inside the region (no
+// arena: it is not thread-safe). Nested regions then run on one thread, OpenBLAS single-threaded,
+// and the per-thread scratch keeps the threads apart.
+TEST(Linear, CallableFromParallelRegion) {
+  Rng rng(10);
+  TestWeight tw = make_weight(DType::kF8E4M3, 96, 200, rng, 32, 32);
+  const int64_t K = 200, N = 96;
+  constexpr int kJobs = 8;
+  std::vector<std::vector<float>> xs, ys(kJobs), yrefs(kJobs);
+  const int64_t Ms[kJobs] = {1, 2, 5, 40, 1, 33, 64, 3};
+  for (int j = 0; j < kJobs; ++j) {
+    xs.push_back(random_vec(size_t(Ms[j] * K), rng));
+    ys[j].assign(size_t(Ms[j] * N), 0.0f);
+    yrefs[j].assign(size_t(Ms[j] * N), 0.0f);
+    matmul_xwt_ref(xs[j].data(), Ms[j], K, tw.view, yrefs[j].data(), N);
+  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(2)
+  for (int j = 0; j < kJobs; ++j) matmul_xwt(xs[j].data(), Ms[j], K, tw.view, ys[j].data(), N);
+  for (int j = 0; j < kJobs; ++j)
+    for (int64_t i = 0; i < Ms[j] * N; ++i) {
+      double abs = 0;
+      for (int64_t k = 0; k < K; ++k) abs += std::fabs(double(xs[j][(i / N) * K + k]) * tw.view.at(i % N, k));
+      ASSERT_LE(std::fabs(ys[j][i] - yrefs[j][i]), double(K + 4) * kU * abs) << "job " << j << " i " << i;
+    }
+}
