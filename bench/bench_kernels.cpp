@@ -21,8 +21,11 @@
 #include "core/rng.h"
 #include "core/sys.h"
 #include "kernels/linear.h"
+#include "bench/peaks.h"
 
 using namespace frugal;
+using frugal::bench::read_bandwidth_gbs;
+using frugal::bench::sgemm_gflops;
 
 namespace {
 
@@ -30,54 +33,6 @@ struct Options {
   int threads = 2;
   bool quick = false;
 };
-
-// Sum with 16 independent partial sums so the adds never wait on each other (memory bound).
-// Each thread reads `streams` interleaved sequential streams of its part: one stream is what
-// STREAM does; several streams (like the GEMV kernels' 4 weight rows) keep more cache misses in
-// flight on some CPUs. Returns the best GB/s over `reps`.
-template <int streams, bool prefetch>
-double read_bandwidth_gbs(const float* a, int64_t n, int reps) {
-  double best = 0, sink = 0;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now_seconds();
-    double total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-      const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-      const int64_t part = n / T / streams / 16 * 16;  // floats per stream
-      const float* p = a + t * part * streams;
-      float s[16] = {};
-      for (int64_t i = 0; i < part; i += 16)
-        for (int st = 0; st < streams; ++st) {
-          // The same software prefetch distance as the GEMV kernels use (they run one row group
-          // ahead), so the roof is not lower than what a kernel can reach.
-          if constexpr (prefetch) __builtin_prefetch(p + st * part + i + 512, 0, 2);
-          for (int j = 0; j < 16; ++j) s[j] += p[st * part + i + j];
-        }
-      for (float v : s) total += v;
-    }
-    const double dt = now_seconds() - t0;
-    sink += total;
-    const int64_t T = num_threads(), read = n / T / streams / 16 * 16 * streams * T;
-    best = std::max(best, double(read) * sizeof(float) / dt / 1e9);
-  }
-  if (sink == 1.2345) std::puts("");  // keep the sums alive
-  return best;
-}
-
-double sgemm_gflops(int64_t M, int64_t N, int64_t K, int reps) {
-  Rng rng(1);
-  std::vector<float> A(size_t(M * K)), B(size_t(N * K)), C(size_t(M * N));
-  for (float& v : A) v = rng.normal();
-  for (float& v : B) v = rng.normal();
-  double best = 0;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now_seconds();
-    sgemm(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);
-    best = std::max(best, 2.0 * double(M) * double(N) * double(K) / (now_seconds() - t0) / 1e9);
-  }
-  return best;
-}
 
 // `copies` identical weights of one dtype, so cycling through them streams from DRAM, not cache.
 struct WeightPool {
