@@ -36,9 +36,8 @@ void attend_naive(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTabl
   // between multi-threaded GEMMs that are too small to split well.
   const int nt = num_threads();
   float* scores_all = arena.alloc<float>(size_t(nt) * size_t(T * S));  // [nt][T, S]
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (T * S * H >= (1 << 14))
-  for (int64_t h = 0; h < H; ++h) {
-    float* scores = scores_all + size_t(omp_get_thread_num()) * size_t(T * S);
+  auto head = [&](int64_t h, int worker) {
+    float* scores = scores_all + size_t(worker) * size_t(T * S);
     // scores = scale · (q_nope_h · k_nopeᵀ + q_pe_h · k_peᵀ)
     sgemm(false, true, T, S, dn, rope.softmax_scale, q + h * dq, H * dq, kv + h * dkv, H * dkv, 0.0f, scores, S);
     sgemm(false, true, T, S, dr, rope.softmax_scale, q + h * dq + dn, H * dq, cache + C, cw, 1.0f, scores, S);
@@ -46,6 +45,12 @@ void attend_naive(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTabl
     softmax_rows(scores, T, S, S);
     // o_h [T, dv] = P · v_h
     sgemm(false, false, T, dv, S, 1.0f, scores, S, kv + h * dkv + dn, H * dkv, 0.0f, o + h * dv, H * dv);
+  };
+  if (nt > 1 && T * S * H >= (1 << 14)) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t h = 0; h < H; ++h) head(h, omp_get_thread_num());
+  } else {
+    for (int64_t h = 0; h < H; ++h) head(h, 0);  // small: let each GEMM use the threads itself
   }
 }
 

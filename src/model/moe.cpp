@@ -132,11 +132,10 @@ void moe_forward(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x,
   // Each (token, slot) pair has its own output row, so experts on different threads never write
   // the same memory, and the final sum runs in slot order whatever the schedule (deterministic).
   float* slot_out = arena.alloc<float>(size_t(T * K * D));  // [T·K, D]
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (by_expert)
-  for (int64_t e = 0; e < E; ++e) {
+  auto run_expert = [&](int64_t e, int worker) {
     const int64_t begin = count[size_t(e)], n = count[size_t(e) + 1] - begin;
-    if (n == 0) continue;  // experts without tokens cost nothing (and are never read)
-    float* xe = bufs + (by_expert ? omp_get_thread_num() : 0) * per_worker;
+    if (n == 0) return;  // experts without tokens cost nothing (and are never read)
+    float* xe = bufs + worker * per_worker;
     float* ye = xe + n * D;
     float* g = ye + n * D;
     float* u = g + n * F;
@@ -153,6 +152,14 @@ void moe_forward(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x,
       const float gw = r.weight[size_t(slot)];
       for (int64_t i = 0; i < D; ++i) slot_out[slot * D + i] = gw * ye[j * D + i];
     }
+  };
+  // Not an `if` clause on the pragma: even a one-thread (inactive) region around the GEMVs would
+  // make every nested parallel region inside them serial, costing decode half its bandwidth.
+  if (by_expert) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t e = 0; e < E; ++e) run_expert(e, omp_get_thread_num());
+  } else {
+    for (int64_t e = 0; e < E; ++e) run_expert(e, 0);
   }
 #pragma omp parallel for schedule(static) if (T * K * D >= (1 << 16))
   for (int64_t t = 0; t < T; ++t)
