@@ -16,11 +16,12 @@ void register_generate(CLI::App& app) {
     std::string model, ids;
     int64_t max_tokens = 16, prefill_chunk = 512;
     SamplingParams s;
-    bool json = false, ignore_eos = false, stats = false;
+    bool json = false, ignore_eos = false, stats = false, check_tensors = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("generate", "generate tokens from a prompt of token ids");
   c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory")->required();
+  c->add_flag("--check-tensors", o->check_tensors, "scan every weight for NaN/Inf while loading (slow)");
   c->add_option("--ids", o->ids, "prompt token ids, comma-separated")->required();
   c->add_option("--max-tokens", o->max_tokens, "token budget")->check(CLI::NonNegativeNumber);
   c->add_option("--temperature", o->s.temperature, "0 = greedy")->default_val(1.0f);
@@ -37,7 +38,9 @@ void register_generate(CLI::App& app) {
   c->callback([o] {
     std::vector<int32_t> ids = parse_ids(o->ids);
     validate(o->s);
-    auto m = load_model(o->model);
+    LoadOptions lo;
+    lo.check_finite = o->check_tensors;
+    auto m = load_model(o->model, lo);
     Transformer model(m->config, m->weights);
     GenerateParams gp;
     gp.max_tokens = o->max_tokens;

@@ -79,14 +79,17 @@ nlohmann::json inspect_json(const LoadedModel& m) {
 void register_inspect(CLI::App& app) {
   struct Opts {
     std::string model;
-    bool json = false;
+    bool json = false, check_tensors = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("inspect", "show architecture, parameter counts, weight bytes and KV-cache size");
   c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory")->required();
+  c->add_flag("--check-tensors", o->check_tensors, "scan every weight for NaN/Inf while loading (slow)");
   c->add_flag("--json", o->json, "machine-readable output");
   c->callback([o] {
-    auto m = load_model(o->model);
+    LoadOptions lo;
+    lo.check_finite = o->check_tensors;
+    auto m = load_model(o->model, lo);
     nlohmann::json j = inspect_json(*m);
     if (o->json) {
       std::printf("%s\n", j.dump(2).c_str());

@@ -4,6 +4,8 @@
 // problem: the file, the tensor, the config key or the flag.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "test_util.h"
 #include <spawn.h>
 #include <sys/wait.h>
@@ -559,3 +561,24 @@ TEST(CliBadCheckpoint, Fp8ScaleWithTheWrongShape) {
   ASSERT_FALSE(target.empty());
   expect_input_error(run_frugal({"inspect", m}), {target});
 }
+
+namespace {
+
+// --check-tensors scans the weights while loading: a NaN in a matrix is reported with the tensor
+// and the element; without the flag the load stays fast (no scan).
+TEST(CliBadCheckpoint, NonFiniteWeightWithCheckTensors) {
+  TempDir dir;
+  const std::string m = copy_model(kF32, dir.file("m"));
+  rewrite_checkpoint(m, [](const SafetensorsEntry& e, SafetensorsWriter& w, const Tensor& t) {
+    if (e.name != "model.layers.1.self_attn.o_proj.weight") return true;
+    Tensor c = t.contiguous();
+    c.data_as<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+    w.add(e.name, c);
+    return false;
+  });
+  expect_input_error(run_frugal({"inspect", "--check-tensors", m}),
+                     {"model.layers.1.self_attn.o_proj.weight", "non-finite", "[0, 5]"});
+  expect_ok(run_frugal({"inspect", m}));
+}
+
+}  // namespace
