@@ -3,7 +3,8 @@
 //   1. read bandwidth: sum a 1 GiB f32 array on N threads (STREAM-like), GB/s
 //   2. sgemm peak: OpenBLAS on square-ish f32 shapes, GFLOP/s
 //   3. decode GEMV (M=1) per weight dtype on weights cycled through a pool larger than the cache:
-//      GB/s of weight streamed, as a fraction of (1)
+//      GB/s of weight streamed, as a fraction of (1), for each SIMD kernel ISA the CPU runs
+//      (avx2, avx512; the selected one is the best), then small-M scaling per ISA
 //   4. prefill GEMM (M=512) per dtype, GFLOP/s as a fraction of (2)
 // Usage: bench_kernels [--threads N] [--quick]
 #include <omp.h>
@@ -165,25 +166,40 @@ int main(int argc, char** argv) {
   std::vector<Shape> gemv_shapes = {{1, 4096, 4096}, {1, 2048, 7168}, {1, 7168, 2048}, {1, 24576, 1536}};
   if (opt.quick) gemv_shapes.resize(2);
   Arena arena;
+  // Every SIMD ISA this CPU runs, the selected (best) one last; the portable kernels get one line.
+  std::vector<KernelIsa> isas;
+  for (KernelIsa isa : {KernelIsa::kAvx2, KernelIsa::kAvx512})
+    if (int(isa) <= int(best_kernel_isa())) isas.push_back(isa);
   for (const DtypeCase& c : cases)
     for (const Shape& s : gemv_shapes) {
       const WeightPool p = make_pool(c.dtype, s.N, s.K, c.block, pool_bytes);
-      const double t = time_xwt(p, 1, reps, arena);
-      const double gbs = double(p.views[0].bytes()) / t / 1e9;
-      std::printf("gemv %s %lldx%lld M=1: %.1f GB/s = %.2f of read bandwidth (%.3f ms)\n", c.name,
-                  (long long)s.N, (long long)s.K, gbs, gbs / bw, t * 1e3);
+      for (KernelIsa isa : isas) {
+        set_kernel_isa(isa);
+        const double t = time_xwt(p, 1, reps, arena);
+        const double gbs = double(p.views[0].bytes()) / t / 1e9;
+        std::printf("gemv %s %lldx%lld M=1 [%s]: %.1f GB/s = %.2f of read bandwidth (%.3f ms)\n", c.name,
+                    (long long)s.N, (long long)s.K, kernel_isa_name(isa), gbs, gbs / bw, t * 1e3);
+      }
+      set_kernel_isa(best_kernel_isa());
     }
 
   // Small-M scaling and the GEMV -> panel GEMM switch (32 -> 33 for bf16): time per call, weight
   // GB/s, GFLOP/s. 8 copies (256 MiB) are enough to defeat the cache once M > 1.
-  {
-    const WeightPool p = make_pool(DType::kBF16, 4096, 4096, 0, pool_bytes);
+  for (const DtypeCase& c : {cases[1], cases[2]}) {
+    const WeightPool p = make_pool(c.dtype, 4096, 4096, c.block, pool_bytes);
     for (int64_t M : {1, 2, 4, 8, 16, 32, 33, 64}) {
       if (opt.quick && (M == 2 || M == 64)) continue;
-      const double t = time_xwt(p, M, reps, arena, M == 1 ? SIZE_MAX : 8);
-      std::printf("xwt bf16 4096x4096 M=%lld: %.3f ms, %.1f GB/s, %.1f GFLOP/s\n", (long long)M, t * 1e3,
-                  double(p.views[0].bytes()) / t / 1e9, 2.0 * double(M) * 4096 * 4096 / t / 1e9);
+      for (KernelIsa isa : isas) {
+        if (M > 32 && isa != best_kernel_isa()) continue;  // the panel GEMM path: ISA-independent
+        set_kernel_isa(isa);
+        const double t = time_xwt(p, M, reps, arena, M == 1 ? SIZE_MAX : 8);
+        std::printf("xwt %s 4096x4096 M=%lld [%s]: %.3f ms, %.1f GB/s, %.1f GFLOP/s\n", c.name, (long long)M,
+                    kernel_isa_name(isa), t * 1e3, double(p.views[0].bytes()) / t / 1e9,
+                    2.0 * double(M) * 4096 * 4096 / t / 1e9);
+      }
+      set_kernel_isa(best_kernel_isa());
     }
+    if (c.dtype != DType::kBF16) continue;
     set_kernel_isa(KernelIsa::kPortable);
     const double t = time_xwt(p, 1, reps, arena);
     std::printf("gemv bf16 4096x4096 M=1 (portable kernels): %.1f GB/s = %.2f of read bandwidth\n",

@@ -15,3 +15,9 @@ echo "== frugal generate (temperature 0.8, top-p 0.95, seed 42)"
 ./build/cli/frugal generate "$MODEL" --ids 241,160,175,229 --max-tokens 16 --temperature 0.8 --top-p 0.95 --seed 42 --json
 echo "== frugal logits -> /tmp/frugal_logits.npy"
 ./build/cli/frugal logits "$MODEL" --ids 241,160,175,229 --out /tmp/frugal_logits.npy
+echo "== speed check: a random 80M-parameter DeepSeek-V3-shaped model (bf16), 256-token prompt"
+[ -f build/models/small_bf16/model.safetensors ] ||
+  ./build/cli/frugal random-model build/models/small_bf16 --preset small --dtype bf16 --seed 1
+IDS=$(seq -s, 2 257)
+./build/cli/frugal generate build/models/small_bf16 --ids "$IDS" --max-tokens 64 --temperature 0 --ignore-eos --json --stats \
+  | cut -c1-120

@@ -137,7 +137,12 @@ struct Kernels {
 const Kernels& kernels_for(KernelIsa isa) {
   static const Kernels kPortable{gemv_rows_portable, dequant_rows_portable};
   static const Kernels kAvx2{gemv_rows_avx2, dequant_rows_avx2};
-  return isa == KernelIsa::kAvx2 ? kAvx2 : kPortable;
+  static const Kernels kAvx512{gemv_rows_avx512, dequant_rows_avx2};
+  switch (isa) {
+    case KernelIsa::kAvx512: return kAvx512;
+    case KernelIsa::kAvx2: return kAvx2;
+    default: return kPortable;
+  }
 }
 
 std::atomic<int> g_isa{-1};  // -1: not chosen yet (best_kernel_isa() at first use)
@@ -297,7 +302,12 @@ int64_t WeightView::bytes() const {
 
 KernelIsa best_kernel_isa() {
   const CpuFeatures& f = cpu_features();
-  return f.avx2 && f.fma && f.f16c ? KernelIsa::kAvx2 : KernelIsa::kPortable;
+  if (!(f.avx2 && f.fma && f.f16c)) return KernelIsa::kPortable;
+  // __builtin_cpu_supports also checks that the OS saves the zmm/opmask state (XCR0).
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                             __builtin_cpu_supports("avx512vbmi");
+  return avx512 ? KernelIsa::kAvx512 : KernelIsa::kAvx2;
 }
 
 KernelIsa kernel_isa() {
@@ -316,6 +326,7 @@ const char* kernel_isa_name(KernelIsa isa) {
   switch (isa) {
     case KernelIsa::kPortable: return "portable";
     case KernelIsa::kAvx2: return "avx2";
+    case KernelIsa::kAvx512: return "avx512";
   }
   return "?";
 }

@@ -57,8 +57,9 @@ void sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // Instruction set of the matmul kernels. The best one the CPU supports is picked at first use
-// (cpu_features()); AVX-512 / AMX variants slot in here later.
-enum class KernelIsa : uint8_t { kPortable, kAvx2 };
+// (cpu_features(), plus the AVX-512 sub-features). Ordered: each ISA needs the ones before it.
+//  kAvx512: AVX-512 F+BW+VL+DQ+VBMI; bf16/e4m3 GEMV specialised, everything else as kAvx2.
+enum class KernelIsa : uint8_t { kPortable, kAvx2, kAvx512 };
 KernelIsa best_kernel_isa();   // the fastest this CPU runs
 KernelIsa kernel_isa();        // the one in use
 // Force an ISA (tests and benchmarks compare paths); throws kUnsupported if the CPU lacks it.

@@ -19,6 +19,9 @@ using DequantRowsFn = void (*)(const WeightView& w, int64_t r0, int64_t r1, floa
 void gemv_rows_avx2(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0, int64_t n1,
                     float* y, int64_t ldy);
 void dequant_rows_avx2(const WeightView& w, int64_t r0, int64_t r1, float* dst, int64_t ldd);
+// AVX-512 (F, BW, VL, DQ, VBMI): bf16 and e4m3 specialised, the other dtypes go to the AVX2 kernel.
+void gemv_rows_avx512(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0, int64_t n1,
+                      float* y, int64_t ldy);
 
 // The row of block scales that view row r uses (null when the view has no scales).
 inline const float* scale_row(const WeightView& w, int64_t r) {

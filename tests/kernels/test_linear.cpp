@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -36,9 +37,21 @@ namespace {
 
 constexpr double kU = 1.0 / (1 << 24);  // unit roundoff of f32
 const DType kAllDtypes[] = {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3, DType::kF8E5M2};
-const KernelIsa kIsas[] = {KernelIsa::kPortable, KernelIsa::kAvx2};
+const KernelIsa kIsas[] = {KernelIsa::kPortable, KernelIsa::kAvx2, KernelIsa::kAvx512};
 
-bool isa_available(KernelIsa isa) { return int(isa) <= int(best_kernel_isa()); }
+// Whether this CPU runs `isa`; says so once per ISA and test when it does not (the case is skipped).
+bool isa_available(KernelIsa isa) {
+  if (int(isa) <= int(best_kernel_isa())) return true;
+  std::printf("[  SKIPPED ] kernel ISA %s: not supported by this CPU (%s)\n", kernel_isa_name(isa),
+              cpu_features_str().c_str());
+  return false;
+}
+
+bool cpu_has_avx512_kernels() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vbmi");
+}
 
 // Forces an ISA for one scope, then restores the best one.
 struct IsaGuard {
@@ -189,15 +202,20 @@ std::string name(DType t, KernelIsa isa) { return std::string(dtype_name(t)) + "
 
 TEST(Linear, DispatchPicksBestIsa) {
   const CpuFeatures& f = cpu_features();
-  const KernelIsa want = f.avx2 && f.fma && f.f16c ? KernelIsa::kAvx2 : KernelIsa::kPortable;
+  const KernelIsa want = !(f.avx2 && f.fma && f.f16c) ? KernelIsa::kPortable
+                         : cpu_has_avx512_kernels()    ? KernelIsa::kAvx512
+                                                       : KernelIsa::kAvx2;
   EXPECT_EQ(best_kernel_isa(), want) << cpu_features_str();
   EXPECT_EQ(kernel_isa(), want);
-  if (f.avx2) {
-    EXPECT_STREQ(kernel_isa_name(kernel_isa()), "avx2");
-  }
-  {
-    IsaGuard portable(KernelIsa::kPortable);
-    EXPECT_EQ(kernel_isa(), KernelIsa::kPortable);
+  EXPECT_STREQ(kernel_isa_name(kernel_isa()),
+               want == KernelIsa::kAvx512 ? "avx512" : want == KernelIsa::kAvx2 ? "avx2" : "portable");
+  for (KernelIsa isa : kIsas) {
+    if (int(isa) <= int(want)) {
+      IsaGuard g(isa);
+      EXPECT_EQ(kernel_isa(), isa);
+    } else {
+      EXPECT_THROW(set_kernel_isa(isa), Error) << kernel_isa_name(isa);
+    }
   }
   EXPECT_EQ(kernel_isa(), want);
 }
@@ -309,6 +327,28 @@ TEST(Linear, XwtLargeWithArena) {
   }
 }
 
+// The AVX-512 kernels decode 64 e4m3 codes / 32 bf16 per step and keep x in a permuted order:
+// K around the step edges, N around the 4-row groups, M across the 4-row chunks, unscaled and with
+// 128x128 / 16x48 blocks whose edges are not step-aligned, on every ISA.
+TEST(Linear, XwtStepEdges) {
+  Rng rng(11);
+  for (KernelIsa isa : kIsas) {
+    if (!isa_available(isa)) continue;
+    IsaGuard guard(isa);
+    for (DType t : {DType::kF8E4M3, DType::kBF16})
+      for (int64_t blk : {0, 128, 48})
+        for (int64_t K : {31, 32, 63, 64, 65, 127, 128, 129, 300}) {
+          TestWeight tw = make_weight(t, 9, K, rng, blk ? blk / 3 : 0, blk);
+          for (const WeightView& v : {tw.view, tw.view.row_slice(2, 7).col_slice(K / 3, K - K / 3)})
+            for (int64_t M : {1, 2, 4, 5, 9}) {
+              SCOPED_TRACE(name(t, isa) + " block " + std::to_string(blk) + " K=" + std::to_string(v.cols) +
+                           " col0=" + std::to_string(v.col0) + " M=" + std::to_string(M));
+              check_xwt(v, M, rng);
+            }
+        }
+  }
+}
+
 // Invalid fp8 codes behave as in WeightView::at(): an e4m3 NaN code (S.1111.111, which the AVX2
 // decode would otherwise widen to ±480) or an e5m2 NaN makes that output row NaN; e5m2 ±inf too.
 TEST(Linear, XwtNonFiniteCodes) {
@@ -336,6 +376,21 @@ TEST(Linear, XwtNonFiniteCodes) {
             EXPECT_TRUE(std::isinf(y[m * 20 + 11]));
           }
         }
+      }
+      // Rows of 200 codes: NaN codes inside full 32/64-code steps and in the tail, next to x = 0.
+      TestWeight tl = make_weight(t, 6, 200, rng, 128, 128);
+      auto* lc = const_cast<uint8_t*>(static_cast<const uint8_t*>(tl.view.data));
+      lc[0 * 200 + 10] = nan_code;
+      lc[2 * 200 + 130] = uint8_t(nan_code | 0x80);
+      lc[5 * 200 + 199] = nan_code;
+      for (int64_t M : {1, 2, 6}) {
+        SCOPED_TRACE(name(t, isa) + " K=200 M=" + std::to_string(M));
+        std::vector<float> x = random_vec(size_t(M * 200), rng), y(size_t(M * 6));
+        for (int64_t m = 0; m < M; ++m) x[m * 200 + 10] = 0.0f;
+        matmul_xwt(x.data(), M, 200, tl.view, y.data(), 6);
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < 6; ++n)
+            EXPECT_EQ(std::isnan(y[m * 6 + n]), n == 0 || n == 2 || n == 5) << "m=" << m << " n=" << n;
       }
     }
   }
