@@ -8,6 +8,8 @@ void register_logits(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_random_model(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_chat_template(CLI::App& app);
 
 // Parses "1,2,3" (spaces allowed) into token ids; throws kInvalidArgument naming the bad item.
 std::vector<int32_t> parse_ids(const std::string& s);

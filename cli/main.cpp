@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   frugal::cli::register_generate(app);
   frugal::cli::register_inspect(app);
   frugal::cli::register_random_model(app);
+  frugal::cli::register_tokenize(app);
+  frugal::cli::register_chat_template(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

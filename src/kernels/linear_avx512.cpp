@@ -37,7 +37,7 @@ namespace {
 
 // Software prefetch into L2 of the row group(s) ahead, as in linear_avx2.cpp (see there).
 constexpr _mm_hint kPrefetchHint = _MM_HINT_T1;
-constexpr int64_t kPrefetchAhead = 24 << 10;
+constexpr int64_t kPrefetchAhead = 24 << 10;  // 12K..96K measured the same here
 inline int64_t prefetch_offset(int64_t group_bytes, int64_t row_stride_bytes, int R) {
   const int64_t groups = std::max<int64_t>(1, (kPrefetchAhead + group_bytes - 1) / std::max<int64_t>(group_bytes, 1));
   return groups * R * row_stride_bytes;
@@ -93,6 +93,14 @@ template <> struct Dec512<DType::kBF16> {
     out[1] = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int32_t(0xffff0000u))));
   }
   static int64_t pos(int64_t off) { return 16 * (off & 1) + (off >> 1); }
+  // o[pos(j)] = p[j] * s for the kStep elements of one step.
+  static void permute_step(const float* p, __m512 s, float* o) {
+    const __m512 a = _mm512_mul_ps(_mm512_loadu_ps(p), s), b = _mm512_mul_ps(_mm512_loadu_ps(p + 16), s);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    _mm512_store_ps(o, _mm512_permutex2var_ps(a, even, b));
+    _mm512_store_ps(o + 16, _mm512_permutex2var_ps(a, odd, b));
+  }
 };
 
 template <> struct Dec512<DType::kF8E4M3> {
@@ -120,6 +128,19 @@ template <> struct Dec512<DType::kF8E4M3> {
     const int64_t a = off >> 4, h = (off >> 3) & 1, b = (off >> 1) & 3, c = off & 1;
     return 16 * (2 * h + c) + 4 * a + b;
   }
+  // o[pos(j)] = p[j] * s for the kStep elements of one step: output vector q = 2 h + c, lane
+  // 4 a + b takes input vector a, element 8 h + 2 b + c.
+  static void permute_step(const float* p, __m512 s, float* o) {
+    __m512 v[4];
+    for (int a = 0; a < 4; ++a) v[a] = _mm512_mul_ps(_mm512_loadu_ps(p + 16 * a), s);
+    // Lane 4a + b of the index for q = 0: (a & 1) * 16 + 2b (vectors a = 0,1 / 2,3 pairwise).
+    const __m512i base = _mm512_setr_epi32(0, 2, 4, 6, 16, 18, 20, 22, 0, 2, 4, 6, 16, 18, 20, 22);
+    for (int q = 0; q < 4; ++q) {
+      const __m512i idx = _mm512_add_epi32(base, _mm512_set1_epi32(8 * (q >> 1) + (q & 1)));
+      const __m512 lo = _mm512_permutex2var_ps(v[0], idx, v[1]), hi = _mm512_permutex2var_ps(v[2], idx, v[3]);
+      _mm512_store_ps(o + 16 * q, _mm512_mask_blend_ps(__mmask16(0xff00), lo, hi));
+    }
+  }
 };
 
 // xs[m] (rows ldxs apart, Kpad = K rounded up to kStep, zero padded) = x[m] * block scale of the
@@ -128,16 +149,20 @@ template <DType T>
 void prepare_xs(const float* x, int64_t M, int64_t ldx, const WeightView& w, const float* srow, float* xs,
                 int64_t ldxs) {
   using D = Dec512<T>;
-  const int64_t K = w.cols;
+  const int64_t K = w.cols, Kfull = K / D::kStep * D::kStep;
+  auto block_of = [&](int64_t k) { return (k + w.col0) / w.block_cols; };
   for (int64_t m = 0; m < M; ++m) {
     const float* xm = x + m * ldx;
     float* o = xs + m * ldxs;
-    const int64_t Kfull = K / D::kStep * D::kStep;
     std::memset(o + Kfull, 0, size_t(ldxs - Kfull) * sizeof(float));
-    for_each_scale_segment(w, [&](int64_t c0, int64_t c1, int64_t block) {
-      const float s = srow ? srow[block] : 1.0f;
-      for (int64_t k = c0; k < c1; ++k) o[k / D::kStep * D::kStep + D::pos(k % D::kStep)] = xm[k] * s;
-    });
+    for (int64_t k = 0; k < K; k += D::kStep) {
+      if (k < Kfull && (!srow || block_of(k) == block_of(k + D::kStep - 1))) {
+        D::permute_step(xm + k, _mm512_set1_ps(srow ? srow[block_of(k)] : 1.0f), o + k);
+      } else {  // a step across a scale-block edge, or the tail
+        for (int64_t j = k; j < std::min(K, k + D::kStep); ++j)
+          o[k + D::pos(j - k)] = xm[j] * (srow ? srow[block_of(j)] : 1.0f);
+      }
+    }
   }
 }
 
@@ -153,10 +178,10 @@ float hsum(__m512 v) {
 // y[m, n + r] for r < R, m < MR against the prepared xs (rows ldxs apart).
 template <DType T, int MR, int R>
 void gemv512_tile(const typename Dec512<T>::Ctx& ctx, const float* xs, int64_t ldxs, const WeightView& w,
-                  int64_t n, float* y, int64_t ldy, bool first) {
+                  int64_t n, float* y, int64_t ldy, int64_t next) {
   using D = Dec512<T>;
   const int64_t K = w.cols, Kfull = K / D::kStep * D::kStep;
-  const int64_t next = prefetch_offset(R * K * D::kBytes, w.ld * D::kBytes, R);
+  const bool first = next != 0;
   const auto* base = static_cast<const uint8_t*>(w.data);
   const uint8_t* row[R];
   __m512 acc[R][MR];
@@ -196,11 +221,13 @@ void gemv512_tile(const typename Dec512<T>::Ctx& ctx, const float* xs, int64_t l
 // L1/L2 between the chunks, so DRAM streams them once).
 template <DType T, int R>
 void gemv512_group(const typename Dec512<T>::Ctx& ctx, const float* xs, int64_t ldxs, int64_t M,
-                   const WeightView& w, int64_t n, float* y, int64_t ldy) {
+                   const WeightView& w, int64_t n, float* y, int64_t ldy, int64_t next0) {
+  // next0: bytes from the group's rows to the rows to prefetch, done by the first M chunk only (the
+  // one that streams the rows from DRAM).
   for (int64_t m0 = 0; m0 < M; m0 += 4) {
     const float* xm = xs + m0 * ldxs;
     float* ym = y + m0 * ldy;
-    const bool first = m0 == 0;
+    const int64_t first = m0 == 0 ? next0 : 0;
     switch (std::min<int64_t>(M - m0, 4)) {
       case 1: gemv512_tile<T, 1, R>(ctx, xm, ldxs, w, n, ym, ldy, first); break;
       case 2: gemv512_tile<T, 2, R>(ctx, xm, ldxs, w, n, ym, ldy, first); break;
@@ -220,6 +247,8 @@ void gemv_rows_512(const float* x, int64_t M, int64_t ldx, const WeightView& w, 
   float* xs = buf.data();
   xs += (64 - reinterpret_cast<uintptr_t>(xs) % 64) % 64 / sizeof(float);  // 64-byte aligned
   const auto& ctx = D::ctx();
+  const int64_t next4 = prefetch_offset(4 * w.cols * D::kBytes, w.ld * D::kBytes, 4);
+  const int64_t next1 = prefetch_offset(w.cols * D::kBytes, w.ld * D::kBytes, 1);
   for (int64_t n = n0; n < n1;) {
     // Rows up to the end of this row-block share xs (all rows when unscaled).
     int64_t rb_end = n1;
@@ -230,8 +259,8 @@ void gemv_rows_512(const float* x, int64_t M, int64_t ldx, const WeightView& w, 
       srow = w.scale_inv + rb * w.scale_ld;
     }
     prepare_xs<T>(x, M, ldx, w, srow, xs, Kpad);
-    for (; n + 4 <= rb_end; n += 4) gemv512_group<T, 4>(ctx, xs, Kpad, M, w, n, y, ldy);
-    for (; n < rb_end; ++n) gemv512_group<T, 1>(ctx, xs, Kpad, M, w, n, y, ldy);
+    for (; n + 4 <= rb_end; n += 4) gemv512_group<T, 4>(ctx, xs, Kpad, M, w, n, y, ldy, next4);
+    for (; n < rb_end; ++n) gemv512_group<T, 1>(ctx, xs, Kpad, M, w, n, y, ldy, next1);
   }
 }
 
