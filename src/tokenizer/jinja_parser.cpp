@@ -45,27 +45,12 @@ class Parser {
     const Token& t = peek(ahead);
     return t.kind == Tok::kName && t.text == name;
   }
-  bool accept_op(const char* op) {
-    if (!is_op(op)) return false;
-    next();
-    return true;
-  }
-  bool accept_name(const char* name) {
-    if (!is_name(name)) return false;
-    next();
-    return true;
-  }
+  bool accept_op(const char* op) { return is_op(op) && (next(), true); }
+  bool accept_name(const char* name) { return is_name(name) && (next(), true); }
   static std::string describe(const Token& t) {
-    switch (t.kind) {
-      case Tok::kEof: return "end of template";
-      case Tok::kText: return "text";
-      case Tok::kString: return "a string";
-      case Tok::kStmtEnd:
-      case Tok::kExprEnd:
-      case Tok::kStmtBegin:
-      case Tok::kExprBegin: return "'" + t.text + "'";
-      default: return "'" + t.text + "'";
-    }
+    if (t.kind == Tok::kEof) return "end of template";
+    if (t.kind == Tok::kText) return "text";
+    return t.kind == Tok::kString ? "a string" : "'" + t.text + "'";
   }
   [[noreturn]] void error_at(const Token& t, const std::string& what) const {
     fail(ErrorKind::kFormat, "template line {}: {} (found {})", t.line, what, describe(t));
@@ -418,7 +403,9 @@ class Parser {
   }
 
   void parse_call_args(Node* n) {
-    // after '(' : positional and keyword args, then ')'
+    // after '(' : positional and keyword args, then ')'; a ternary is fine inside the parentheses
+    const bool saved = no_cond_;
+    no_cond_ = false;
     while (!is_op(")")) {
       if (peek().kind == Tok::kName && is_op("=", 1)) {
         std::string key = next().text;
@@ -431,6 +418,7 @@ class Parser {
       if (!accept_op(",")) break;
     }
     expect_op(")");
+    no_cond_ = saved;
   }
 
   NodePtr parse_filter(NodePtr operand, int line) {
@@ -521,6 +509,11 @@ class Parser {
 
   NodePtr parse_primary() {
     DepthGuard g(*this);
+    struct CondGuard {  // inside brackets a ternary is allowed again (`for x in [a if b else c] if d`)
+      bool& flag;
+      bool saved;
+      ~CondGuard() { flag = saved; }
+    } cond_guard{no_cond_, no_cond_};
     const Token& t = peek();
     switch (t.kind) {
       case Tok::kName: {
@@ -557,6 +550,7 @@ class Parser {
           return e;
         }
         if (t.text == "[") {
+          no_cond_ = false;
           next();
           NodePtr n = make(NodeKind::kList, t.line);
           while (!is_op("]")) {
@@ -567,6 +561,7 @@ class Parser {
           return n;
         }
         if (t.text == "{") {
+          no_cond_ = false;
           next();
           NodePtr n = make(NodeKind::kDict, t.line);
           while (!is_op("}")) {

@@ -159,7 +159,16 @@ const Case kCases[] = {
      "  x"},
     {"{{ 'ab' if false }}|{{ ('a', 'b')|join }}",
      R"({})",
-     "|ab"},};
+     "|ab"},    {"{% for x in [1, 2 if y else 3, 4] if x > 1 %}{{ x }}{% endfor %}",
+     R"({"y": false})",
+     "34"},
+    {"{% for x in xs|select('odd') if x > 1 %}{{ x }}{% endfor %}{% for x in range(3 if y else 5) %}{{ x }}{% endfor %}",
+     R"({"xs": [1, 2, 3, 5], "y": true})",
+     "35012"},
+    {"{% for x in {'a': 1 if y else 2} %}{{ x }}{% endfor %}",
+     R"({"y": true})",
+     "a"},
+};
 
 TEST(Jinja, LanguageMatchesPythonJinja) {
   for (const Case& c : kCases) EXPECT_EQ(render(c.tmpl, c.ctx), c.want) << "template: " << c.tmpl;
