@@ -50,17 +50,17 @@ void register_generate(CLI::App& app) {
   c->add_flag("--ignore-eos", o->ignore_eos, "do not stop at the end-of-sequence token");
   c->add_flag("--json", o->json, "print {\"ids\": [generated ids]}");
   c->add_flag("--stats", o->stats, "print prefill/decode speed to stderr");
-  c->callback([o] {
-    if (o->ids.empty() && o->prompt.empty()) fail(ErrorKind::kInvalidArgument, "give the prompt with --ids or --prompt");
+  c->callback([o, ids_opt, prompt_opt] {
+    if (ids_opt->count() == 0 && prompt_opt->count() == 0) throw CLI::RequiredError("--ids or --prompt");  // exit 2
     validate(o->s);
     // A tokenizer is needed for --prompt, and used to print text when one is present.
     const std::string tok_path = o->tokenizer.empty() ? o->model : o->tokenizer;
     std::optional<Tokenizer> tok;
-    if (!o->prompt.empty() || !o->tokenizer.empty() || file_exists(path_join(o->model, "tokenizer.json")))
+    if (prompt_opt->count() > 0 || !o->tokenizer.empty() || file_exists(path_join(o->model, "tokenizer.json")))
       tok = Tokenizer::load(tok_path);
     const std::string tok_dir = is_directory(tok_path) ? tok_path : std::filesystem::path(tok_path).parent_path().string();
     std::vector<int32_t> ids;
-    if (!o->prompt.empty()) {
+    if (prompt_opt->count() > 0) {
       const std::string cfg_path = path_join(tok_dir, "tokenizer_config.json");
       std::optional<TokenizerConfig> tcfg;
       if (file_exists(cfg_path)) tcfg = TokenizerConfig::load(cfg_path);
