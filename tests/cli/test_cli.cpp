@@ -6,6 +6,9 @@
 
 #include <limits>
 
+#include "tokenizer/byte_level.h"
+#include "tokenizer/tokenizer.h"
+
 #include "test_util.h"
 #include <spawn.h>
 #include <sys/wait.h>
@@ -579,6 +582,45 @@ TEST(CliBadCheckpoint, NonFiniteWeightWithCheckTensors) {
   expect_input_error(run_frugal({"inspect", "--check-tensors", m}),
                      {"model.layers.1.self_attn.o_proj.weight", "non-finite", "[0, 5]"});
   expect_ok(run_frugal({"inspect", m}));
+}
+
+}  // namespace
+
+namespace {
+
+// A byte-level tokenizer whose 256 ids are the 256 bytes (no merges) fits the micro model's
+// vocabulary, so --prompt can be checked end to end: the same ids as --ids with the prompt's bytes,
+// and the streamed text is the decoding of those ids.
+TEST(CliGenerate, PromptThroughATokenizer) {
+  TempDir dir;
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) vocab[frugal::tok::bytes_to_symbols(std::string(1, char(b)))] = b;
+  nlohmann::json tok = {
+      {"version", "1.0"}, {"added_tokens", nlohmann::json::array()}, {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"post_processor", nullptr},
+      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
+  write_json(dir.file("tokenizer.json"), tok);
+  const std::string prompt = "hi!";  // bytes 104, 105, 33
+  RunResult by_text = run_frugal({"generate", kF32, "--prompt", prompt, "--tokenizer", dir.file("tokenizer.json"),
+                                  "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--json"});
+  RunResult by_ids = run_frugal({"generate", kF32, "--ids", "104,105,33", "--max-tokens", "5", "--temperature", "0",
+                                 "--ignore-eos", "--json"});
+  expect_ok(by_text);
+  expect_ok(by_ids);
+  EXPECT_EQ(by_text.out, by_ids.out);
+  // Without --json the continuation streams as text: the tokenizer's decoding of the generated ids
+  // (random bytes here, so mostly U+FFFD, exactly as Hugging Face decodes them).
+  RunResult text = run_frugal({"generate", kF32, "--prompt", prompt, "--tokenizer", dir.file("tokenizer.json"),
+                               "--max-tokens", "5", "--temperature", "0", "--ignore-eos"});
+  expect_ok(text);
+  const std::string want = frugal::Tokenizer::load(dir.file("tokenizer.json")).decode(parse_ids_json(by_ids.out), true);
+  EXPECT_EQ(text.out, want + "\n");
+  // A tokenizer whose ids do not fit the model is a clean error naming the id.
+  expect_input_error(run_frugal({"generate", kF32, "--prompt", "Hello", "--tokenizer",
+                                 FRUGAL_TEST_DATA "/tokenizer/deepseek_v3/tokenizer.json.gz", "--max-tokens", "2"}),
+                     {"outside the vocabulary"});
 }
 
 }  // namespace
