@@ -88,8 +88,8 @@ int main(int argc, char** argv) try {
   tune_malloc_for_reuse();
   Args a = parse(argc, argv);
   set_num_threads(a.threads);
-  std::printf("bench_model: preset %s, %d threads, %s, kernels %s\n", a.preset.c_str(), a.threads, blas_info(),
-              cpu_features_str().c_str());
+  std::printf("bench_model: preset %s, %d threads, %s, cpu %s, GEMV kernels %s\n", a.preset.c_str(), a.threads,
+              blas_info(), cpu_features_str().c_str(), kernel_isa_name(kernel_isa()));
   const double bw = bench::measure_read_bandwidth(size_t(1) << 30, 5);
   const double peak = std::max(bench::sgemm_gflops(512, 2048, 2048, 3), bench::sgemm_gflops(1024, 1024, 1024, 3));
   std::printf("machine: read bandwidth %.1f GB/s, sgemm peak %.1f GFLOP/s\n", bw, peak);
