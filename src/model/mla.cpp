@@ -62,11 +62,21 @@ void attend_absorbed(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeT
                 dr = cfg.qk_rope_head_dim, dv = cfg.v_head_dim, S = pos0 + T, dq = dn + dr, dkv = dn + dv;
   float* qt = arena.alloc<float>(size_t(T * H * C));  // q̃ [(T·H), C]
   float* qpe = arena.alloc<float>(size_t(T * H * dr));  // q_pe [(T·H), dr], contiguous for the GEMM
-  for (int64_t h = 0; h < H; ++h) {
+  // The per-head products are small ([dn, C] and [dv, C] slices of kv_b_proj): run whole heads on
+  // each thread (one parallel region instead of one per head and product; their GEMMs then run
+  // single-threaded), with per-thread scratch since the arena is not thread-safe.
+  const int nt = num_threads();
+  auto absorb_query = [&](int64_t h, Arena* scratch) {
     // q̃_h [T, C] = q_nope_h [T, dn] · W_UK,h [dn, C]
-    matmul_xw(q + h * dq, T, H * dq, w.kv_b_proj.row_slice(h * dkv, dn), qt + h * C, H * C, &arena);
+    matmul_xw(q + h * dq, T, H * dq, w.kv_b_proj.row_slice(h * dkv, dn), qt + h * C, H * C, scratch);
     for (int64_t t = 0; t < T; ++t)
       for (int64_t i = 0; i < dr; ++i) qpe[(t * H + h) * dr + i] = q[t * H * dq + h * dq + dn + i];
+  };
+  if (nt > 1) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t h = 0; h < H; ++h) absorb_query(h, nullptr);
+  } else {
+    for (int64_t h = 0; h < H; ++h) absorb_query(h, &arena);
   }
   float* scores = arena.alloc<float>(size_t(T * H * S));
   sgemm(false, true, T * H, S, C, rope.softmax_scale, qt, C, cache, cw, 0.0f, scores, S);
@@ -75,8 +85,15 @@ void attend_absorbed(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeT
   softmax_rows(scores, T * H, S, S);
   float* ot = arena.alloc<float>(size_t(T * H * C));  // õ [(T·H), C] = P · c_kv
   sgemm(false, false, T * H, C, S, 1.0f, scores, S, cache, cw, 0.0f, ot, C);
-  for (int64_t h = 0; h < H; ++h)  // o_h [T, dv] = õ_h · W_UV,hᵀ
-    matmul_xwt(ot + h * C, T, H * C, w.kv_b_proj.row_slice(h * dkv + dn, dv), o + h * dv, H * dv, &arena);
+  auto absorb_output = [&](int64_t h, Arena* scratch) {  // o_h [T, dv] = õ_h · W_UV,hᵀ
+    matmul_xwt(ot + h * C, T, H * C, w.kv_b_proj.row_slice(h * dkv + dn, dv), o + h * dv, H * dv, scratch);
+  };
+  if (nt > 1) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t h = 0; h < H; ++h) absorb_output(h, nullptr);
+  } else {
+    for (int64_t h = 0; h < H; ++h) absorb_output(h, &arena);
+  }
 }
 
 }  // namespace

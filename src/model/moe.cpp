@@ -115,51 +115,65 @@ void moe_forward(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x,
   std::vector<int64_t> order(static_cast<size_t>(T * K)), fill(count.begin(), count.end() - 1);
   for (int64_t i = 0; i < T * K; ++i) order[size_t(fill[size_t(r.expert[size_t(i)])]++)] = i;
 
-  if (w.has_shared) mlp_forward(w.shared_experts, x, T, D, arena, y);
-  else std::memset(y, 0, size_t(T * D) * sizeof(float));
-
-  // Decode-sized batches: experts one after another, each GEMV split across threads (memory
-  // bound). Prefill-sized batches: experts in parallel, each GEMM on one thread — expert GEMMs are
-  // too small (tens of rows) for OpenBLAS to split well, and this parallelises gather/scatter too.
+  // Experts (and the shared expert) run as independent jobs, in parallel with single-threaded
+  // GEMMs/GEMVs: expert GEMMs are too small (tens of rows) for OpenBLAS to split well, and for
+  // decode one parallel region per MoE layer replaces one per projection (~20), whose barriers
+  // cost more than the uneven split of 6-8 experts over the threads. Gather and scatter
+  // parallelise too.
   const int nt = num_threads();
-  const bool by_expert = nt > 1 && T * K >= 8 * E;
+  const bool parallel = nt > 1;
   int64_t max_n = 0;
-  for (int64_t e = 0; e < E; ++e) max_n = std::max(max_n, count[size_t(e) + 1] - count[size_t(e)]);
+  std::vector<int64_t> jobs;  // expert ids with tokens; -1 = the shared expert
+  if (w.has_shared) jobs.push_back(-1);
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t n = count[size_t(e) + 1] - count[size_t(e)];
+    max_n = std::max(max_n, n);
+    if (n > 0) jobs.push_back(e);  // experts without tokens cost nothing (and are never read)
+  }
   const int64_t F = w.experts.empty() ? 0 : w.experts[0].gate_proj.rows;
+  const int64_t Fs = w.has_shared ? w.shared_experts.gate_proj.rows : 0;
   const int64_t per_worker = max_n * (2 * D + 2 * F);
+  const int workers = parallel ? nt : 1;
   // Per worker: gathered tokens xe [n, D], expert output ye [n, D], gate/up activations [n, F].
-  float* bufs = arena.alloc<float>(size_t((by_expert ? nt : 1) * per_worker));
+  float* bufs = arena.alloc<float>(size_t(workers * per_worker));
+  float* shared_gu = arena.alloc<float>(size_t(2 * T * Fs));  // the shared expert's gate/up [T, Fs]
   // Each (token, slot) pair has its own output row, so experts on different threads never write
   // the same memory, and the final sum runs in slot order whatever the schedule (deterministic).
   float* slot_out = arena.alloc<float>(size_t(T * K * D));  // [T·K, D]
-  auto run_expert = [&](int64_t e, int worker) {
+  Arena* scratch = parallel ? nullptr : &arena;  // the arena is not thread-safe
+  auto swiglu_mlp = [&](const MlpWeights& m, const float* xin, int64_t n, int64_t width, float* g, float* u,
+                        float* out) {
+    matmul_xwt(xin, n, D, m.gate_proj, g, width, scratch);
+    matmul_xwt(xin, n, D, m.up_proj, u, width, scratch);
+    swiglu_forward(g, u, n, width, g);
+    matmul_xwt(g, n, width, m.down_proj, out, D, scratch);
+  };
+  auto run_job = [&](int64_t e, int worker) {
+    if (e < 0) {  // shared expert: every token, written straight to y
+      swiglu_mlp(w.shared_experts, x, T, Fs, shared_gu, shared_gu + T * Fs, y);
+      return;
+    }
     const int64_t begin = count[size_t(e)], n = count[size_t(e) + 1] - begin;
-    if (n == 0) return;  // experts without tokens cost nothing (and are never read)
     float* xe = bufs + worker * per_worker;
     float* ye = xe + n * D;
     float* g = ye + n * D;
-    float* u = g + n * F;
     for (int64_t j = 0; j < n; ++j)
       std::memcpy(xe + j * D, x + (order[size_t(begin + j)] / K) * D, size_t(D) * sizeof(float));
-    const MlpWeights& m = w.experts[size_t(e)];
-    Arena* scratch = by_expert ? nullptr : &arena;  // the arena is not thread-safe
-    matmul_xwt(xe, n, D, m.gate_proj, g, F, scratch);
-    matmul_xwt(xe, n, D, m.up_proj, u, F, scratch);
-    swiglu_forward(g, u, n, F, g);
-    matmul_xwt(g, n, F, m.down_proj, ye, D, scratch);
+    swiglu_mlp(w.experts[size_t(e)], xe, n, F, g, g + n * F, ye);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t slot = order[size_t(begin + j)];
       const float gw = r.weight[size_t(slot)];
       for (int64_t i = 0; i < D; ++i) slot_out[slot * D + i] = gw * ye[j * D + i];
     }
   };
+  if (!w.has_shared) std::memset(y, 0, size_t(T * D) * sizeof(float));
   // Not an `if` clause on the pragma: even a one-thread (inactive) region around the GEMVs would
-  // make every nested parallel region inside them serial, costing decode half its bandwidth.
-  if (by_expert) {
+  // make every nested parallel region inside them serial.
+  if (parallel) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int64_t e = 0; e < E; ++e) run_expert(e, omp_get_thread_num());
+    for (size_t j = 0; j < jobs.size(); ++j) run_job(jobs[j], omp_get_thread_num());
   } else {
-    for (int64_t e = 0; e < E; ++e) run_expert(e, 0);
+    for (int64_t e : jobs) run_job(e, 0);
   }
 #pragma omp parallel for schedule(static) if (T * K * D >= (1 << 16))
   for (int64_t t = 0; t < T; ++t)
