@@ -10,6 +10,7 @@ void register_inspect(CLI::App& app);
 void register_random_model(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_chat_template(CLI::App& app);
+void register_tokenizer(CLI::App& app);  // tokenizer train
 
 // Parses "1,2,3" (spaces allowed) into token ids; throws kInvalidArgument naming the bad item.
 std::vector<int32_t> parse_ids(const std::string& s);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   frugal::cli::register_random_model(app);
   frugal::cli::register_tokenize(app);
   frugal::cli::register_chat_template(app);
+  frugal::cli::register_tokenizer(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
