@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "tokenizer/utf8.h"
 
 namespace frugal::jinja {
 namespace {
@@ -15,24 +16,6 @@ int count_lines(std::string_view s) {
   int n = 0;
   for (char c : s) n += c == '\n';
   return n;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
 }
 
 class Lexer {
@@ -290,7 +273,7 @@ class Lexer {
             cp = cp * 16 + uint32_t(d);
           }
           if (cp > 0x10FFFF) fail(ErrorKind::kFormat, "template line {}: escape beyond U+10FFFF", line_);
-          append_utf8(value, cp);
+          tok::utf8_append(value, cp);
           p += n;
           break;
         }
