@@ -141,7 +141,9 @@ TEST_F(BpeTrainer, JsonMatchesDeepSeekStructure) {
   for (const auto& [k, v] : ds.items()) EXPECT_TRUE(mine.contains(k)) << k;
   for (const auto& [k, v] : ds["model"].items()) {
     ASSERT_TRUE(mine["model"].contains(k)) << k;
-    if (k != "vocab" && k != "merges") EXPECT_EQ(mine["model"][k], v) << k;
+    if (k != "vocab" && k != "merges") {
+      EXPECT_EQ(mine["model"][k], v) << k;
+    }
   }
   EXPECT_EQ(mine["model"]["ignore_merges"], false);
   ASSERT_FALSE(mine["model"]["merges"].empty());
