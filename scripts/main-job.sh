@@ -21,3 +21,9 @@ echo "== speed check: a random 80M-parameter DeepSeek-V3-shaped model (bf16), 25
 IDS=$(seq -s, 2 257)
 ./build/cli/frugal generate build/models/small_bf16 --ids "$IDS" --max-tokens 64 --temperature 0 --ignore-eos --json --stats \
   | cut -c1-120
+echo "== tokenizer: train a 4k-token byte-level BPE on the shipped 1 MB English sample, encode, render a chat"
+zcat tests/data/tokenizer/english_1mb.txt.gz > build/english_1mb.txt
+./build/cli/frugal tokenizer train --input build/english_1mb.txt --vocab-size 4000 --out build/models/tok4k
+echo '{"text": "The quick brown fox jumps over the lazy dog."}' | ./build/cli/frugal tokenize --tokenizer build/models/tok4k --jsonl
+echo '{"messages": [{"role": "user", "content": "Hello!"}], "add_generation_prompt": true}' |
+  ./build/cli/frugal chat-template --tokenizer build/models/tok4k --jsonl
