@@ -1,7 +1,11 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
+
+#include "core/error.h"
 
 namespace frugal {
 
@@ -63,6 +67,130 @@ void rope_interleaved(float* x, int64_t ld, int64_t T, int64_t R, const int64_t*
       r[2 * i + 1] = x0 * s + x1 * c;
     }
   }
+}
+
+// ---- Backward passes ----
+
+void rmsnorm_backward(const float* x, int64_t ldx, const float* w, int64_t T, int64_t D, float eps, const float* dy,
+                      int64_t ldy, float* dx, int64_t lddx, float* dw) {
+  // Pass 1: per-row r (computed exactly as the forward does) and c = r³/D · Σ dy·w·x.
+  std::vector<float> r(static_cast<size_t>(T)), c(static_cast<size_t>(T));
+#pragma omp parallel for schedule(static) if (T * D >= (1 << 16))
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xr = x + t * ldx;
+    const float* gr = dy + t * ldy;
+    float ss = 0;
+    for (int64_t i = 0; i < D; ++i) ss += xr[i] * xr[i];
+    const float rt = 1.0f / std::sqrt(ss / float(D) + eps);
+    double dot = 0;
+    for (int64_t i = 0; i < D; ++i) dot += double(gr[i]) * w[i] * xr[i];
+    r[size_t(t)] = rt;
+    c[size_t(t)] = float(double(rt) * rt * rt / double(D) * dot);
+  }
+  // Pass 2: dw, parallel over columns so each dw_i is summed over t in order (deterministic).
+  if (dw) {
+#pragma omp parallel for schedule(static) if (T * D >= (1 << 16))
+    for (int64_t i = 0; i < D; ++i) {
+      float s = 0;
+      for (int64_t t = 0; t < T; ++t) s += dy[t * ldy + i] * x[t * ldx + i] * r[size_t(t)];
+      dw[i] += s;
+    }
+  }
+  // Pass 3: dx (elementwise given the row statistics, so dx may alias x or dy).
+#pragma omp parallel for schedule(static) if (T * D >= (1 << 16))
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xr = x + t * ldx;
+    const float* gr = dy + t * ldy;
+    float* dr = dx + t * lddx;
+    const float rt = r[size_t(t)], ct = c[size_t(t)];
+    for (int64_t i = 0; i < D; ++i) dr[i] = rt * w[i] * gr[i] - xr[i] * ct;
+  }
+}
+
+void swiglu_backward(const float* g, const float* u, const float* dh, int64_t T, int64_t F, float* dg, float* du) {
+  const int64_t n = T * F;
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i], ui = u[i], hi = dh[i];
+    const float sg = 1.0f / (1.0f + std::exp(-gi));
+    const float silu_g = gi * sg;
+    dg[i] = hi * ui * (sg * (1.0f + gi * (1.0f - sg)));
+    du[i] = hi * silu_g;
+  }
+}
+
+void softmax_rows_backward(const float* y, const float* dy, int64_t T, int64_t n, int64_t ld, float* dx) {
+#pragma omp parallel for schedule(static) if (T * n >= (1 << 16))
+  for (int64_t t = 0; t < T; ++t) {
+    const float* yr = y + t * ld;
+    const float* gr = dy + t * ld;
+    float* dr = dx + t * ld;
+    double dot = 0;
+    for (int64_t i = 0; i < n; ++i) dot += double(yr[i]) * gr[i];
+    const float d = float(dot);
+    for (int64_t i = 0; i < n; ++i) dr[i] = yr[i] * (gr[i] - d);
+  }
+}
+
+void rope_interleaved_backward(float* dx, int64_t ld, int64_t T, int64_t R, const int64_t* pos,
+                               const double* inv_freq, double mscale) {
+  for (int64_t t = 0; t < T; ++t) {
+    float* r = dx + t * ld;
+    for (int64_t i = 0; i < R / 2; ++i) {
+      const double a = double(pos[t]) * inv_freq[i];  // same angle as the forward
+      const float c = float(std::cos(a) * mscale), s = float(std::sin(a) * mscale);
+      const float g0 = r[2 * i], g1 = r[2 * i + 1];
+      // Transpose of [[c, −s], [s, c]].
+      r[2 * i] = g0 * c + g1 * s;
+      r[2 * i + 1] = -g0 * s + g1 * c;
+    }
+  }
+}
+
+void embedding_backward(const int32_t* ids, int64_t T, const float* dy, int64_t lddy, int64_t D, float* dW,
+                        int64_t lddw, int64_t V) {
+  // Serial over t (repeated ids would race); each row add is vectorised.
+  for (int64_t t = 0; t < T; ++t) {
+    FRUGAL_ASSERT(ids[t] >= 0 && ids[t] < V, "embedding_backward: id {} at {} outside [0, {})", ids[t], t, V);
+    float* wr = dW + int64_t(ids[t]) * lddw;
+    const float* gr = dy + t * lddy;
+    for (int64_t i = 0; i < D; ++i) wr[i] += gr[i];
+  }
+}
+
+double cross_entropy_forward_backward(const float* logits, const int32_t* targets, int64_t T, int64_t V, int64_t ld,
+                                      float* dlogits) {
+  int64_t n_valid = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    FRUGAL_ASSERT(targets[t] < V, "cross_entropy: target {} at {} >= V = {}", targets[t], t, V);
+    n_valid += targets[t] >= 0;
+  }
+  const double inv_n = n_valid > 0 ? 1.0 / double(n_valid) : 0.0;
+  std::vector<double> row_loss(size_t(T), 0.0);
+#pragma omp parallel for schedule(static) if (T * V >= (1 << 16))
+  for (int64_t t = 0; t < T; ++t) {
+    const float* l = logits + t * ld;
+    float* d = dlogits ? dlogits + t * ld : nullptr;
+    const int32_t tgt = targets[t];
+    if (tgt < 0) {
+      if (d) std::fill(d, d + V, 0.0f);
+      continue;
+    }
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < V; ++i) m = std::max(m, l[i]);
+    double z = 0;
+    for (int64_t i = 0; i < V; ++i) z += std::exp(double(l[i]) - double(m));
+    const double lse = double(m) + std::log(z);
+    const double lt = l[tgt];  // read before d (which may alias l) is written
+    row_loss[size_t(t)] = lse - lt;
+    if (d) {
+      for (int64_t i = 0; i < V; ++i) d[i] = float(std::exp(double(l[i]) - lse) * inv_n);
+      d[tgt] = float((std::exp(lt - lse) - 1.0) * inv_n);  // p − 1 in double: no cancellation in f32
+    }
+  }
+  double loss = 0;
+  for (int64_t t = 0; t < T; ++t) loss += row_loss[size_t(t)];  // fixed order: deterministic
+  return loss * inv_n;
 }
 
 }  // namespace frugal

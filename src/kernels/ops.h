@@ -30,4 +30,46 @@ void softmax_rows(float* x, int64_t T, int64_t n, int64_t ld);
 void rope_interleaved(float* x, int64_t ld, int64_t T, int64_t R, const int64_t* pos, const double* inv_freq,
                       double mscale);
 
+// ---- Backward passes (training). Each is the exact vector-Jacobian product of the forward above
+// it as written in f32 (same statistics, same formulas), so the finite-difference harness in
+// tests/kernels/test_ops_grad.cpp can check it against a double re-implementation. "dz" is always
+// ∂loss/∂z. Gradients of weights are accumulated (+=), gradients of activations are overwritten.
+
+// Backward of rmsnorm_forward. With r = rsqrt(mean(x²) + eps) per row:
+//   dx_j = r·w_j·dy_j − x_j · r³/D · Σ_i dy_i·w_i·x_i,   dw_i += Σ_t dy_ti · x_ti · r_t.
+// dx may alias x or dy (row-wise: the row statistics are taken before dx is written). dw [D] is
+// accumulated; it may be null (frozen weight). Deterministic: dw is reduced over t in a fixed order.
+void rmsnorm_backward(const float* x, int64_t ldx, const float* w, int64_t T, int64_t D, float eps, const float* dy,
+                      int64_t ldy, float* dx, int64_t lddx, float* dw);
+
+// Backward of swiglu_forward (h = silu(g)·u, silu(g) = g·σ(g), silu'(g) = σ(g)·(1 + g·(1 − σ(g)))):
+//   dg = dh·u·silu'(g),  du = dh·silu(g).   Overwrites dg and du [T, F]; dg may alias g or dh and
+// du may alias u or dh (each element is read before either output of that element is written),
+// but dg and du must not alias each other.
+void swiglu_backward(const float* g, const float* u, const float* dh, int64_t T, int64_t F, float* dg, float* du);
+
+// Backward of softmax_rows, given its output y: dx_i = y_i · (dy_i − Σ_j y_j·dy_j) per row (row
+// stride ld for y, dy and dx). Fully masked rows (y all zero) get dx = 0. dx may alias dy.
+void softmax_rows_backward(const float* y, const float* dy, int64_t T, int64_t n, int64_t ld, float* dx);
+
+// Backward of rope_interleaved, in place on the gradient dx [T, R] (row stride ld): the forward is
+// the linear map mscale·Rot(θ) per pair, so its transpose is mscale·Rot(−θ) — the inverse rotation
+// (still scaled by mscale, not divided by it). Same angles (in double) as the forward.
+void rope_interleaved_backward(float* dx, int64_t ld, int64_t T, int64_t R, const int64_t* pos,
+                               const double* inv_freq, double mscale);
+
+// Backward of the embedding lookup y[t] = W[ids[t]]: dW[ids[t], :] += dy[t, :] for dy [T, D]
+// (row stride lddy) into dW [V, D] (row stride lddw). Repeated ids accumulate, in order of t.
+// ids outside [0, V) are an internal error (the forward checks them first).
+void embedding_backward(const int32_t* ids, int64_t T, const float* dy, int64_t lddy, int64_t D, float* dW,
+                        int64_t lddw, int64_t V);
+
+// Mean cross-entropy of logits [T, V] (row stride ld) against targets [T]; rows with target < 0
+// are masked out (no loss, zero gradient). Returns Σ_t (logsumexp(l_t) − l_t[target_t]) / N with N
+// the number of unmasked rows (0 when N = 0). If dlogits (row stride ld) is non-null it is
+// overwritten with ∂mean/∂logits = (softmax(l_t) − onehot(target_t)) / N. dlogits may alias
+// logits (the in-place form saves a [T, V] buffer at V = 129k). Row sums are taken in double.
+double cross_entropy_forward_backward(const float* logits, const int32_t* targets, int64_t T, int64_t V, int64_t ld,
+                                      float* dlogits);
+
 }  // namespace frugal
