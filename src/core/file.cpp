@@ -82,7 +82,10 @@ std::string path_join(const std::string& a, const std::string& b) {
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   std::filesystem::path p(path);
   std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-  std::string tmp = (dir / ("." + p.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  // Built with append: GCC 12 -O3 warns falsely (-Wrestrict, bug 105329) on chained operator+.
+  std::string tmp_name = ".";
+  tmp_name.append(p.filename().string()).append(".tmp.").append(std::to_string(::getpid()));
+  std::string tmp = (dir / tmp_name).string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(ErrorKind::kIo, "cannot create {}: {}", tmp, std::strerror(errno));
   size_t done = 0;

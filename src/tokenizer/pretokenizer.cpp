@@ -164,7 +164,8 @@ void PreTokenizer::run_steps(std::string_view valid, std::vector<std::string_vie
     next.clear();
     for (std::string_view piece : cur) {
       if (s.kind == PreTokStep::Kind::kByteLevel && s.add_prefix_space && (piece.empty() || piece[0] != ' ')) {
-        storage.push_back(" " + std::string(piece));
+        storage.emplace_back(1, ' ');  // append, not " " + s: GCC 12 -Wrestrict false positive
+        storage.back().append(piece);
         piece = storage.back();
       }
       if (s.kind == PreTokStep::Kind::kByteLevel && !s.regex) {
