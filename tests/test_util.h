@@ -1,9 +1,11 @@
 // Helpers shared by the tests: a per-test temp directory, raw file bytes, error expectations.
 #pragma once
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -77,6 +79,22 @@ inline void expect_error(const std::function<void()>& fn, std::optional<ErrorKin
     for (const std::string& n : needles)
       EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "message '" << e.what() << "' lacks '" << n << "'";
   }
+}
+
+// Runs a shell command line and captures its stdout (append " 2>&1" to capture stderr too).
+struct CommandResult {
+  int rc = -1;  // exit status (-1 when the shell could not be started)
+  std::string out;
+};
+inline CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 }  // namespace frugal::test

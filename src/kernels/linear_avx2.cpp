@@ -259,9 +259,8 @@ void gemv_rows_prescaled(const float* x, const WeightView& w, int64_t n0, int64_
   WeightView wu = w;
   wu.scale_inv = nullptr;
   for (int64_t n = n0; n < n1;) {
-    const int64_t rb = (n + w.row0) / w.block_rows;
-    const int64_t rb_end = std::min(n1, (rb + 1) * w.block_rows - w.row0);
-    const float* srow = w.scale_inv + rb * w.scale_ld;
+    const int64_t rb_end = row_block_end(w, n, n1);
+    const float* srow = scale_row(w, n);
     for_each_scale_segment(w, [&](int64_t c0, int64_t c1, int64_t block) {
       const float s = segment_scale<T>(srow, block);
       for (int64_t k = c0; k < c1; ++k) xs[k] = x[k] * s;
@@ -377,13 +376,8 @@ void gemv_rows_e4m3_m1(const float* x, const WeightView& w, int64_t n0, int64_t 
   wu.scale_inv = nullptr;
   for (int64_t n = n0; n < n1;) {
     // Rows up to the end of this row-block share xs (all rows when unscaled).
-    int64_t rb_end = n1;
-    const float* srow = nullptr;
-    if (w.scale_inv) {
-      const int64_t rb = (n + w.row0) / w.block_rows;
-      rb_end = std::min(n1, (rb + 1) * w.block_rows - w.row0);
-      srow = w.scale_inv + rb * w.scale_ld;
-    }
+    const int64_t rb_end = row_block_end(w, n, n1);
+    const float* srow = scale_row(w, n);
     e4m3_m1_prepare_x(x, w, srow, xs);
     for (; n + 4 <= rb_end; n += 4) gemv_e4m3_m1_tile<4>(xs, wu, n, y);
     for (; n < rb_end; ++n) gemv_e4m3_m1_tile<1>(xs, wu, n, y);

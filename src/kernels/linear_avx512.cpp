@@ -251,13 +251,8 @@ void gemv_rows_512(const float* x, int64_t M, int64_t ldx, const WeightView& w, 
   const int64_t next1 = prefetch_offset(w.cols * D::kBytes, w.ld * D::kBytes, 1);
   for (int64_t n = n0; n < n1;) {
     // Rows up to the end of this row-block share xs (all rows when unscaled).
-    int64_t rb_end = n1;
-    const float* srow = nullptr;
-    if (w.scale_inv) {
-      const int64_t rb = (n + w.row0) / w.block_rows;
-      rb_end = std::min(n1, (rb + 1) * w.block_rows - w.row0);
-      srow = w.scale_inv + rb * w.scale_ld;
-    }
+    const int64_t rb_end = row_block_end(w, n, n1);
+    const float* srow = scale_row(w, n);
     prepare_xs<T>(x, M, ldx, w, srow, xs, Kpad);
     for (; n + 4 <= rb_end; n += 4) gemv512_group<T, 4>(ctx, xs, Kpad, M, w, n, y, ldy, next4);
     for (; n < rb_end; ++n) gemv512_group<T, 1>(ctx, xs, Kpad, M, w, n, y, ldy, next1);

@@ -29,6 +29,13 @@ inline const float* scale_row(const WeightView& w, int64_t r) {
   return w.scale_inv + ((r + w.row0) / w.block_rows) * w.scale_ld;
 }
 
+// One past the last view row in [r, limit) that shares view row r's block scales (limit when the
+// view has no scales): kernels prepare x once per such run of rows.
+inline int64_t row_block_end(const WeightView& w, int64_t r, int64_t limit) {
+  if (!w.scale_inv) return limit;
+  return std::min(limit, ((r + w.row0) / w.block_rows + 1) * w.block_rows - w.row0);
+}
+
 // Walks the columns [0, cols) of a view in segments that share one block scale: calls
 // f(c0, c1, block) with block the scale-grid column (0 and one segment when unscaled).
 template <typename F>

@@ -90,15 +90,21 @@ Routing moe_route(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x
   return r;
 }
 
+void mlp_forward_buffers(const MlpWeights& w, const float* x, int64_t T, int64_t D, float* g, float* u, float* y,
+                         Arena* scratch) {
+  const int64_t F = w.gate_proj.rows;
+  matmul_xwt(x, T, D, w.gate_proj, g, F, scratch);
+  matmul_xwt(x, T, D, w.up_proj, u, F, scratch);
+  swiglu_forward(g, u, T, F, g);
+  matmul_xwt(g, T, F, w.down_proj, y, D, scratch);
+}
+
 void mlp_forward(const MlpWeights& w, const float* x, int64_t T, int64_t D, Arena& arena, float* y) {
   const int64_t F = w.gate_proj.rows;
   const Arena::Mark mark = arena.mark();
   float* g = arena.alloc<float>(size_t(T * F));  // [T, F]
   float* u = arena.alloc<float>(size_t(T * F));
-  matmul_xwt(x, T, D, w.gate_proj, g, F, &arena);
-  matmul_xwt(x, T, D, w.up_proj, u, F, &arena);
-  swiglu_forward(g, u, T, F, g);
-  matmul_xwt(g, T, F, w.down_proj, y, D, &arena);
+  mlp_forward_buffers(w, x, T, D, g, u, y, &arena);
   arena.rewind(mark);
 }
 
@@ -141,16 +147,9 @@ void moe_forward(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x,
   // the same memory, and the final sum runs in slot order whatever the schedule (deterministic).
   float* slot_out = arena.alloc<float>(size_t(T * K * D));  // [T·K, D]
   Arena* scratch = parallel ? nullptr : &arena;  // the arena is not thread-safe
-  auto swiglu_mlp = [&](const MlpWeights& m, const float* xin, int64_t n, int64_t width, float* g, float* u,
-                        float* out) {
-    matmul_xwt(xin, n, D, m.gate_proj, g, width, scratch);
-    matmul_xwt(xin, n, D, m.up_proj, u, width, scratch);
-    swiglu_forward(g, u, n, width, g);
-    matmul_xwt(g, n, width, m.down_proj, out, D, scratch);
-  };
   auto run_job = [&](int64_t e, int worker) {
     if (e < 0) {  // shared expert: every token, written straight to y
-      swiglu_mlp(w.shared_experts, x, T, Fs, shared_gu, shared_gu + T * Fs, y);
+      mlp_forward_buffers(w.shared_experts, x, T, D, shared_gu, shared_gu + T * Fs, y, scratch);
       return;
     }
     const int64_t begin = count[size_t(e)], n = count[size_t(e) + 1] - begin;
@@ -159,7 +158,7 @@ void moe_forward(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x,
     float* g = ye + n * D;
     for (int64_t j = 0; j < n; ++j)
       std::memcpy(xe + j * D, x + (order[size_t(begin + j)] / K) * D, size_t(D) * sizeof(float));
-    swiglu_mlp(w.experts[size_t(e)], xe, n, F, g, g + n * F, ye);
+    mlp_forward_buffers(w.experts[size_t(e)], xe, n, D, g, g + n * F, ye, scratch);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t slot = order[size_t(begin + j)];
       const float gw = r.weight[size_t(slot)];

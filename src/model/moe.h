@@ -30,7 +30,11 @@ void route_token(const DeepSeekConfig& cfg, const float* logits, const float* bi
 // Router: logits = x · gateᵀ in f32, then route_token per row.
 Routing moe_route(const DeepSeekConfig& cfg, const MoeWeights& w, const float* x, int64_t T, Arena& arena);
 
-// y [T, D] = SwiGLU MLP(x [T, D]).
+// y [T, D] = SwiGLU MLP(x [T, D]) with caller-provided activations g, u [T, F]; scratch may be null
+// (per-thread buffers: safe inside a parallel region).
+void mlp_forward_buffers(const MlpWeights& w, const float* x, int64_t T, int64_t D, float* g, float* u, float* y,
+                         Arena* scratch);
+// The same with g and u taken from the arena.
 void mlp_forward(const MlpWeights& w, const float* x, int64_t T, int64_t D, Arena& arena, float* y);
 
 // y [T, D] = Σ_k g_k · expert_k(x) + shared(x). Fills `routing` if non-null.

@@ -200,19 +200,8 @@ TEST_F(BpeTrainer, Errors) {
                      {"no input"});
 }
 
-struct Run {
-  int rc;
-  std::string out;
-};
-
-Run run_cli(const std::string& args) {
-  const std::string cmd = std::string(FRUGAL_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
+test::CommandResult run_cli(const std::string& args) {
+  return test::run_command(std::string(FRUGAL_BINARY) + " " + args + " 2>&1");
 }
 
 TEST_F(BpeTrainer, CliEndToEnd) {

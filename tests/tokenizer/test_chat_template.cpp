@@ -7,6 +7,8 @@
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -129,14 +131,9 @@ TEST(ChatTemplate, QwenThinkingSwitchAndTools) {
 
 #ifdef FRUGAL_BINARY
 std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
+  auto r = test::run_command(cmd);
+  *rc = r.rc;
+  return r.out;
 }
 
 TEST(ChatTemplateCommand, JsonlRenderedAndIds) {

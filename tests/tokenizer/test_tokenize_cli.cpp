@@ -11,21 +11,10 @@
 namespace frugal {
 namespace {
 
-struct Run {
-  int rc;
-  std::string out;
-};
-
-Run run(const std::string& args, const std::string& input, const test::TempDir& dir) {
+test::CommandResult run(const std::string& args, const std::string& input, const test::TempDir& dir) {
   const std::string in = dir.file("in.txt");
   std::ofstream(in, std::ios::binary) << input;
-  const std::string cmd = std::string(FRUGAL_BINARY) + " tokenize " + args + " < " + in + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
+  return test::run_command(std::string(FRUGAL_BINARY) + " tokenize " + args + " < " + in + " 2>&1");
 }
 
 class TokenizeCli : public ::testing::Test {
