@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   frugal::cli::register_tokenize(app);
   frugal::cli::register_chat_template(app);
   frugal::cli::register_tokenizer(app);
+  frugal::cli::register_all_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,7 +5,9 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libopenblas-openmp-dev libomp-dev
       nlohmann-json3-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      libonig-dev libutf8proc-dev zlib1g-dev)
+      libonig-dev libutf8proc-dev zlib1g-dev
+      libtomlplusplus-dev libcpp-httplib-dev
+      fortunes fortunes-min)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
