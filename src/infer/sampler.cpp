@@ -1,6 +1,7 @@
 #include "infer/sampler.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <numeric>
 
@@ -72,6 +73,54 @@ int32_t Sampler::sample(const float* logits, int64_t V) {
     if (u < cum) return idx_[size_t(i)];
   }
   return idx_[size_t(n - 1)];
+}
+
+TokenPenalties::TokenPenalties(float presence_penalty, float frequency_penalty)
+    : presence_(presence_penalty), frequency_(frequency_penalty) {
+  if (!(presence_penalty >= -2 && presence_penalty <= 2))
+    fail(ErrorKind::kInvalidArgument, "presence_penalty must be in [-2, 2] (got {})", presence_penalty);
+  if (!(frequency_penalty >= -2 && frequency_penalty <= 2))
+    fail(ErrorKind::kInvalidArgument, "frequency_penalty must be in [-2, 2] (got {})", frequency_penalty);
+}
+
+void TokenPenalties::add(int32_t token) {
+  auto it = std::lower_bound(counts_.begin(), counts_.end(), std::make_pair(token, INT32_MIN));
+  if (it != counts_.end() && it->first == token) ++it->second;
+  else counts_.insert(it, {token, 1});
+}
+
+int64_t TokenPenalties::count(int32_t token) const {
+  auto it = std::lower_bound(counts_.begin(), counts_.end(), std::make_pair(token, INT32_MIN));
+  return it != counts_.end() && it->first == token ? it->second : 0;
+}
+
+void TokenPenalties::apply(float* logits, int64_t V) const {
+  if (!active()) return;
+  for (const auto& [tok, n] : counts_)
+    if (tok >= 0 && tok < V) logits[tok] -= float(n) * frequency_ + presence_;
+}
+
+TokenLogprobs token_logprobs(const float* logits, int64_t V, int32_t token, int64_t k) {
+  auto key = [&](int64_t i) { return std::isnan(logits[i]) ? -INFINITY : logits[i]; };
+  double mx = -INFINITY;
+  for (int64_t i = 0; i < V; ++i) mx = std::max(mx, double(key(i)));
+  double z = 0;
+  if (std::isfinite(mx))
+    for (int64_t i = 0; i < V; ++i) z += std::exp(double(key(i)) - mx);
+  // log p_i = l_i - (max + log z); with no finite logit at all every id gets -inf.
+  const double lse = std::isfinite(mx) ? mx + std::log(z) : INFINITY;
+  auto logp = [&](int64_t i) { return float(double(key(i)) - lse); };
+  TokenLogprobs out;
+  out.logprob = token >= 0 && token < V ? logp(token) : -INFINITY;
+  k = std::clamp<int64_t>(k, 0, V);
+  if (k > 0) {
+    std::vector<int32_t> idx(static_cast<size_t>(V));
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                      [&](int32_t a, int32_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); });
+    for (int64_t i = 0; i < k; ++i) out.top.emplace_back(idx[size_t(i)], logp(idx[size_t(i)]));
+  }
+  return out;
 }
 
 }  // namespace frugal

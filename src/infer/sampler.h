@@ -1,8 +1,11 @@
 // Token sampling: greedy (temperature 0), or temperature + top-k + top-p + min-p filtering
 // followed by a draw from a seeded RNG (same seed, same output). Filters apply in the order
 // Hugging Face's generate applies its warpers: temperature, top-k, top-p, min-p.
+// Also here: OpenAI presence/frequency penalties (applied to the logits before sampling) and the
+// log-probabilities reported with each token (taken from the raw logits, before any of that).
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/rng.h"
@@ -34,5 +37,31 @@ class Sampler {
 };
 
 int32_t argmax(const float* x, int64_t n);  // ties -> lowest index; NaN never wins
+
+// OpenAI's presence and frequency penalties over the tokens generated so far (not the prompt):
+//   l[j] -= count[j] · frequency_penalty + (count[j] > 0) · presence_penalty.
+// Positive values discourage repetition, negative ones encourage it.
+class TokenPenalties {
+ public:
+  // Throws kInvalidArgument naming presence_penalty / frequency_penalty unless finite and in [-2, 2].
+  TokenPenalties(float presence_penalty, float frequency_penalty);
+  bool active() const { return presence_ != 0 || frequency_ != 0; }
+  void add(int32_t token);                      // one more occurrence of token
+  void apply(float* logits, int64_t vocab) const;  // in place; ids outside [0, vocab) are ignored
+  int64_t count(int32_t token) const;
+
+ private:
+  float presence_, frequency_;
+  std::vector<std::pair<int32_t, int32_t>> counts_;  // (token, occurrences), sorted by token
+};
+
+// Log-probabilities under softmax(logits) (the model's distribution: no temperature, penalties or
+// filters), computed in double: that of `token`, and the k most likely ids, most likely first
+// (ties -> lower id). NaN logits count as -inf. k is clamped to [0, vocab].
+struct TokenLogprobs {
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;
+};
+TokenLogprobs token_logprobs(const float* logits, int64_t vocab, int32_t token, int64_t k);
 
 }  // namespace frugal

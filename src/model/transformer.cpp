@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kernels/ops.h"
+#include "model/batch_mla.h"
 #include "model/rope_yarn.h"
 
 namespace frugal {
@@ -34,8 +35,8 @@ void Transformer::check_ids(const int32_t* ids, int64_t T) const {
            cfg_.vocab_size);
 }
 
-void Transformer::decoder_layer(const LayerWeights& lw, int64_t layer, float* x, int64_t T, int64_t pos0,
-                                float* cache_layer, int64_t cw, const ForwardOptions& opt) {
+void Transformer::decoder_layer(const LayerWeights& lw, int64_t layer, float* x, int64_t T, const AttnFn& attn,
+                                const ForwardOptions& opt) {
   const int64_t D = cfg_.hidden_size;
   const float eps = float(cfg_.rms_norm_eps);
   const Arena::Mark mark = arena_.mark();
@@ -44,7 +45,7 @@ void Transformer::decoder_layer(const LayerWeights& lw, int64_t layer, float* x,
 
   // h = x + MLA(RMSNorm(x))
   rmsnorm_forward(x, D, lw.input_layernorm.data(), T, D, eps, xn, D);
-  mla_forward(cfg_, lw.self_attn, rope_, xn, T, pos0, cache_layer, cw, opt.attn, arena_, out);
+  attn(xn, out);
   if (opt.dump) opt.dump("attn_out", layer, out, T, D);
   add_inplace(x, out, T * D);
 
@@ -71,8 +72,13 @@ void Transformer::forward(const int32_t* ids, int64_t T, LatentKvCache& cache, f
   float* x = arena_.alloc<float>(size_t(T * D));  // residual stream [T, D]
   for (int64_t t = 0; t < T; ++t) weight_row_f32(w_.embed_tokens, ids[t], x + t * D);
 
-  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l)
-    decoder_layer(w_.layers[size_t(l)], l, x, T, pos0, cache.layer(l), cache.width(), opt);
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+    const LayerWeights& lw = w_.layers[size_t(l)];
+    float* cache_layer = cache.layer(l);
+    decoder_layer(lw, l, x, T, [&](const float* xn, float* out) {
+      mla_forward(cfg_, lw.self_attn, rope_, xn, T, pos0, cache_layer, cache.width(), opt.attn, arena_, out);
+    }, opt);
+  }
   cache.set_length(pos0 + T);
   if (opt.hidden_out) std::memcpy(opt.hidden_out, x, size_t(T * D) * sizeof(float));
 
@@ -102,10 +108,44 @@ void Transformer::forward_mtp(int64_t k, const float* hidden, const int32_t* nex
   float* x = arena_.alloc<float>(size_t(T * D));
   matmul_xwt(cat, T, 2 * D, m.eh_proj, x, D, &arena_);
   LatentKvCache cache(cfg_, 1, T);
-  decoder_layer(m.block, cfg_.num_hidden_layers + k, x, T, 0, cache.layer(0), cache.width(), {});
+  decoder_layer(m.block, cfg_.num_hidden_layers + k, x, T, [&](const float* xn, float* out) {
+    mla_forward(cfg_, m.block.self_attn, rope_, xn, T, 0, cache.layer(0), cache.width(), AttnImpl::kAuto, arena_, out);
+  }, {});
   float* xn = arena_.alloc<float>(size_t(T * D));
   rmsnorm_forward(x, D, m.shared_head_norm.data(), T, D, eps, xn, D);
   matmul_xwt(xn, T, D, m.shared_head_head, logits, V, &arena_);
+}
+
+void Transformer::decode_batch(const int32_t* ids, int64_t n, LatentKvCache* const* caches, float* logits) {
+  if (n <= 0) fail(ErrorKind::kInvalidArgument, "decode_batch needs at least one sequence");
+  check_ids(ids, n);
+  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size;
+  for (int64_t i = 0; i < n; ++i) {
+    const LatentKvCache* c = caches[i];
+    if (c == nullptr) fail(ErrorKind::kInvalidArgument, "decode_batch: sequence {} has no cache", i);
+    if (c->width() != cfg_.kv_cache_dim() ||
+        c->bytes() != int64_t(sizeof(float)) * cfg_.num_hidden_layers * c->capacity() * c->width())
+      fail(ErrorKind::kInvalidArgument, "decode_batch: the cache of sequence {} was not made by this model", i);
+    if (c->length() >= c->capacity())
+      fail(ErrorKind::kInvalidArgument, "context full: sequence {} has {} cached tokens, the cache capacity", i,
+           c->length());
+    for (int64_t j = 0; j < i; ++j)
+      if (caches[j] == c) fail(ErrorKind::kInvalidArgument, "decode_batch: sequences {} and {} share a cache", j, i);
+  }
+  arena_.reset();
+  float* x = arena_.alloc<float>(size_t(n * D));  // residual stream [n, D]
+  for (int64_t i = 0; i < n; ++i) weight_row_f32(w_.embed_tokens, ids[i], x + i * D);
+  const ForwardOptions opt;  // no dumps on the serving path
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+    const LayerWeights& lw = w_.layers[size_t(l)];
+    decoder_layer(lw, l, x, n, [&](const float* xn, float* out) {
+      mla_decode_batch(cfg_, lw.self_attn, rope_, xn, n, l, caches, arena_, out);
+    }, opt);
+  }
+  for (int64_t i = 0; i < n; ++i) caches[i]->set_length(caches[i]->length() + 1);
+  float* xn = arena_.alloc<float>(size_t(n * D));
+  rmsnorm_forward(x, D, w_.norm.data(), n, D, float(cfg_.rms_norm_eps), xn, D);
+  matmul_xwt(xn, n, D, w_.lm_head, logits, V, &arena_);
 }
 
 }  // namespace frugal

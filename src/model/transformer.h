@@ -50,9 +50,21 @@ class Transformer {
   // hidden [T, D], next_ids [T] -> logits [T, V]. Uses its own temporary cache.
   void forward_mtp(int64_t k, const float* hidden, const int32_t* next_ids, int64_t T, float* logits);
 
+  // Continuous-batching decode step: sequence i (its own cache caches[i], at its own position
+  // caches[i]->length()) gets the one new token ids[i]; logits [n, V]. Every projection, the MoE
+  // (routing, grouped experts, shared expert) and lm_head run over the n rows at once; attention
+  // runs per sequence over its own cache (absorbed form, parallel over sequences). Each cache grows
+  // by one. Row i equals forward(&ids[i], 1, *caches[i], ...) with absorbed attention up to f32
+  // rounding (the GEMV/GEMM paths differ with the row count). Throws kInvalidArgument (before
+  // touching any cache) for ids outside the vocabulary, a full or foreign cache, or one cache
+  // given twice.
+  void decode_batch(const int32_t* ids, int64_t n, LatentKvCache* const* caches, float* logits);
+
  private:
-  void decoder_layer(const LayerWeights& lw, int64_t layer, float* x, int64_t T, int64_t pos0, float* cache_layer,
-                     int64_t cache_width, const ForwardOptions& opt);
+  // The attention sublayer of one decoder layer: RMSNorm'ed input [T, D] -> output [T, D].
+  using AttnFn = std::function<void(const float* x_norm, float* out)>;
+  void decoder_layer(const LayerWeights& lw, int64_t layer, float* x, int64_t T, const AttnFn& attn,
+                     const ForwardOptions& opt);
   void check_ids(const int32_t* ids, int64_t T) const;
 
   DeepSeekConfig cfg_;

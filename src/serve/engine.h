@@ -24,6 +24,7 @@ struct EngineOptions {
   int64_t ctx = 4096;           // per-sequence context (prompt + generated) in tokens
   int64_t prefill_chunk = 512;  // prompt tokens per forward pass
   int64_t prefix_cache_tokens = 65536;  // latent-KV tokens kept for prefix reuse (0: off)
+  int64_t prefix_block = 64;            // prefix-cache granularity: only whole blocks of this many tokens are reused
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
@@ -45,16 +46,27 @@ struct GenRequest {
   int64_t max_tokens = 16;
   std::vector<int32_t> stop_ids;  // ids that end generation with kStop (the stop id is reported, not emitted as text)
   int top_logprobs = -1;          // -1: no logprobs; 0: the chosen token's only; k: also the top k
+  uint64_t prefix_salt = 0;       // prefix-cache namespace (e.g. a hash of the API key): equal salts share prefixes
   // Called on the engine thread for every token and once more (or with the last token) with
   // finish != kNone. Return false to cancel (client gone, stop string matched): the sequence is
   // removed before the next step and its KV cache freed.
+  // Every accepted request gets exactly one event with finish != kNone, whatever happens
+  // (cancel(), shutdown, an error, on_event returning false: then a final {token -1, kCancelled}
+  // follows unless the event that returned false was already final). Keep it fast (push to a
+  // queue): it runs between decode steps of every running sequence. Exceptions it throws end
+  // the request (kError).
   std::function<bool(const TokenEvent&)> on_event;
 };
 
 struct EngineMetrics {  // a consistent snapshot for /metrics
   int64_t running = 0, waiting = 0;
   int64_t requests_total = 0, prompt_tokens_total = 0, generation_tokens_total = 0, prefix_hit_tokens_total = 0;
-  int64_t kv_used_tokens = 0, kv_capacity_tokens = 0;
+  int64_t kv_used_tokens = 0, kv_capacity_tokens = 0;  // cached tokens of running sequences; max_batch · ctx
+  int64_t prefix_cache_tokens = 0;                      // tokens held by the prefix cache now
+  int64_t prefix_query_tokens_total = 0;                // prompt tokens looked up in the prefix cache
+  int64_t finished_stop = 0, finished_length = 0, finished_cancelled = 0, finished_error = 0;
+  int64_t rejected_total = 0;                           // submit() refusals: EngineBusy (queue full, shut down)
+  int64_t decode_steps_total = 0, decode_rows_total = 0;  // batched steps and rows: mean batch = rows / steps
   std::vector<double> ttft_buckets, itl_buckets;  // histogram upper bounds (seconds)
   std::vector<int64_t> ttft_counts, itl_counts;   // cumulative counts per bucket (Prometheus style)
   double ttft_sum = 0, itl_sum = 0;
@@ -74,8 +86,13 @@ class Engine {
   uint64_t submit(GenRequest req);
   void cancel(uint64_t id);  // safe from any thread; no-op for finished ids
   EngineMetrics metrics() const;
-  // Stops admitting; with cancel_running, ends running/waiting requests with kCancelled, else lets them finish.
+  // Stops accepting (submit() then throws EngineBusy); with cancel_running, ends running and
+  // waiting requests with kCancelled, else lets them (queued ones included) finish. Joins the
+  // scheduler thread unless called from it (an on_event callback). Idempotent.
   void shutdown(bool cancel_running);
+  // The effective per-sequence context: EngineOptions::ctx capped at the model's
+  // max_position_embeddings. submit() refuses prompts of this many tokens or more.
+  int64_t context_tokens() const;
 
  private:
   struct Impl;

@@ -1,0 +1,86 @@
+// frugal train [--config FILE.toml] [--init HF_DIR] [--tokens FILE] [--seq-len T] [--batch B] ...
+//              [--section.key=value ...]
+// frugal export RUN_DIR OUT_DIR [--dtype f32|bf16]
+// The training command's flags come from train/train_config.h's table (one declaration per key);
+// generic `--section.key=value` overrides reach every key. Precedence: flags > overrides > TOML.
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "io/hf_config.h"
+#include "io/hf_params.h"
+#include "model/param_store.h"
+#include "train/checkpoint.h"
+#include "train/train_config.h"
+#include "train/trainer.h"
+
+namespace frugal::cli {
+
+namespace {
+
+void register_train(CLI::App& app) {
+  struct Opts {
+    std::string config;
+    std::map<std::string, std::string> values;  // flag -> value as typed
+    std::map<std::string, bool> set;            // switch flags given
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand("train", "pretrain a DeepSeek-V3-architecture model (see --help for every key)");
+  c->allow_extras();  // --section.key=value overrides
+  c->add_option("--config", o->config, "TOML config file ([model] [data] [train] [optim] [checkpoint] [log])");
+  for (const TrainCliFlag& f : train_cli_flags()) {
+    if (f.kind == TrainCliFlag::Kind::kValue) c->add_option("--" + f.flag, o->values[f.flag], f.help);
+    else c->add_flag("--" + f.flag, o->set[f.flag], f.help);
+  }
+  c->callback([o, c] {
+    std::vector<std::string> overrides = parse_dotted_overrides(c->remaining());
+    for (const TrainCliFlag& f : train_cli_flags()) {
+      if (f.kind == TrainCliFlag::Kind::kValue) {
+        if (c->count("--" + f.flag) > 0) overrides.push_back(flag_override(f, o->values[f.flag]));
+      } else if (o->set[f.flag]) {
+        overrides.push_back(flag_override(f));
+      }
+    }
+    TrainConfig cfg = load_train_config(o->config.empty() ? nullptr : &o->config, overrides);
+    TrainSummary s = run_training(cfg);
+    std::printf("trained %lld steps (%lld this run) in %s: last loss %.4f", (long long)s.steps_done,
+                (long long)(s.steps_done - s.start_step), s.run_dir.c_str(), s.last_loss);
+    if (s.val_loss >= 0) std::printf(", validation loss %.4f", s.val_loss);
+    std::printf(" (unigram entropy %.4f nats), %.0f tok/s, MFU %.1f%%\n", s.unigram_entropy, s.tokens_per_s,
+                100 * s.mfu);
+    if (s.nan_skips > 0) std::printf("skipped %lld steps with NaN/Inf loss\n", (long long)s.nan_skips);
+    if (!s.export_dir.empty()) std::printf("exported to %s\n", s.export_dir.c_str());
+  });
+}
+
+void register_export(CLI::App& app) {
+  struct Opts {
+    std::string run_dir, out, dtype = "f32";
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand("export", "write a training run's latest checkpoint in Hugging Face layout");
+  c->add_option("RUN_DIR", o->run_dir, "training run directory")->required();
+  c->add_option("OUT_DIR", o->out, "output directory (config.json + model.safetensors)")->required();
+  c->add_option("--dtype", o->dtype, "f32|bf16")->check(CLI::IsMember({"f32", "bf16"}));
+  c->callback([o] {
+    std::optional<LoadedCheckpoint> ck = load_latest_checkpoint(o->run_dir);
+    if (!ck) fail(ErrorKind::kInvalidArgument, "{}: no checkpoint to export", o->run_dir);
+    for (const std::string& w : ck->warnings) std::fprintf(stderr, "frugal export: warning: %s\n", w.c_str());
+    if (!ck->meta.contains("model"))
+      fail(ErrorKind::kFormat, "{}: meta.json has no model config", ck->dir);
+    const DeepSeekConfig cfg = parse_hf_config(ck->meta["model"], ck->dir + "/meta.json");
+    ParamStore store(cfg, cfg.num_nextn_predict_layers > 0);
+    for (const ParamStore::Entry& e : store.entries()) ck->copy_to(e.name, store.value(e), e.numel);
+    export_params_hf(store, o->out, o->dtype == "bf16" ? DType::kBF16 : DType::kF32);
+    std::fprintf(stderr, "exported %s (step %lld) to %s\n", ck->dir.c_str(), (long long)ck->step, o->out.c_str());
+  });
+}
+
+CommandRegistrar reg_train(100, &register_train);
+CommandRegistrar reg_export(101, &register_export);
+
+}  // namespace
+
+}  // namespace frugal::cli

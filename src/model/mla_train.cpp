@@ -1,0 +1,423 @@
+// Training MLA: projections as whole-batch GEMMs, attention as parallel (sequence, head) jobs.
+// The formulas are those of model/mla.cpp's naive form; the backward is their exact
+// vector-Jacobian product, written with the same f32 kernels (ops.h, sgemm).
+#include "model/mla_train.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/sys.h"
+#include "kernels/linear.h"
+#include "kernels/linear_grad.h"
+#include "kernels/ops.h"
+
+namespace frugal {
+
+namespace {
+
+struct Dims {
+  int64_t B, T, N, D, H, Qr, C, dn, dr, dv, dq, dkv, ckw;
+  Dims(const DeepSeekConfig& c, int64_t B_, int64_t T_)
+      : B(B_), T(T_), N(B_ * T_), D(c.hidden_size), H(c.num_attention_heads), Qr(c.q_lora_rank),
+        C(c.kv_lora_rank), dn(c.qk_nope_head_dim), dr(c.qk_rope_head_dim), dv(c.v_head_dim), dq(dn + dr),
+        dkv(dn + dv), ckw(C + dr) {}
+};
+
+void check_param(const Param& p, int64_t rows, int64_t cols, const char* name) {
+  FRUGAL_ASSERT(p.w && p.rows == rows && p.cols == cols, "MLA param {} is {}x{} (data {}), config wants {}x{}", name,
+                p.rows, p.cols, p.w ? "set" : "null", rows, cols);
+}
+
+void check_inputs(const Dims& d, const MlaParams& p, const RopeTables& rope) {
+  FRUGAL_ASSERT(d.B >= 1 && d.T >= 1, "MLA batch B {} T {}", d.B, d.T);
+  FRUGAL_ASSERT(d.dr % 2 == 0 && int64_t(rope.inv_freq.size()) == d.dr / 2, "RoPE table has {} pairs, dr {}",
+                rope.inv_freq.size(), d.dr);
+  if (d.Qr > 0) {
+    check_param(p.q_a_proj, d.Qr, d.D, "q_a_proj");
+    check_param(p.q_a_layernorm, 1, d.Qr, "q_a_layernorm");
+    check_param(p.q_b_proj, d.H * d.dq, d.Qr, "q_b_proj");
+  } else {
+    check_param(p.q_proj, d.H * d.dq, d.D, "q_proj");
+  }
+  check_param(p.kv_a_proj_with_mqa, d.ckw, d.D, "kv_a_proj_with_mqa");
+  check_param(p.kv_a_layernorm, 1, d.C, "kv_a_layernorm");
+  check_param(p.kv_b_proj, d.H * d.dkv, d.C, "kv_b_proj");
+  check_param(p.o_proj, d.D, d.H * d.dv, "o_proj");
+}
+
+// cos/sin [T, dr/2] for positions 0..T-1, computed exactly as rope_interleaved does (angle in
+// double, then float(cos · mscale)), so the rotation is bit-identical to the inference one while
+// the B·T·(H+1) rows to rotate share T·dr/2 trig evaluations instead of calling cos/sin for each.
+struct RopeTable {
+  int64_t half = 0;
+  std::vector<float> cos, sin;
+};
+
+RopeTable make_rope_table(const RopeTables& rope, int64_t T, int64_t dr) {
+  RopeTable rt;
+  rt.half = dr / 2;
+  rt.cos.resize(size_t(T * rt.half));
+  rt.sin.resize(size_t(T * rt.half));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < rt.half; ++i) {
+      const double a = double(t) * rope.inv_freq[size_t(i)];
+      rt.cos[size_t(t * rt.half + i)] = float(std::cos(a) * rope.mscale);
+      rt.sin[size_t(t * rt.half + i)] = float(std::sin(a) * rope.mscale);
+    }
+  return rt;
+}
+
+// Interleaved RoPE on `nh` slices of dr values per row (slice h at column off + h·hstride) of
+// src -> dst (both row stride ld; may alias). Row n is at position n % T.
+void rope_rows(const float* src, float* dst, int64_t ld, int64_t N, int64_t T, int64_t nh, int64_t off,
+               int64_t hstride, const RopeTable& rt) {
+  const int64_t half = rt.half;
+#pragma omp parallel for schedule(static) if (N * nh * half >= (1 << 15))
+  for (int64_t n = 0; n < N; ++n) {
+    const float* c = rt.cos.data() + (n % T) * half;
+    const float* s = rt.sin.data() + (n % T) * half;
+    for (int64_t h = 0; h < nh; ++h) {
+      const float* x = src + n * ld + off + h * hstride;
+      float* y = dst + n * ld + off + h * hstride;
+      for (int64_t i = 0; i < half; ++i) {
+        const float x0 = x[2 * i], x1 = x[2 * i + 1];
+        y[2 * i] = x0 * c[i] - x1 * s[i];
+        y[2 * i + 1] = x0 * s[i] + x1 * c[i];
+      }
+    }
+  }
+}
+
+// Transpose of rope_rows, in place on the gradient: each pair's map is mscale·Rot(θ), so its
+// transpose is mscale·Rot(−θ) (the same as rope_interleaved_backward, from the table).
+void rope_rows_backward(float* g, int64_t ld, int64_t N, int64_t T, int64_t nh, int64_t off, int64_t hstride,
+                        const RopeTable& rt) {
+  const int64_t half = rt.half;
+#pragma omp parallel for schedule(static) if (N * nh * half >= (1 << 15))
+  for (int64_t n = 0; n < N; ++n) {
+    const float* c = rt.cos.data() + (n % T) * half;
+    const float* s = rt.sin.data() + (n % T) * half;
+    for (int64_t h = 0; h < nh; ++h) {
+      float* y = g + n * ld + off + h * hstride;
+      for (int64_t i = 0; i < half; ++i) {
+        const float g0 = y[2 * i], g1 = y[2 * i + 1];
+        y[2 * i] = g0 * c[i] + g1 * s[i];
+        y[2 * i + 1] = -g0 * s[i] + g1 * c[i];
+      }
+    }
+  }
+}
+
+// The activations between the down-projections and the attention.
+struct Acts {
+  float* cq = nullptr;   // [N, Qr]
+  float* q = nullptr;    // [N, H·dq]
+  float* ckv = nullptr;  // [N, ckw]
+  float* kv = nullptr;   // [N, H·dkv]
+};
+
+// c_q (pre-norm) and [c_kv | k_pe] (pre-norm, pre-RoPE) = the down-projections of x.
+void project_down(const Dims& d, const MlaParams& p, const float* x, float* cq_raw, float* ckv_raw) {
+  if (d.Qr > 0) sgemm(false, true, d.N, d.Qr, d.D, 1.0f, x, d.D, p.q_a_proj.w, d.D, 0.0f, cq_raw, d.Qr);
+  sgemm(false, true, d.N, d.ckw, d.D, 1.0f, x, d.D, p.kv_a_proj_with_mqa.w, d.D, 0.0f, ckv_raw, d.ckw);
+}
+
+// Norms, up-projections and RoPE: everything the attention reads. The `--recompute attn`
+// backward calls this again on the tape's down-projection outputs.
+void project_up(const Dims& d, const DeepSeekConfig& cfg, const MlaParams& p, const RopeTable& rt, const float* x,
+                const float* cq_raw, const float* ckv_raw, const Acts& a) {
+  const float eps = float(cfg.rms_norm_eps);
+  if (d.Qr > 0) {
+    rmsnorm_forward(cq_raw, d.Qr, p.q_a_layernorm.w, d.N, d.Qr, eps, a.cq, d.Qr);
+    sgemm(false, true, d.N, d.H * d.dq, d.Qr, 1.0f, a.cq, d.Qr, p.q_b_proj.w, d.Qr, 0.0f, a.q, d.H * d.dq);
+  } else {
+    sgemm(false, true, d.N, d.H * d.dq, d.D, 1.0f, x, d.D, p.q_proj.w, d.D, 0.0f, a.q, d.H * d.dq);
+  }
+  rope_rows(a.q, a.q, d.H * d.dq, d.N, d.T, d.H, d.dn, d.dq, rt);  // q_pe of every head
+  rmsnorm_forward(ckv_raw, d.ckw, p.kv_a_layernorm.w, d.N, d.C, eps, a.ckv, d.ckw);  // c_kv only, not k_pe
+  rope_rows(ckv_raw, a.ckv, d.ckw, d.N, d.T, 1, d.C, 0, rt);                         // k_pe
+  sgemm(false, true, d.N, d.H * d.dkv, d.C, 1.0f, a.ckv, d.ckw, p.kv_b_proj.w, d.C, 0.0f, a.kv, d.H * d.dkv);
+}
+
+// ---- Attention, one (sequence b, head h) job ----
+
+// K_h [T, dq] = [k_nope_h | k_pe] for the T tokens of sequence b, gathered so QKᵀ is one GEMM.
+void gather_k(const Dims& d, const Acts& a, int64_t b, int64_t h, float* k) {
+  for (int64_t t = 0; t < d.T; ++t) {
+    const int64_t n = b * d.T + t;
+    std::copy_n(a.kv + n * d.H * d.dkv + h * d.dkv, d.dn, k + t * d.dq);
+    std::copy_n(a.ckv + n * d.ckw + d.C, d.dr, k + t * d.dq + d.dn);
+  }
+}
+
+// Query block [t0, t0 + tb) of one sequence; its rows see keys [0, L), L = t0 + tb.
+struct Block {
+  int64_t t0, tb, L;
+};
+int64_t num_blocks(int64_t T) { return (T + kMlaQueryBlock - 1) / kMlaQueryBlock; }
+Block block(int64_t i, int64_t T) {
+  const int64_t t0 = i * kMlaQueryBlock, tb = std::min(kMlaQueryBlock, T - t0);
+  return {t0, tb, t0 + tb};
+}
+
+// Causal softmax of scores rows t0..t0+tb-1 (row stride ld): row t keeps keys j <= t and zeroes
+// (t, L). Same arithmetic as softmax_rows over a -inf-masked row (exp(-inf) = 0 adds nothing).
+void softmax_causal(float* s, int64_t ld, const Block& k) {
+  for (int64_t r = 0; r < k.tb; ++r) {
+    float* row = s + r * ld;
+    const int64_t n = k.t0 + r + 1;
+    float m = row[0];
+    for (int64_t j = 1; j < n; ++j) m = std::max(m, row[j]);
+    float sum = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      row[j] = std::exp(row[j] - m);
+      sum += row[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+    std::fill(row + n, row + k.L, 0.0f);
+  }
+}
+
+// dS = P ⊙ (dP − Σ_j P·dP) per row over the causal keys (in place on dP); masked keys get 0.
+// The row dot is summed in double like softmax_rows_backward.
+void softmax_causal_backward(const float* p, float* dp, int64_t ld, const Block& k) {
+  for (int64_t r = 0; r < k.tb; ++r) {
+    const float* pr = p + r * ld;
+    float* g = dp + r * ld;
+    const int64_t n = k.t0 + r + 1;
+    double dot = 0;
+    for (int64_t j = 0; j < n; ++j) dot += double(pr[j]) * g[j];
+    const float dt = float(dot);
+    for (int64_t j = 0; j < n; ++j) g[j] = pr[j] * (g[j] - dt);
+    std::fill(g + n, g + k.L, 0.0f);
+  }
+}
+
+// Forward of job (b, h): P [T, T] (row stride T; only causal blocks written) and o_h rows of
+// sequence b into o [N, H·dv]. k: scratch [T, dq].
+void attend_forward(const Dims& d, float scale, const Acts& a, int64_t b, int64_t h, float* k, float* P, float* o) {
+  const int64_t ldq = d.H * d.dq, ldkv = d.H * d.dkv, ldo = d.H * d.dv, n0 = b * d.T;
+  gather_k(d, a, b, h, k);
+  const float* v = a.kv + n0 * ldkv + h * d.dkv + d.dn;  // V_h [T, dv], row stride ldkv
+  for (int64_t i = 0; i < num_blocks(d.T); ++i) {
+    const Block k_ = block(i, d.T);
+    float* s = P + k_.t0 * d.T;  // [tb, L] scores, then probabilities
+    sgemm(false, true, k_.tb, k_.L, d.dq, scale, a.q + (n0 + k_.t0) * ldq + h * d.dq, ldq, k, d.dq, 0.0f, s, d.T);
+    softmax_causal(s, d.T, k_);
+    sgemm(false, false, k_.tb, d.dv, k_.L, 1.0f, s, d.T, v, ldkv, 0.0f, o + (n0 + k_.t0) * ldo + h * d.dv, ldo);
+  }
+}
+
+// Gradient outputs of the attention, each [N, ·] with disjoint (b, h) slices per job.
+struct AttnGrads {
+  float* dq;    // [N, H·dq]
+  float* dkv;   // [N, H·dkv]: ∂k_nope_h | ∂v_h
+  float* dkpe;  // [B·H, T, dr]: job (b, h)'s share of ∂k_pe, summed over h afterwards
+};
+
+// Backward of job (b, h) given P and ∂o (dO [N, H·dv]). Scratch: k [T, dq], dP [T, T], dK [T, dq].
+// Blocks run last to first: the last block spans all T keys, so its β = 0 GEMMs initialise ∂V_h
+// and ∂K_h and the earlier (shorter) blocks accumulate onto them in a fixed order.
+void attend_backward(const Dims& d, float scale, const Acts& a, const float* P, const float* dO, int64_t b, int64_t h,
+                     float* k, float* dP, float* dK, const AttnGrads& g) {
+  const int64_t ldq = d.H * d.dq, ldkv = d.H * d.dkv, ldo = d.H * d.dv, n0 = b * d.T;
+  gather_k(d, a, b, h, k);
+  const float* v = a.kv + n0 * ldkv + h * d.dkv + d.dn;
+  float* dv = g.dkv + n0 * ldkv + h * d.dkv + d.dn;
+  for (int64_t i = num_blocks(d.T) - 1; i >= 0; --i) {
+    const Block k_ = block(i, d.T);
+    const float beta = i == num_blocks(d.T) - 1 ? 0.0f : 1.0f;
+    const float* p = P + k_.t0 * d.T;
+    float* dp = dP + k_.t0 * d.T;
+    const float* dOi = dO + (n0 + k_.t0) * ldo + h * d.dv;
+    const float* qi = a.q + (n0 + k_.t0) * ldq + h * d.dq;
+    sgemm(false, true, k_.tb, k_.L, d.dv, 1.0f, dOi, ldo, v, ldkv, 0.0f, dp, d.T);  // ∂P = ∂O · Vᵀ
+    sgemm(true, false, k_.L, d.dv, k_.tb, 1.0f, p, d.T, dOi, ldo, beta, dv, ldkv);   // ∂V += Pᵀ · ∂O
+    softmax_causal_backward(p, dp, d.T, k_);                                         // ∂P -> ∂S
+    // scores = scale · Q · Kᵀ:  ∂Q = scale · ∂S · K,  ∂K += scale · ∂Sᵀ · Q
+    sgemm(false, false, k_.tb, d.dq, k_.L, scale, dp, d.T, k, d.dq, 0.0f, g.dq + (n0 + k_.t0) * ldq + h * d.dq, ldq);
+    sgemm(true, false, k_.L, d.dq, k_.tb, scale, dp, d.T, qi, ldq, beta, dK, d.dq);
+  }
+  float* dkpe = g.dkpe + (b * d.H + h) * d.T * d.dr;
+  for (int64_t t = 0; t < d.T; ++t) {
+    std::copy_n(dK + t * d.dq, d.dn, g.dkv + (n0 + t) * ldkv + h * d.dkv);
+    std::copy_n(dK + t * d.dq + d.dn, d.dr, dkpe + t * d.dr);
+  }
+}
+
+// Per-thread scratch for the attention jobs (the arena is not thread-safe: carve it up front).
+struct JobScratch {
+  int64_t stride = 0;
+  float* base = nullptr;
+  float* get(int worker) const { return base + worker * stride; }
+};
+JobScratch job_scratch(Arena& arena, int nt, int64_t floats) {
+  JobScratch s;
+  s.stride = (floats + 15) / 16 * 16;  // keep each worker's block 64-byte aligned
+  s.base = arena.alloc<float>(size_t(s.stride) * size_t(nt));
+  return s;
+}
+
+}  // namespace
+
+void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
+                       int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out) {
+  const Dims d(cfg, B, T);
+  check_inputs(d, p, rope);
+  const RopeTable rt = make_rope_table(rope, T, d.dr);
+  tape = MlaTape{};
+  tape.B = B;
+  tape.T = T;
+  tape.save_internals = save_internals;
+  if (d.Qr > 0) tape.cq_raw = keep.alloc<float>(size_t(d.N * d.Qr));
+  tape.ckv_raw = keep.alloc<float>(size_t(d.N * d.ckw));
+  if (save_internals) {  // the tape proper; everything after `mark` is a temporary
+    if (d.Qr > 0) tape.cq = keep.alloc<float>(size_t(d.N * d.Qr));
+    tape.q = keep.alloc<float>(size_t(d.N * d.H * d.dq));
+    tape.ckv = keep.alloc<float>(size_t(d.N * d.ckw));
+    tape.kv = keep.alloc<float>(size_t(d.N * d.H * d.dkv));
+    tape.p = keep.alloc<float>(size_t(B * d.H * T * T));
+    tape.o = keep.alloc<float>(size_t(d.N * d.H * d.dv));
+  }
+  const Arena::Mark mark = keep.mark();
+  Acts a;
+  float* o = tape.o;
+  if (save_internals) {
+    a = {tape.cq, tape.q, tape.ckv, tape.kv};
+  } else {
+    a.cq = d.Qr > 0 ? keep.alloc<float>(size_t(d.N * d.Qr)) : nullptr;
+    a.q = keep.alloc<float>(size_t(d.N * d.H * d.dq));
+    a.ckv = keep.alloc<float>(size_t(d.N * d.ckw));
+    a.kv = keep.alloc<float>(size_t(d.N * d.H * d.dkv));
+    o = keep.alloc<float>(size_t(d.N * d.H * d.dv));
+  }
+  project_down(d, p, x_norm, tape.cq_raw, tape.ckv_raw);
+  project_up(d, cfg, p, rt, x_norm, tape.cq_raw, tape.ckv_raw, a);
+
+  const int nt = num_threads();
+  const JobScratch ks = job_scratch(keep, nt, T * d.dq);
+  const JobScratch ps = job_scratch(keep, nt, save_internals ? 0 : T * T);
+  const float scale = rope.softmax_scale;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+  for (int64_t job = 0; job < B * d.H; ++job) {
+    const int w = omp_get_thread_num();
+    float* P = save_internals ? tape.p + job * T * T : ps.get(w);
+    attend_forward(d, scale, a, job / d.H, job % d.H, ks.get(w), P, o);
+  }
+  sgemm(false, true, d.N, d.D, d.H * d.dv, 1.0f, o, d.H * d.dv, p.o_proj.w, d.H * d.dv, 0.0f, out, d.D);
+  keep.rewind(mark);
+}
+
+void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
+                        int64_t B, int64_t T, const MlaTape& tape, const float* dout, float* dx_norm,
+                        Arena& scratch) {
+  const Dims d(cfg, B, T);
+  check_inputs(d, p, rope);
+  FRUGAL_ASSERT(tape.B == B && tape.T == T && tape.ckv_raw && (d.Qr == 0 || tape.cq_raw),
+                "MLA tape is for B {} T {}, backward called with B {} T {}", tape.B, tape.T, B, T);
+  const Arena::Mark mark = scratch.mark();
+  const RopeTable rt = make_rope_table(rope, T, d.dr);
+  const float eps = float(cfg.rms_norm_eps);
+  const int64_t ldq = d.H * d.dq, ldkv = d.H * d.dkv, ldo = d.H * d.dv;
+
+  // What the attention backward reads: the tape's copies, or recomputed from the down-projections.
+  Acts a;
+  float* o = tape.o;
+  const bool recompute = !tape.save_internals;
+  if (recompute) {
+    a.cq = d.Qr > 0 ? scratch.alloc<float>(size_t(d.N * d.Qr)) : nullptr;
+    a.q = scratch.alloc<float>(size_t(d.N * ldq));
+    a.ckv = scratch.alloc<float>(size_t(d.N * d.ckw));
+    a.kv = scratch.alloc<float>(size_t(d.N * ldkv));
+    o = scratch.alloc<float>(size_t(d.N * ldo));
+    project_up(d, cfg, p, rt, x_norm, tape.cq_raw, tape.ckv_raw, a);
+  } else {
+    a = {tape.cq, tape.q, tape.ckv, tape.kv};
+  }
+
+  // o_proj: ∂o [N, H·dv] = ∂out · W_o (its weight gradient needs o, which recompute rebuilds below).
+  float* dO = scratch.alloc<float>(size_t(d.N * ldo));
+  linear_backward(nullptr, 0, p.o_proj.w, ldo, dout, d.D, d.N, d.D, ldo, dO, ldo, nullptr, 0);
+
+  AttnGrads g;
+  g.dq = scratch.alloc<float>(size_t(d.N * ldq));
+  g.dkv = scratch.alloc<float>(size_t(d.N * ldkv));
+  g.dkpe = scratch.alloc<float>(size_t(d.N * d.H * d.dr));
+  const int nt = num_threads();
+  const JobScratch ks = job_scratch(scratch, nt, 2 * T * d.dq + T * T);  // K_h, ∂K_h, ∂P
+  const JobScratch ps = job_scratch(scratch, nt, recompute ? T * T : 0);
+  const float scale = rope.softmax_scale;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+  for (int64_t job = 0; job < B * d.H; ++job) {
+    const int w = omp_get_thread_num();
+    const int64_t b = job / d.H, h = job % d.H;
+    float* k = ks.get(w);
+    float* dK = k + T * d.dq;
+    float* dP = dK + T * d.dq;
+    const float* P = tape.p + job * T * T;
+    if (recompute) {
+      float* Pw = ps.get(w);
+      attend_forward(d, scale, a, b, h, k, Pw, o);
+      P = Pw;
+    }
+    attend_backward(d, scale, a, P, dO, b, h, k, dP, dK, g);
+  }
+  if (p.o_proj.g) linear_backward(o, ldo, p.o_proj.w, ldo, dout, d.D, d.N, d.D, ldo, nullptr, 0, p.o_proj.g, ldo);
+
+  // ∂[c_kv | k_pe] before norm / RoPE, [N, C + dr].
+  float* dckv = scratch.alloc<float>(size_t(d.N * d.ckw));
+  for (int64_t n = 0; n < d.N; ++n) {  // ∂k_pe = Σ_h of the jobs' shares, h ascending (deterministic)
+    const int64_t b = n / T, t = n % T;
+    float* dst = dckv + n * d.ckw + d.C;
+    std::copy_n(g.dkpe + (b * d.H * T + t) * d.dr, d.dr, dst);
+    for (int64_t h = 1; h < d.H; ++h) {
+      const float* src = g.dkpe + ((b * d.H + h) * T + t) * d.dr;
+      for (int64_t i = 0; i < d.dr; ++i) dst[i] += src[i];
+    }
+  }
+  rope_rows_backward(dckv, d.ckw, d.N, T, 1, d.C, 0, rt);
+  // kv_b_proj: ∂c_kv (normalised) = ∂kv · W_UKV, then back through kv_a_layernorm in place.
+  linear_backward(a.ckv, d.ckw, p.kv_b_proj.w, d.C, g.dkv, ldkv, d.N, ldkv, d.C, dckv, d.ckw, p.kv_b_proj.g, d.C);
+  rmsnorm_backward(tape.ckv_raw, d.ckw, p.kv_a_layernorm.w, d.N, d.C, eps, dckv, d.ckw, dckv, d.ckw,
+                   p.kv_a_layernorm.g);
+
+  // Query path: un-rotate ∂q_pe, then q_b_proj / q_a_layernorm / q_a_proj (or q_proj) into ∂x.
+  rope_rows_backward(g.dq, ldq, d.N, T, d.H, d.dn, d.dq, rt);
+  if (d.Qr > 0) {
+    float* dcq = scratch.alloc<float>(size_t(d.N * d.Qr));
+    linear_backward(a.cq, d.Qr, p.q_b_proj.w, d.Qr, g.dq, ldq, d.N, ldq, d.Qr, dcq, d.Qr, p.q_b_proj.g, d.Qr);
+    rmsnorm_backward(tape.cq_raw, d.Qr, p.q_a_layernorm.w, d.N, d.Qr, eps, dcq, d.Qr, dcq, d.Qr,
+                     p.q_a_layernorm.g);
+    linear_backward(x_norm, d.D, p.q_a_proj.w, d.D, dcq, d.Qr, d.N, d.Qr, d.D, dx_norm, d.D, p.q_a_proj.g, d.D);
+  } else {
+    linear_backward(x_norm, d.D, p.q_proj.w, d.D, g.dq, ldq, d.N, ldq, d.D, dx_norm, d.D, p.q_proj.g, d.D);
+  }
+  // kv_a_proj_with_mqa: ∂x += ∂[c_kv | k_pe] · W_DKV (accumulated onto the query path's ∂x).
+  sgemm(false, false, d.N, d.D, d.ckw, 1.0f, dckv, d.ckw, p.kv_a_proj_with_mqa.w, d.D, 1.0f, dx_norm, d.D);
+  if (p.kv_a_proj_with_mqa.g)
+    linear_backward(x_norm, d.D, p.kv_a_proj_with_mqa.w, d.D, dckv, d.ckw, d.N, d.ckw, d.D, nullptr, 0,
+                    p.kv_a_proj_with_mqa.g, d.D);
+  scratch.rewind(mark);
+}
+
+double mla_train_forward_flops(const DeepSeekConfig& cfg, int64_t B, int64_t T) {
+  const Dims d(cfg, B, T);
+  double macs_per_row = double(d.D) * double(d.ckw) + double(d.C) * double(d.H * d.dkv) +
+                        double(d.H * d.dv) * double(d.D);
+  macs_per_row += d.Qr > 0 ? double(d.D) * double(d.Qr) + double(d.Qr) * double(d.H * d.dq)
+                           : double(d.D) * double(d.H * d.dq);
+  double attn_macs = 0;  // per (sequence, head): Σ_blocks tb · L · (dq + dv)
+  for (int64_t i = 0; i < num_blocks(T); ++i) {
+    const Block k = block(i, T);
+    attn_macs += double(k.tb) * double(k.L) * double(d.dq + d.dv);
+  }
+  return 2.0 * (double(d.N) * macs_per_row + double(B * d.H) * attn_macs);
+}
+
+}  // namespace frugal

@@ -1,0 +1,96 @@
+#include "model/mlp_train.h"
+
+#include <algorithm>
+
+#include "core/arena.h"
+#include "core/error.h"
+#include "kernels/linear.h"
+#include "kernels/ops.h"
+
+namespace frugal {
+
+namespace {
+
+void check_mlp(const MlpParams& p, int64_t D) {
+  const int64_t F = p.gate_proj.rows;
+  FRUGAL_ASSERT(p.gate_proj.cols == D && p.up_proj.rows == F && p.up_proj.cols == D && p.down_proj.rows == D &&
+                    p.down_proj.cols == F,
+                "MLP shapes gate {}x{} up {}x{} down {}x{} for D = {}", p.gate_proj.rows, p.gate_proj.cols,
+                p.up_proj.rows, p.up_proj.cols, p.down_proj.rows, p.down_proj.cols, D);
+}
+
+}  // namespace
+
+void sgemm_fixed_tiles(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                       int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  const int64_t tm = (M + kGemmTileRows - 1) / kGemmTileRows, tn = (N + kGemmTileCols - 1) / kGemmTileCols;
+  // Always a parallel region, even for one tile: inside it OpenBLAS sees omp_in_parallel() and runs
+  // single-threaded, the same code path as with one thread in total.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t tile = 0; tile < tm * tn; ++tile) {
+    const int64_t i0 = (tile / tn) * kGemmTileRows, j0 = (tile % tn) * kGemmTileCols;
+    const int64_t m = std::min(kGemmTileRows, M - i0), n = std::min(kGemmTileCols, N - j0);
+    float* c = C + i0 * ldc + j0;
+    if (K == 0) {  // empty inner sum: C = beta·C (not left to the BLAS)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+      continue;
+    }
+    const float* a = trans_a ? A + i0 : A + i0 * lda;  // op(A) rows [i0, i0 + m)
+    const float* b = trans_b ? B + j0 * ldb : B + j0;  // op(B) columns [j0, j0 + n)
+    sgemm(trans_a, trans_b, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+}
+
+void mlp_train_forward_buffers(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
+                               float* y) {
+  check_mlp(p, D);
+  const int64_t F = p.gate_proj.rows;
+  FRUGAL_ASSERT(tape.N == N && tape.F == F, "MLP tape {}x{} for N = {}, F = {}", tape.N, tape.F, N, F);
+  sgemm_fixed_tiles(false, true, N, F, D, 1.0f, x, D, p.gate_proj.w, D, 0.0f, tape.g, F);  // g [N, F] = x·W_gateᵀ
+  sgemm_fixed_tiles(false, true, N, F, D, 1.0f, x, D, p.up_proj.w, D, 0.0f, tape.u, F);    // u [N, F] = x·W_upᵀ
+  swiglu_forward(tape.g, tape.u, N, F, tape.h);                                            // h [N, F]
+  sgemm_fixed_tiles(false, true, N, D, F, 1.0f, tape.h, F, p.down_proj.w, F, 0.0f, y, D);  // y [N, D] = h·W_downᵀ
+}
+
+void mlp_train_forward(const MlpParams& p, const float* x, int64_t N, int64_t D, Arena& keep, MlpTape& tape,
+                       float* y) {
+  const int64_t F = p.gate_proj.rows;
+  tape.N = N;
+  tape.F = F;
+  tape.g = keep.alloc<float>(size_t(N * F));
+  tape.u = keep.alloc<float>(size_t(N * F));
+  tape.h = keep.alloc<float>(size_t(N * F));
+  mlp_train_forward_buffers(p, x, N, D, tape, y);
+}
+
+void mlp_train_backward_buffers(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
+                                const float* dy, float* dx, float* dg, float* du) {
+  check_mlp(p, D);
+  const int64_t F = p.gate_proj.rows;
+  FRUGAL_ASSERT(tape.N == N && tape.F == F, "MLP tape {}x{} for N = {}, F = {}", tape.N, tape.F, N, F);
+  // down: dh [N, F] = dy · W_down (into dg), dW_down [D, F] += dyᵀ · h.
+  sgemm_fixed_tiles(false, false, N, F, D, 1.0f, dy, D, p.down_proj.w, F, 0.0f, dg, F);
+  if (p.down_proj.g) sgemm_fixed_tiles(true, false, D, F, N, 1.0f, dy, D, tape.h, F, 1.0f, p.down_proj.g, F);
+  // SwiGLU: dg = dh · u · silu'(g) (in place over dh), du = dh · silu(g).
+  swiglu_backward(tape.g, tape.u, dg, N, F, dg, du);
+  // gate and up: dW [F, D] += dgᵀ · x (duᵀ · x), dx [N, D] = dg · W_gate + du · W_up.
+  if (p.gate_proj.g) sgemm_fixed_tiles(true, false, F, D, N, 1.0f, dg, F, x, D, 1.0f, p.gate_proj.g, D);
+  if (p.up_proj.g) sgemm_fixed_tiles(true, false, F, D, N, 1.0f, du, F, x, D, 1.0f, p.up_proj.g, D);
+  if (dx) {
+    sgemm_fixed_tiles(false, false, N, D, F, 1.0f, dg, F, p.gate_proj.w, D, 0.0f, dx, D);
+    sgemm_fixed_tiles(false, false, N, D, F, 1.0f, du, F, p.up_proj.w, D, 1.0f, dx, D);
+  }
+}
+
+void mlp_train_backward(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
+                        const float* dy, float* dx, Arena& scratch) {
+  const Arena::Mark mark = scratch.mark();
+  float* dg = scratch.alloc<float>(size_t(N * tape.F));  // [N, F]
+  float* du = scratch.alloc<float>(size_t(N * tape.F));  // [N, F]
+  mlp_train_backward_buffers(p, x, N, D, tape, dy, dx, dg, du);
+  scratch.rewind(mark);
+}
+
+}  // namespace frugal

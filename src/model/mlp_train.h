@@ -1,0 +1,56 @@
+// Training forward and backward of the SwiGLU MLP y = down(silu(gate(x)) ⊙ up(x)): the dense FFN of
+// the first layers, the fused shared expert and every routed expert of DeepSeekMoE (SPEC §3.1).
+// The forward is the inference mlp_forward's math (equal up to f32 summation order) with its
+// activations kept for the backward; the backward is three transposed GEMM pairs plus
+// swiglu_backward.
+//
+// Dims legend: N tokens (rows), D hidden, F intermediate width (gate_proj.rows).
+#pragma once
+#include <cstdint>
+
+#include "model/train_params.h"
+
+namespace frugal {
+
+class Arena;
+
+// Activations of one MLP forward, kept for its backward. Keeping h (instead of recomputing it from
+// g and u) costs N·F floats and saves a sigmoid per element in the backward.
+struct MlpTape {
+  float* g = nullptr;  // [N, F] gate_proj(x), pre-activation
+  float* u = nullptr;  // [N, F] up_proj(x)
+  float* h = nullptr;  // [N, F] silu(g) ⊙ u, the input of down_proj
+  int64_t N = 0, F = 0;
+};
+
+// y [N, D] = MLP(x [N, D]); fills `tape` with buffers from `keep` (released by the caller after the
+// backward). Every GEMM is sgemm_fixed_tiles, so outputs and gradients do not depend on threads.
+void mlp_train_forward(const MlpParams& p, const float* x, int64_t N, int64_t D, Arena& keep, MlpTape& tape,
+                       float* y);
+
+// dx [N, D] = ∂/∂x (overwritten; null: not wanted); the parameter gradients are accumulated (+=)
+// into p.gate_proj.g, p.up_proj.g, p.down_proj.g (a null .g skips that weight). `x` and `tape` are
+// the forward's. Deterministic: every sum has a fixed order whatever the thread count.
+void mlp_train_backward(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
+                        const float* dy, float* dx, Arena& scratch);
+
+// C[M, N] = alpha · op(A) · op(B) + beta · C, like sgemm (kernels/linear.h), but bit-identical for
+// every thread count: C is cut into fixed tiles (kGemmTileRows x kGemmTileCols, independent of the
+// thread count), each computed by one single-threaded OpenBLAS call over the whole inner dimension,
+// the tiles spread over the threads. OpenBLAS's own threading partitions C by thread count, and its
+// results then differ in the last bits between 1 and 2 threads (seen in test_moe_grad). Inside a
+// parallel region the tiles simply run in order on the calling thread.
+void sgemm_fixed_tiles(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                       int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+constexpr int64_t kGemmTileRows = 128, kGemmTileCols = 256;
+
+// The same two passes on caller-provided buffers: they allocate nothing, so they are safe inside a
+// parallel region (where OpenBLAS runs single-threaded), which is how MoE runs its experts.
+//   forward:  tape.{g,u,h} [N, F] must point at storage; writes them and y [N, D].
+//   backward: dg, du [N, F] are scratch, overwritten; distinct from each other and from the inputs.
+void mlp_train_forward_buffers(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
+                               float* y);
+void mlp_train_backward_buffers(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
+                                const float* dy, float* dx, float* dg, float* du);
+
+}  // namespace frugal

@@ -1,0 +1,310 @@
+// HttpServer: lifecycle, authentication, error envelopes and the routes that do not generate.
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "core/error.h"
+#include "serve/chat_page.h"
+#include "serve/http_server_impl.h"
+#include "serve/openai_fields.h"
+#include "serve/openai_response.h"
+
+namespace frugal::serve {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Routes named in metrics; anything else is "other" (so random paths cannot grow the label set).
+std::string route_label(const std::string& path) {
+  static const char* kRoutes[] = {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/ready",
+                                  "/metrics", "/", "/tokenize", "/detokenize", "/apply-template"};
+  for (const char* r : kRoutes)
+    if (path == r) return r;
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
+  return "other";
+}
+
+bool is_public(const std::string& path) { return path == "/health" || path == "/ready" || path == "/"; }
+
+void check_allowed_keys(const ojson& body, std::initializer_list<const char*> allowed) {
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    bool ok = false;
+    for (const char* k : allowed) ok = ok || it.key() == k;
+    if (!ok && !it.value().is_null()) unsupported_param(it.key());
+  }
+}
+
+ApiError not_ready(const char* what, int retry_after_s) {
+  ApiError e(503, "unavailable_error", what, "", "model_not_ready");
+  e.retry_after_s = retry_after_s;
+  return e;
+}
+
+}  // namespace
+
+void set_json(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+bool api_key_matches(const std::string& presented, const std::vector<std::string>& keys) {
+  // Time depends on the configured keys' lengths only, never on where the first mismatch is.
+  bool any = false;
+  for (const std::string& key : keys) {
+    unsigned diff = presented.size() == key.size() ? 0u : 1u;
+    for (size_t i = 0; i < key.size(); ++i) {
+      const unsigned char p = presented.empty() ? 0 : static_cast<unsigned char>(presented[i % presented.size()]);
+      diff |= p ^ static_cast<unsigned char>(key[i]);
+    }
+    any |= (diff == 0) & !key.empty();
+  }
+  return any;
+}
+
+void HttpServer::Impl::send_error(httplib::Response& res, const ApiError& e) {
+  set_json(res, e.status, dump_json(e.to_json()));
+  if (e.retry_after_s > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s));
+}
+
+bool HttpServer::Impl::authorized(const httplib::Request& req, httplib::Response& res) {
+  if (opt.api_keys.empty() || is_public(req.path)) return true;
+  const std::string h = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  const std::string key = h.rfind(prefix, 0) == 0 ? h.substr(prefix.size()) : std::string();
+  if (api_key_matches(key, opt.api_keys)) return true;
+  metrics.rejected("unauthorized");
+  send_error(res, ApiError(401, "authentication_error",
+                           h.empty() ? "missing API key: send 'Authorization: Bearer <key>'" : "invalid API key", "",
+                           "invalid_api_key"));
+  res.set_header("WWW-Authenticate", "Bearer");
+  return false;
+}
+
+void HttpServer::Impl::routes() {
+  // Every handler answers errors in OpenAI's envelope; an exception that escapes is a bug: 500.
+  auto wrap = [this](auto fn) {
+    return [this, fn](const httplib::Request& req, httplib::Response& res) {
+      try {
+        fn(req, res);
+      } catch (const ApiError& e) {
+        if (e.status == 400) metrics.rejected("invalid");
+        send_error(res, e);
+      } catch (const Error& e) {
+        send_error(res, ApiError(e.kind() == ErrorKind::kInvalidArgument ? 400 : 500,
+                                 e.kind() == ErrorKind::kInvalidArgument ? "invalid_request_error" : "server_error",
+                                 e.what()));
+      } catch (const std::exception& e) {
+        send_error(res, ApiError(500, "server_error", std::string("internal error: ") + e.what()));
+      }
+    };
+  };
+  svr.Get("/health", wrap([](const httplib::Request&, httplib::Response& res) {
+    set_json(res, 200, R"({"status":"ok"})");
+  }));
+  svr.Get("/ready", wrap([this](const httplib::Request&, httplib::Response& res) {
+    if (draining) throw not_ready("the server is shutting down", opt.retry_after_s);
+    auto m = get_model();
+    if (!get_backend() || !m) throw not_ready("the model is loading", opt.retry_after_s);
+    set_json(res, 200, dump_json(ojson{{"status", "ready"}, {"model", m->name}}));
+  }));
+  svr.Get("/", wrap([](const httplib::Request&, httplib::Response& res) {
+    res.set_content(chat_page_html(), "text/html; charset=utf-8");
+    // The page loads nothing from elsewhere, and the browser is told to refuse if it ever tried.
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                   "img-src data:; base-uri 'none'; form-action 'none'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+  }));
+  svr.Get("/metrics", wrap([this](const httplib::Request&, httplib::Response& res) {
+    auto model = get_model();
+    GenerationBackend* b = get_backend();
+    EngineMetrics em;
+    if (b) em = b->metrics();
+    res.set_content(metrics.render(model ? model->name : "", b ? &em : nullptr), "text/plain; version=0.0.4");
+  }));
+  auto model_entry = [](const ServedModel& m) {
+    return ojson{{"id", m.name},      {"object", "model"},          {"created", 0},
+                 {"owned_by", "frugal"}, {"max_model_len", m.ctx}, {"meta", ojson(m.meta)}};
+  };
+  svr.Get("/v1/models", wrap([this, model_entry](const httplib::Request&, httplib::Response& res) {
+    auto m = get_model();
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
+    set_json(res, 200, dump_json(ojson{{"object", "list"}, {"data", ojson::array({model_entry(*m)})}}));
+  }));
+  svr.Get("/v1/models/(.+)", wrap([this, model_entry](const httplib::Request& req, httplib::Response& res) {
+    auto m = get_model();
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
+    if (req.matches[1] != m->name)
+      throw ApiError(404, "not_found_error", fmt::format("the model '{}' does not exist", std::string(req.matches[1])),
+                     "model", "model_not_found");
+    set_json(res, 200, dump_json(model_entry(*m)));
+  }));
+  svr.Post("/tokenize", wrap([this](const httplib::Request& req, httplib::Response& res) {
+    auto m = get_model();
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
+    const ojson body = parse_body(req.body, opt.limits);
+    check_allowed_keys(body, {"model", "content", "prompt", "add_special", "with_pieces", "messages", "tools",
+                              "chat_template_kwargs", "add_generation_prompt"});
+    std::vector<int32_t> ids;
+    if (field(body, "messages")) {
+      ids = render_chat_prompt(body, *m).ids;
+    } else {
+      auto text = get_string(body, "content", "");
+      if (!text) text = get_string(body, "prompt", "");
+      if (!text) bad_request("content", "'content' (the text to tokenize) or 'messages' is required");
+      ids = get_bool(body, "add_special", "").value_or(true) ? encode_completion_prompt(*text, *m)
+                                                              : m->tokenizer->encode(*text, false);
+    }
+    ojson tokens = ojson::array();
+    const bool pieces = get_bool(body, "with_pieces", "").value_or(false);
+    for (int32_t id : ids)
+      tokens.push_back(pieces ? ojson{{"id", id}, {"piece", m->tokenizer->decode({id}, false)}} : ojson(id));
+    set_json(res, 200, dump_json(ojson{{"tokens", std::move(tokens)}, {"count", ids.size()}, {"max_model_len", m->ctx}}));
+  }));
+  svr.Post("/detokenize", wrap([this](const httplib::Request& req, httplib::Response& res) {
+    auto m = get_model();
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
+    const ojson body = parse_body(req.body, opt.limits);
+    check_allowed_keys(body, {"model", "tokens", "skip_special_tokens"});
+    const ojson* t = field(body, "tokens");
+    if (!t || !t->is_array()) bad_request("tokens", "'tokens' must be a list of token ids");
+    std::vector<int32_t> ids;
+    const int64_t vocab = m->tokenizer->vocab_size();
+    for (size_t i = 0; i < t->size(); ++i) {
+      const ojson& v = (*t)[i];
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
+        bad_request("tokens", "'tokens[{}]' must be a token id in [0, {})", i, vocab);
+      ids.push_back(int32_t(v.get<int64_t>()));
+    }
+    const bool skip = get_bool(body, "skip_special_tokens", "").value_or(false);
+    set_json(res, 200, dump_json(ojson{{"content", m->tokenizer->decode(ids, skip)}}));
+  }));
+  svr.Post("/apply-template", wrap([this](const httplib::Request& req, httplib::Response& res) {
+    auto m = get_model();
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
+    const ojson body = parse_body(req.body, opt.limits);
+    check_allowed_keys(body, {"model", "messages", "tools", "chat_template_kwargs", "add_generation_prompt"});
+    set_json(res, 200, dump_json(ojson{{"prompt", render_chat_prompt(body, *m).text}}));
+  }));
+  svr.Post("/v1/chat/completions", wrap([this](const httplib::Request& req, httplib::Response& res) {
+    handle_generate(req, res, Endpoint::kChat);
+  }));
+  svr.Post("/v1/completions", wrap([this](const httplib::Request& req, httplib::Response& res) {
+    handle_generate(req, res, Endpoint::kCompletions);
+  }));
+
+  svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // curl -d labels bodies application/x-www-form-urlencoded, and httplib would then parse them as a
+    // form and refuse any over 8 KiB with a 413. Our bodies are JSON whatever the label says. (The
+    // Request object is not const in httplib; only this callback's view of it is.)
+    auto& headers = const_cast<httplib::Request&>(req).headers;  // a case-insensitive multimap
+    auto [first, last] = headers.equal_range("Content-Type");
+    for (auto it = first; it != last; ++it)
+      if (it->second.rfind("application/x-www-form-urlencoded", 0) == 0) it->second = "application/json";
+    return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                : httplib::Server::HandlerResponse::Handled;
+  });
+  // Errors httplib produces itself (unknown route, oversized body, malformed request) get the envelope too.
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                     httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 404) {
+      send_error(res, ApiError(404, "not_found_error", fmt::format("no route {} {}", req.method, req.path), "",
+                               "not_found"));
+    } else if (res.status == 413) {
+      metrics.rejected("too_large");
+      send_error(res, ApiError(413, "invalid_request_error",
+                               fmt::format("the request body is larger than {} bytes (--max-body-bytes)",
+                                           opt.limits.max_body_bytes),
+                               "", "request_too_large"));
+    } else {
+      send_error(res, ApiError(res.status, res.status < 500 ? "invalid_request_error" : "server_error",
+                               fmt::format("HTTP {}", res.status)));
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  svr.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, ApiError(500, "server_error", "internal error: " + what));
+  });
+  svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics.request(route_label(req.path), res.status);
+    if (opt.log_requests)
+      std::fprintf(stderr, "%s %s %s:%d -> %d\n", req.method.c_str(), req.path.c_str(), req.remote_addr.c_str(),
+                   req.remote_port, res.status);
+  });
+}
+
+HttpServer::HttpServer(ServerOptions opt) : impl_(std::make_unique<Impl>(std::move(opt))) {
+  // A client that closes its socket mid-response must not kill the process with SIGPIPE (httplib
+  // writes with send() flags 0 on Linux).
+  std::signal(SIGPIPE, SIG_IGN);
+  Impl& s = *impl_;
+  const int threads = s.opt.threads > 0 ? s.opt.threads : int(s.opt.max_batch + s.opt.max_queue + 16);
+  s.svr.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  s.svr.set_payload_max_length(size_t(s.opt.limits.max_body_bytes));
+  s.routes();
+}
+
+HttpServer::~HttpServer() { shutdown(0); }
+
+int HttpServer::bind() {
+  Impl& s = *impl_;
+  if (s.opt.port == 0) {
+    s.port = s.svr.bind_to_any_port(s.opt.host);
+    if (s.port < 0) fail(ErrorKind::kIo, "cannot bind {} (any port): {}", s.opt.host, std::strerror(errno));
+  } else {
+    if (!s.svr.bind_to_port(s.opt.host, s.opt.port))
+      fail(ErrorKind::kIo, "cannot bind {}:{}: {} (is another server using the port?)", s.opt.host, s.opt.port,
+           std::strerror(errno));
+    s.port = s.opt.port;
+  }
+  return s.port;
+}
+
+void HttpServer::start() {
+  Impl& s = *impl_;
+  s.thread = std::thread([&s] { s.svr.listen_after_bind(); });
+}
+
+void HttpServer::set_model(std::shared_ptr<const ServedModel> model) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->model = std::move(model);
+}
+
+void HttpServer::set_backend(GenerationBackend* backend) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->backend = backend;
+}
+
+void HttpServer::shutdown(double drain_seconds) {
+  Impl& s = *impl_;
+  if (s.stopped.exchange(true)) return;
+  s.draining = true;
+  auto wait_idle = [&s](double seconds) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    while (s.active > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  wait_idle(drain_seconds);
+  if (s.active > 0) {
+    s.abort_all = true;  // handlers end their choices and tell the client
+    wait_idle(10);
+  }
+  s.svr.stop();
+  if (s.thread.joinable()) s.thread.join();
+}
+
+int HttpServer::port() const { return impl_->port; }
+bool HttpServer::ready() const { return impl_->get_backend() != nullptr && !impl_->draining; }
+int64_t HttpServer::active_generations() const { return impl_->active; }
+
+}  // namespace frugal::serve

@@ -1,0 +1,90 @@
+// AdamW with decoupled weight decay (Loshchilov & Hutter) and global-norm gradient clipping, as
+// DeepSeek-V3 trains (SPEC §8.1: β1 0.9, β2 0.95, wd 0.1, clip 1.0). Per element, at step t:
+//   g ← g · min(1, clip / (‖g‖ + 1e-6))             ‖g‖ = L2 norm over all tensors together
+//   m ← β1 m + (1−β1) g          v ← β2 v + (1−β2) g²
+//   w ← w·(1 − lr·wd) − lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + eps)    (wd only if `decay`)
+//
+// Determinism: the update is element-wise and done in fixed chunks, so any thread count gives the
+// same bits. The norm is summed in double over fixed chunks whose partial sums are combined in a
+// fixed order (chunks in order within a tensor, tensors in list order), so it is thread-count
+// independent too. Moments are f32, like PyTorch's, so a checkpoint restores them exactly.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/tensor.h"
+#include "train/checkpoint.h"
+
+namespace frugal {
+
+struct AdamWConfig {
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;  // decoupled; applied to tensors flagged `decay` (the caller flags every 2-D tensor)
+  double grad_clip = 1.0;     // max global L2 norm; <= 0 disables clipping
+};
+void validate(const AdamWConfig& cfg);  // throws kConfig naming the field ("optim.beta2 = 1.5 ...")
+
+// One parameter tensor: `w` (updated in place) and its gradient `g`, n elements each.
+// The pointers must stay valid for the optimizer's lifetime (g is read at each step()).
+struct AdamWParam {
+  std::string name;
+  float* w = nullptr;
+  const float* g = nullptr;
+  int64_t n = 0;
+  bool decay = false;
+  Shape shape;  // for checkpoints; empty means {n}
+};
+
+struct AdamWStepResult {
+  double grad_norm = 0;   // global L2 norm before clipping
+  double clip_scale = 1;  // the factor the gradients were multiplied by (as applied, in f32)
+  bool applied = false;   // false: the norm was NaN/Inf, nothing changed (caller counts a skipped step)
+};
+
+// Global L2 norm of the gradients, deterministic for any thread count. NaN/Inf if any g is.
+double global_grad_norm(const std::vector<AdamWParam>& params);
+// min(1, clip / (norm + 1e-6)) rounded to f32 (clip <= 0: 1).
+float grad_clip_scale(double norm, double clip);
+
+class AdamW {
+ public:
+  // Moments start at zero, step count at 0. Throws kInvalidArgument on duplicate names, null
+  // pointers or negative sizes.
+  AdamW(std::vector<AdamWParam> params, AdamWConfig cfg);
+
+  // One optimizer step at learning rate `lr` (from the schedule). When the gradient norm is not
+  // finite nothing is touched (weights, moments and step count stay) and applied = false.
+  AdamWStepResult step(double lr);
+
+  int64_t step_count() const { return t_; }  // applied steps so far
+  const AdamWConfig& config() const { return cfg_; }
+  const std::vector<AdamWParam>& params() const { return params_; }
+  const std::vector<float>& exp_avg(size_t i) const { return m_[i]; }      // m of params()[i]
+  const std::vector<float>& exp_avg_sq(size_t i) const { return v_[i]; }   // v of params()[i]
+
+  // Checkpoint export: views of "<name>.exp_avg" and "<name>.exp_avg_sq" for every param (valid
+  // until the next step()), and {"step": t} for the meta JSON.
+  std::vector<CheckpointTensor> state_tensors() const;
+  nlohmann::json state_json() const;
+  // Restores moments and step count; throws kFormat naming the checkpoint and tensor when a
+  // moment is missing or has the wrong size, or `state` lacks a non-negative integer "step".
+  void import_state(const nlohmann::json& state, const LoadedCheckpoint& ckpt);
+
+ private:
+  std::vector<AdamWParam> params_;
+  AdamWConfig cfg_;
+  std::vector<std::vector<float>> m_, v_;  // (n) per param
+  int64_t t_ = 0;
+};
+
+// Plain double-precision reference of one AdamW update of one tensor (the spec; tests only).
+// g is the already-clipped gradient; t the 1-based step.
+void adamw_update_ref(double* w, double* m, double* v, const double* g, int64_t n, int64_t t, double lr,
+                      const AdamWConfig& cfg, bool decay);
+
+}  // namespace frugal

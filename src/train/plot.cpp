@@ -1,0 +1,377 @@
+// metrics.jsonl -> HTML with inline SVG charts, or a PNG through gnuplot.
+#include "train/plot.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/progress.h"
+
+extern char** environ;
+
+namespace frugal {
+namespace {
+
+// ---- reading ----
+
+std::vector<std::string_view> split_lines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    lines.push_back(text.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return lines;
+}
+
+bool blank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+// ---- SVG charts ----
+
+struct Series {
+  std::string name, label, color;
+  std::vector<std::pair<double, double>> points;  // (step, value); NaN values are gaps
+  bool markers = false;                           // points instead of a line (validation)
+};
+
+std::string escape_xml(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string tick_label(double v) {
+  const double a = std::fabs(v);
+  if (a == 0) return "0";
+  if (a >= 1e7) return fmt::format("{:.4g}M", v / 1e6);  // tokens/s: "1.5M", "35k"
+  if (a >= 1e4) return fmt::format("{:.4g}k", v / 1e3);
+  if (a < 1e-2) return fmt::format("{:.2g}", v);  // learning rates: "0.0002", "5e-05"
+  return fmt::format("{:.4g}", v);
+}
+
+// A 1-2-5 step giving about `target` intervals over [lo, hi].
+double nice_step(double lo, double hi, int target) {
+  const double raw = (hi - lo) / target;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double r = raw / mag;
+  return (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+}
+
+struct Axis {
+  double lo, hi, step;
+};
+Axis nice_axis(double lo, double hi, bool from_zero) {
+  if (from_zero) lo = std::min(lo, 0.0), hi = std::max(hi, 0.0);
+  if (hi - lo <= std::fabs(hi) * 1e-9 || hi == lo) {  // flat data: open a window around it
+    const double pad = hi == 0 ? 1 : std::fabs(hi) * 0.1;
+    lo -= from_zero && lo == 0 ? 0 : pad;
+    hi += pad;
+  }
+  const double step = nice_step(lo, hi, 5);
+  return {std::floor(lo / step) * step, std::ceil(hi / step) * step, step};
+}
+
+constexpr double kW = 560, kH = 300, kLeft = 72, kRight = 16, kTop = 30, kBottom = 44;
+
+std::string svg_chart(std::string_view title, std::string_view y_label, const std::vector<Series>& series,
+                      bool from_zero) {
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (const Series& s : series)
+    for (auto [x, y] : s.points)
+      if (std::isfinite(y))
+        xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-family=\"sans-serif\" font-size=\"11\">\n<text x=\"{2}\" y=\"18\" text-anchor=\"middle\" "
+      "font-size=\"13\" font-weight=\"bold\">{3}</text>\n",
+      kW, kH, kW / 2, escape_xml(title));
+  if (!std::isfinite(xlo)) {
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n</svg>\n", kW / 2,
+                       kH / 2);
+    return svg;
+  }
+  const Axis xa = nice_axis(xlo, xhi, false), ya = nice_axis(ylo, yhi, from_zero);
+  const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
+  auto px = [&](double x) { return kLeft + (x - xa.lo) / (xa.hi - xa.lo) * pw; };
+  auto py = [&](double y) { return kTop + ph - (y - ya.lo) / (ya.hi - ya.lo) * ph; };
+  // Grid, ticks and tick labels; ticks are lo + i·step (no accumulated rounding).
+  for (int i = 0; xa.lo + i * xa.step <= xa.hi + xa.step * 1e-6; ++i) {
+    const double v = xa.lo + i * xa.step, x = px(v);
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#e4e4e4\"/>"
+        "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+        x, kTop, kTop + ph, kTop + ph + 14, tick_label(v));
+  }
+  for (int i = 0; ya.lo + i * ya.step <= ya.hi + ya.step * 1e-6; ++i) {
+    const double v = ya.lo + i * ya.step, y = py(v);
+    svg += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#e4e4e4\"/>"
+        "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
+        kLeft, y, kLeft + pw, kLeft - 5, y + 4, tick_label(v));
+  }
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n", kLeft,
+                     kTop, pw, ph);
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">step</text>\n", kLeft + pw / 2, kH - 6);
+  svg += fmt::format("<text transform=\"translate(14,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
+                     kTop + ph / 2, escape_xml(y_label));
+  int legend = 0;
+  for (const Series& s : series) {
+    if (std::none_of(s.points.begin(), s.points.end(), [](auto p) { return std::isfinite(p.second); })) continue;
+    svg += fmt::format("<g class=\"series\" data-series=\"{}\" fill=\"{}\" stroke=\"{}\">\n", s.name, s.color, s.color);
+    if (s.markers) {
+      for (auto [x, y] : s.points)
+        if (std::isfinite(y)) svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\"/>\n", px(x), py(y));
+    } else {
+      // One polyline per run of finite values: a NaN (skipped step) leaves a gap.
+      std::string pts;
+      auto flush = [&] {
+        if (!pts.empty()) svg += fmt::format("<polyline fill=\"none\" stroke-width=\"1.5\" points=\"{}\"/>\n", pts);
+        pts.clear();
+      };
+      for (auto [x, y] : s.points) {
+        if (!std::isfinite(y)) {
+          flush();
+          continue;
+        }
+        pts += fmt::format("{}{:.1f},{:.1f}", pts.empty() ? "" : " ", px(x), py(y));
+      }
+      flush();
+    }
+    svg += "</g>\n";
+    const double lx = kLeft + pw - 120, ly = kTop + 12 + 15 * legend++;
+    svg += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"3\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>\n", lx,
+        ly - 4, s.color, lx + 16, ly, escape_xml(s.label));
+  }
+  return svg + "</svg>\n";
+}
+
+Series series_of(const MetricsLog& log, std::string name, std::string label, std::string color,
+                 const std::function<double(const StepRecord&)>& value, bool markers = false) {
+  Series s{std::move(name), std::move(label), std::move(color), {}, markers};
+  for (const StepRecord& r : log.records) s.points.emplace_back(double(r.step), value(r));
+  return s;
+}
+
+// ---- gnuplot ----
+
+std::string gnuplot_quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';  // '' is a quote inside a single-quoted gnuplot string
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  for (std::string_view rest = path ? path : ""; !rest.empty();) {
+    const size_t colon = rest.find(':');
+    const std::string dir(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    const std::string candidate = path_join(dir.empty() ? "." : dir, name);
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// A directory under the system temp dir, removed with its contents.
+struct TempDirectory {
+  std::string path;
+  TempDirectory() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "frugal-plot-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) fail(ErrorKind::kIo, "cannot create a temporary directory {}", tmpl);
+    path = tmpl;
+  }
+  ~TempDirectory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+MetricsLog read_metrics_jsonl(const std::string& path) {
+  if (!file_exists(path))
+    fail(ErrorKind::kIo, "metrics file {} does not exist (is this a training run directory?)", path);
+  const std::string text = read_file(path);
+  const std::vector<std::string_view> lines = split_lines(text);
+  size_t last = lines.size();
+  while (last > 0 && blank(lines[last - 1])) --last;
+  MetricsLog log;
+  log.path = path;
+  for (size_t i = 0; i < last; ++i) {
+    if (blank(lines[i])) continue;
+    StepRecord r;
+    try {
+      r = step_record_from_json(lines[i]);
+    } catch (const Error& e) {
+      if (i + 1 < last) fail(ErrorKind::kFormat, "{}:{}: {}", path, i + 1, e.what());
+      log.warnings.push_back(
+          fmt::format("{}:{}: ignoring a cut-off last line (a killed run?): {}", path, i + 1, e.what()));
+      continue;
+    }
+    while (!log.records.empty() && log.records.back().step >= r.step) log.records.pop_back();
+    log.records.push_back(r);
+  }
+  if (log.records.empty()) fail(ErrorKind::kFormat, "metrics file {} has no step records", path);
+  return log;
+}
+
+std::string plot_html(const MetricsLog& log, std::string_view title) {
+  const StepRecord& last = log.records.back();
+  double best_val = INFINITY;
+  for (const StepRecord& r : log.records)
+    if (r.val_loss && std::isfinite(*r.val_loss)) best_val = std::min(best_val, *r.val_loss);
+
+  std::string html = fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{0}</title>\n<style>\n"
+      "body {{ font-family: sans-serif; margin: 24px; color: #222; }}\n"
+      ".charts {{ display: flex; flex-wrap: wrap; gap: 12px; }}\n"
+      "table {{ border-collapse: collapse; margin-bottom: 16px; }}\n"
+      "td {{ padding: 2px 12px 2px 0; }}\n</style>\n</head>\n<body>\n<h2>{0}</h2>\n<table>\n",
+      escape_xml(title));
+  auto row = [&](std::string_view k, const std::string& v) {
+    html += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", k, escape_xml(v));
+  };
+  row("step", fmt::format("{} / {}", last.step, last.total_steps));
+  row("loss", fmt::format("{:.4f}", last.loss));
+  if (std::isfinite(best_val)) row("best val loss", fmt::format("{:.4f}", best_val));
+  row("tokens seen", fmt::format("{}", last.tokens_seen));
+  row("elapsed", format_duration(last.elapsed_s));
+  row("cost", fmt::format("{:.4f} device-hours, ${:.2f}", last.device_hours, last.usd));
+  row("peak memory", fmt::format("{:.2f} GiB", double(last.peak_mem_bytes) / double(1ull << 30)));
+  row("NaN/Inf steps skipped", fmt::format("{}", last.nan_skips));
+  html += "</table>\n<div class=\"charts\">\n";
+
+  const double nan = NAN;
+  html += svg_chart(
+      "loss", "cross-entropy (nats)",
+      {series_of(log, "loss", "train loss", "#1f77b4", [](const StepRecord& r) { return r.loss; }),
+       series_of(log, "mtp_loss", "MTP loss", "#ff7f0e", [&](const StepRecord& r) { return r.mtp_loss.value_or(nan); }),
+       series_of(
+           log, "val_loss", "val loss", "#d62728", [&](const StepRecord& r) { return r.val_loss.value_or(nan); },
+           true)},
+      false);
+  html += svg_chart("learning rate", "lr",
+                    {series_of(log, "lr", "lr", "#2ca02c", [](const StepRecord& r) { return r.lr; })}, true);
+  html += svg_chart(
+      "throughput", "tokens / s",
+      {series_of(log, "tokens_per_s", "tokens/s", "#9467bd", [](const StepRecord& r) { return r.tokens_per_s; })},
+      true);
+  html += svg_chart("MFU", "% of measured sgemm peak",
+                    {series_of(log, "mfu", "MFU", "#8c564b", [](const StepRecord& r) { return 100 * r.mfu; })}, true);
+  html += "</div>\n";
+  for (const std::string& w : log.warnings) html += fmt::format("<p>warning: {}</p>\n", escape_xml(w));
+  return html + "</body>\n</html>\n";
+}
+
+void write_plot_png(const MetricsLog& log, std::string_view title, const std::string& png_path,
+                    const std::string& gnuplot) {
+  const std::string program = find_program(gnuplot);
+  if (program.empty())
+    fail(ErrorKind::kUnsupported,
+         "cannot make {}: gnuplot ('{}') is not installed or not on PATH "
+         "(install gnuplot-nox, or use the HTML plot)",
+         png_path, gnuplot);
+  TempDirectory tmp;
+  const std::string data = path_join(tmp.path, "metrics.dat"), script = path_join(tmp.path, "plot.gp"),
+                    out = path_join(tmp.path, "plot.png"), err = path_join(tmp.path, "gnuplot.err");
+  auto finite_any = [&](const std::function<double(const StepRecord&)>& f) {
+    return std::any_of(log.records.begin(), log.records.end(),
+                       [&](const StepRecord& r) { return std::isfinite(f(r)); });
+  };
+  auto num = [](double v) { return std::isfinite(v) ? fmt::format("{}", v) : std::string("NaN"); };
+  std::string rows = "# step loss mtp_loss val_loss lr tokens_per_s mfu_percent\n";
+  for (const StepRecord& r : log.records)
+    rows += fmt::format("{} {} {} {} {} {} {}\n", r.step, num(r.loss), num(r.mtp_loss.value_or(NAN)),
+                        num(r.val_loss.value_or(NAN)), num(r.lr), num(r.tokens_per_s), num(100 * r.mfu));
+  write_file_atomic(data, rows);
+
+  const std::string d = gnuplot_quote(data);
+  std::string gp = fmt::format(
+      "set terminal pngcairo size 1200,800 font ',10'\nset output {}\n"
+      "set multiplot layout 2,2 title {}\nset grid\nset xlabel 'step'\nset key top right\n",
+      gnuplot_quote(out), gnuplot_quote(title));
+  // gnuplot refuses a plot whose every point is undefined, so only series with data are drawn.
+  std::vector<std::string> loss;
+  if (finite_any([](const StepRecord& r) { return r.loss; }))
+    loss.push_back(fmt::format("{} using 1:2 with lines lw 1.5 title 'train loss'", d));
+  if (finite_any([](const StepRecord& r) { return r.mtp_loss.value_or(NAN); }))
+    loss.push_back(fmt::format("{} using 1:3 with lines title 'MTP loss'", d));
+  if (finite_any([](const StepRecord& r) { return r.val_loss.value_or(NAN); }))
+    loss.push_back(fmt::format("{} using 1:4 with points pt 7 title 'val loss'", d));
+  auto plot = [&](std::string_view t, std::string_view ylabel, const std::vector<std::string>& parts) {
+    if (parts.empty()) return;
+    gp += fmt::format("set title {}\nset ylabel {}\nplot ", gnuplot_quote(t), gnuplot_quote(ylabel));
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (i) gp += ", ";
+      gp += parts[i];
+    }
+    gp += "\n";
+  };
+  plot("loss", "cross-entropy (nats)", loss);
+  plot("learning rate", "lr", {fmt::format("{} using 1:5 with lines notitle", d)});
+  plot("throughput", "tokens / s", {fmt::format("{} using 1:6 with lines notitle", d)});
+  plot("MFU", "% of measured sgemm peak", {fmt::format("{} using 1:7 with lines notitle", d)});
+  gp += "unset multiplot\nset output\n";
+  write_file_atomic(script, gp);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::string arg0 = program, arg1 = script;
+  char* argv[] = {arg0.data(), arg1.data(), nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) fail(ErrorKind::kIo, "cannot run {}: {}", program, std::strerror(rc));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string messages = file_exists(err) ? read_file(err) : "";
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !file_exists(out))
+    fail(ErrorKind::kIo, "gnuplot failed to render {} (exit {}): {}", png_path,
+         WIFEXITED(status) ? WEXITSTATUS(status) : -1, messages.substr(0, 2000));
+  write_file_atomic(png_path, read_file(out));
+}
+
+}  // namespace frugal

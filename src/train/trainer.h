@@ -1,0 +1,35 @@
+// The pretraining loop behind `frugal train`: data -> micro-batches -> forward/backward (with MTP,
+// balance loss, recomputation) -> global-norm clip + AdamW at the scheduled lr -> aux-loss-free
+// bias update -> telemetry, validation, atomic checkpoints; `--resume` continues bit for bit.
+//
+// Run directory (ECOSYSTEM §6): RUN_DIR/{config.resolved.toml, metrics.jsonl, ckpt/step_N/, ckpt/latest}.
+// Determinism: with the same config and thread count every loss is a pure function of the step,
+// so a run killed at any moment and resumed from its last checkpoint reproduces the uninterrupted
+// run's losses bit for bit (the checkpoint holds weights, moments, routing biases, the loader
+// position and the step; nothing else is random).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "train/train_config.h"
+
+namespace frugal {
+
+struct TrainSummary {
+  std::string run_dir;
+  int64_t steps_done = 0;        // optimizer steps completed (including those of a resumed run)
+  int64_t start_step = 0;        // where this invocation started (0, or the checkpoint it resumed)
+  double last_loss = 0;          // main loss of the last step
+  double val_loss = -1;          // final validation loss (-1: no validation data)
+  double unigram_entropy = 0;    // of the training tokens, nats: the loss a context-free model reaches
+  int64_t nan_skips = 0;
+  double tokens_per_s = 0;       // this invocation's average
+  double mfu = 0;                // this invocation's average, vs the measured sgemm peak
+  std::string export_dir;        // where the final weights were exported ("" if not)
+};
+
+// Runs the job; throws frugal::Error with a clear message on bad input (data, config, checkpoint)
+// or when too many consecutive steps had a NaN/Inf loss.
+TrainSummary run_training(const TrainConfig& cfg);
+
+}  // namespace frugal

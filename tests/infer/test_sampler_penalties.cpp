@@ -1,0 +1,121 @@
+// Presence/frequency penalties and token log-probabilities against plain references written from
+// their definitions (OpenAI's penalty formula; log-softmax in double).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "infer/sampler.h"
+#include "test_util.h"
+
+using namespace frugal;
+
+namespace {
+
+std::vector<float> random_logits(int64_t V, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> l(static_cast<size_t>(V));
+  for (float& x : l) x = 3.0f * rng.normal();
+  return l;
+}
+
+TEST(Penalties, MatchOpenAiFormula) {
+  const int64_t V = 50;
+  const float presence = 0.7f, frequency = -0.3f;
+  const std::vector<int32_t> generated = {3, 7, 3, 49, 3, 0, 7};
+  TokenPenalties pen(presence, frequency);
+  std::map<int32_t, int> count;
+  for (int32_t t : generated) {
+    pen.add(t);
+    ++count[t];
+  }
+  EXPECT_EQ(pen.count(3), 3);
+  EXPECT_EQ(pen.count(4), 0);
+  std::vector<float> got = random_logits(V, 1), want = got;
+  for (int64_t j = 0; j < V; ++j) {
+    const int c = count.count(int32_t(j)) ? count[int32_t(j)] : 0;
+    want[size_t(j)] -= float(c) * frequency + (c > 0 ? presence : 0.0f);
+  }
+  pen.apply(got.data(), V);
+  for (int64_t j = 0; j < V; ++j) EXPECT_FLOAT_EQ(got[size_t(j)], want[size_t(j)]) << j;
+}
+
+TEST(Penalties, InactiveLeavesLogitsAloneAndOutOfRangeIdsAreIgnored) {
+  TokenPenalties off(0, 0);
+  EXPECT_FALSE(off.active());
+  off.add(2);
+  std::vector<float> l = random_logits(8, 2), before = l;
+  off.apply(l.data(), 8);
+  EXPECT_EQ(l, before);
+  TokenPenalties on(1, 1);
+  on.add(100);  // beyond the vocabulary given to apply(): no write out of bounds
+  on.apply(l.data(), 8);
+  EXPECT_EQ(l, before);
+}
+
+TEST(Penalties, SteerGreedyAwayFromRepeats) {
+  std::vector<float> l = {0.0f, 2.0f, 1.5f};
+  TokenPenalties pen(1.0f, 0.0f);
+  pen.add(1);
+  pen.apply(l.data(), 3);
+  EXPECT_EQ(argmax(l.data(), 3), 2);
+}
+
+TEST(Penalties, OutOfRangeValuesAreNamedErrors) {
+  test::expect_error([] { TokenPenalties(2.5f, 0); }, ErrorKind::kInvalidArgument, {"presence_penalty"});
+  test::expect_error([] { TokenPenalties(0, -2.01f); }, ErrorKind::kInvalidArgument, {"frequency_penalty"});
+  test::expect_error([] { TokenPenalties(std::numeric_limits<float>::quiet_NaN(), 0); },
+                     ErrorKind::kInvalidArgument, {"presence_penalty"});
+}
+
+TEST(Logprobs, MatchDoubleLogSoftmax) {
+  const int64_t V = 1000;
+  std::vector<float> l = random_logits(V, 3);
+  l[17] = l[18] = 20.0f;  // a tie at the top: the lower id comes first
+  double mx = -1e300, z = 0;
+  for (float x : l) mx = std::max(mx, double(x));
+  for (float x : l) z += std::exp(double(x) - mx);
+  auto ref = [&](int32_t i) { return double(l[size_t(i)]) - mx - std::log(z); };
+  for (int32_t tok : {0, 17, 500, 999}) {
+    TokenLogprobs lp = token_logprobs(l.data(), V, tok, 5);
+    EXPECT_NEAR(lp.logprob, ref(tok), 1e-5) << tok;
+    ASSERT_EQ(lp.top.size(), 5u);
+    EXPECT_EQ(lp.top[0].first, 17);
+    EXPECT_EQ(lp.top[1].first, 18);
+    std::vector<int32_t> order(static_cast<size_t>(V));
+    for (int32_t i = 0; i < V; ++i) order[size_t(i)] = i;
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return l[size_t(a)] > l[size_t(b)]; });
+    for (size_t k = 0; k < 5; ++k) {
+      EXPECT_EQ(lp.top[k].first, order[k]);
+      EXPECT_NEAR(lp.top[k].second, ref(order[k]), 1e-5);
+    }
+  }
+  double total = 0;  // the distribution sums to one
+  for (float p : [&] {
+         std::vector<float> all;
+         for (auto& [id, v] : token_logprobs(l.data(), V, 0, V).top) all.push_back(v);
+         return all;
+       }())
+    total += std::exp(double(p));
+  EXPECT_NEAR(total, 1.0, 1e-5);
+}
+
+TEST(Logprobs, EdgeCases) {
+  const float ninf = -std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> l = {nan, 0.0f, ninf, 0.0f};
+  TokenLogprobs lp = token_logprobs(l.data(), 4, 1, 0);
+  EXPECT_NEAR(lp.logprob, std::log(0.5), 1e-6);
+  EXPECT_TRUE(lp.top.empty());
+  EXPECT_EQ(token_logprobs(l.data(), 4, 0, 0).logprob, ninf);  // NaN counts as -inf
+  EXPECT_EQ(token_logprobs(l.data(), 4, 2, 0).logprob, ninf);
+  EXPECT_EQ(token_logprobs(l.data(), 4, 1, 99).top.size(), 4u);  // k clamped to the vocabulary
+  std::vector<float> dead = {ninf, nan};
+  EXPECT_EQ(token_logprobs(dead.data(), 2, 0, 1).logprob, ninf);
+}
+
+}  // namespace

@@ -1,0 +1,141 @@
+// `frugal serve` through the official openai npm client: chat and completions, streaming and not,
+// errors as the client's typed exceptions, and at temperature 0 the same text as `frugal generate`.
+// Started by run.sh, which sets FRUGAL_URL_V3 (API key FRUGAL_API_KEY), FRUGAL_BINARY, FRUGAL_MODEL
+// and FRUGAL_TOKENIZER_V3.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import OpenAI from "openai";
+
+const base = process.env.FRUGAL_URL_V3;
+const key = process.env.FRUGAL_API_KEY;
+const client = new OpenAI({ baseURL: base + "/v1", apiKey: key, maxRetries: 0 });
+const MODEL = "micro_f32";
+
+// What `frugal generate` prints at temperature 0 (without its final newline).
+function generate(prompt, maxTokens, chat) {
+  const args = ["generate", process.env.FRUGAL_MODEL, "--tokenizer", process.env.FRUGAL_TOKENIZER_V3, "--prompt", prompt,
+                "--max-tokens", String(maxTokens), "--temperature", "0"];
+  if (chat) args.push("--chat");
+  return execFileSync(process.env.FRUGAL_BINARY, args, { encoding: "utf8" }).replace(/\n$/, "");
+}
+
+test("models.list names the model directory", async () => {
+  const page = await client.models.list();
+  assert.equal(page.data.length, 1);
+  assert.equal(page.data[0].id, MODEL);
+});
+
+test("chat, not streaming, equals frugal generate --chat at temperature 0", async () => {
+  const want = generate("Tell me a story.", 24, true);
+  const r = await client.chat.completions.create({
+    model: MODEL, messages: [{ role: "user", content: "Tell me a story." }], max_tokens: 24, temperature: 0 });
+  assert.equal(r.object, "chat.completion");
+  assert.equal(r.choices[0].message.role, "assistant");
+  assert.equal(r.choices[0].message.content, want);
+  assert.ok(["stop", "length"].includes(r.choices[0].finish_reason));
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+});
+
+test("chat, streaming, with usage, equals the same text", async () => {
+  const want = generate("Tell me a story.", 24, true);
+  const stream = await client.chat.completions.create({
+    model: MODEL, messages: [{ role: "user", content: "Tell me a story." }], max_tokens: 24, temperature: 0,
+    stream: true, stream_options: { include_usage: true } });
+  let text = "", finish = null, usage = null, chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      if (c.delta.content) text += c.delta.content;
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+  }
+  assert.equal(text, want);
+  assert.ok(chunks > 2);
+  assert.ok(finish);
+  assert.ok(usage && usage.completion_tokens > 0);
+});
+
+test("completions, streaming and not, equal frugal generate", async () => {
+  const prompt = "Once upon a time, 中文";
+  const want = generate(prompt, 30, false);
+  const r = await client.completions.create({ model: MODEL, prompt, max_tokens: 30, temperature: 0 });
+  assert.equal(r.object, "text_completion");
+  assert.equal(r.choices[0].text, want);
+  const stream = await client.completions.create({ model: MODEL, prompt, max_tokens: 30, temperature: 0, stream: true });
+  let text = "";
+  for await (const chunk of stream) for (const c of chunk.choices) text += c.text;
+  assert.equal(text, want);
+});
+
+test("n, seed, logprobs and stop strings", async () => {
+  const r = await client.chat.completions.create({
+    model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 8, n: 2, seed: 3, temperature: 1,
+    logprobs: true, top_logprobs: 2 });
+  assert.equal(r.choices.length, 2);
+  for (const c of r.choices) {
+    assert.ok(c.logprobs.content.length > 0);
+    for (const t of c.logprobs.content) {
+      assert.equal(typeof t.token, "string");
+      assert.ok(t.logprob <= 0);
+      assert.ok(Array.isArray(t.bytes));
+      assert.equal(t.top_logprobs.length, 2);
+    }
+  }
+  const again = await client.chat.completions.create({
+    model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 8, n: 2, seed: 3, temperature: 1 });
+  assert.equal(again.choices[0].message.content, r.choices[0].message.content);
+  // A stop string taken from the greedy output: the answer ends right before it.
+  const full = (await client.completions.create({ model: MODEL, prompt: "abc", max_tokens: 30, temperature: 0 })).choices[0].text;
+  const cut = [...full].slice(3, 5).join("");
+  if (cut.length > 0 && !cut.includes("\uFFFD")) {
+    const r2 = await client.completions.create({ model: MODEL, prompt: "abc", max_tokens: 30, temperature: 0, stop: [cut] });
+    assert.equal(r2.choices[0].text, full.slice(0, full.indexOf(cut)));
+    assert.equal(r2.choices[0].finish_reason, "stop");
+  }
+});
+
+test("errors arrive as the client's typed exceptions", async () => {
+  const bad = new OpenAI({ baseURL: base + "/v1", apiKey: "wrong", maxRetries: 0 });
+  await assert.rejects(bad.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
+  await assert.rejects(
+    client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }], temperature: 5 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === "temperature" &&
+           e.error?.type === "invalid_request_error");
+  await assert.rejects(
+    client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
+  await assert.rejects(
+    client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }],
+                                     response_format: { type: "json_object" } }),
+    (e) => e.status === 400 && e.param === "response_format");
+  await assert.rejects(
+    client.completions.create({ model: MODEL, prompt: "x", max_tokens: 100000 }),
+    (e) => e.status === 400 && e.code === "context_length_exceeded");
+  await assert.rejects(client.embeddings.create({ model: MODEL, input: "x" }), (e) => e.status === 404);
+});
+
+test("aborting a stream cancels the generation on the server", async () => {
+  const metric = async () => {
+    const res = await fetch(base + "/metrics", { headers: { Authorization: "Bearer " + key } });
+    const m = (await res.text()).match(/frugal:num_aborted_requests_total\{[^}]*\} (\d+)/);
+    return Number(m[1]);
+  };
+  const before = await metric();
+  const controller = new AbortController();
+  const stream = await client.chat.completions.create(
+    { model: MODEL, messages: [{ role: "user", content: "go" }], max_tokens: 200, temperature: 1, ignore_eos: true,
+      stream: true },
+    { signal: controller.signal });
+  let n = 0;
+  await assert.rejects((async () => {
+    for await (const _ of stream) if (++n === 3) controller.abort();
+  })());
+  let after = before;
+  for (let i = 0; i < 100 && after === before; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    after = await metric();
+  }
+  assert.equal(after, before + 1);
+});

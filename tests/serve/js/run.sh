@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The npm-based serving tests: starts `frugal serve` on free loopback ports (the micro fixture
+# model with the byte test tokenizers), then runs the official openai client tests, the chat page
+# in Debian's chromium (playwright-core), and curl checks (SIGTERM shutdown last).
+#
+#   usage: tests/serve/js/run.sh [path/to/frugal]      (default: $FRUGAL_BINARY or build/cli/frugal)
+#   needs: node >= 20, `npm ci --prefix tests/serve/js`, curl, chromium (CHROMIUM=/path to override;
+#          SKIP_BROWSER=1 skips the browser test)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+frugal=${1:-${FRUGAL_BINARY:-$root/build/cli/frugal}}
+frugal=$(cd "$(dirname "$frugal")" && pwd)/$(basename "$frugal")
+[ -x "$frugal" ] || { echo "run.sh: no frugal binary at $frugal (build it, or pass its path)" >&2; exit 2; }
+[ -d "$here/node_modules/openai" ] && [ -d "$here/node_modules/playwright-core" ] ||
+  { echo "run.sh: run 'npm ci --prefix tests/serve/js' first" >&2; exit 2; }
+
+model=$root/tests/data/fixtures/micro_f32
+tok_v3=$root/tests/data/serve/byte_v3
+tok_r1=$root/tests/data/serve/byte_r1
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# start_server NAME ARGS...: frugal serve on a free port; sets $url and $pid, waits for /ready.
+start_server() {
+  local name=$1 port=""
+  shift
+  "$frugal" serve "$model" --port 0 "$@" 2> "$tmp/$name.log" &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 600); do
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/$name.log" | head -1)
+    if [ -n "$port" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready")" = 200 ]; then
+      url=http://127.0.0.1:$port
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "run.sh: server $name did not become ready:" >&2
+  cat "$tmp/$name.log" >&2
+  exit 1
+}
+
+start_server v3 --tokenizer "$tok_v3" --api-key test-key
+url_v3=$url
+start_server r1 --tokenizer "$tok_r1"
+url_r1=$url
+
+export FRUGAL_URL_V3=$url_v3 FRUGAL_URL_R1=$url_r1 FRUGAL_API_KEY=test-key FRUGAL_BINARY=$frugal
+export FRUGAL_MODEL=$model FRUGAL_TOKENIZER_V3=$tok_v3
+tests=("$here/client.test.mjs")
+if [ "${SKIP_BROWSER:-0}" != 1 ]; then tests+=("$here/browser.test.mjs"); fi
+node --test --test-concurrency=1 "${tests[@]}"
+
+# curl checks: a server with small caps (413, 503 when the queue is full), then SIGTERM.
+start_server small --tokenizer "$tok_v3" --max-body-bytes 2048 --max-batch 1 --max-queue 1
+FRUGAL_LOG=$tmp/small.log bash "$here/curl_test.sh" "$url_v3" test-key "$url" "$pid"
+echo "run.sh: all serving client tests passed"
