@@ -134,10 +134,6 @@ void warm_up(Engine& engine, const serve::ServedModel& m) {
 }
 
 void run_serve(const ServeOpts& o) {
-  if (o.kv_cache_dtype != "f32")
-    fail(ErrorKind::kInvalidArgument,
-         "--kv-cache-dtype {}: this build keeps the latent KV cache in f32 only (allowed values: f32)",
-         o.kv_cache_dtype);
   const serve::ReasoningParser reasoning = serve::parse_reasoning_parser(o.reasoning_parser);
   serve::ServerOptions so;
   so.host = o.host;
@@ -202,13 +198,22 @@ void register_serve(CLI::App& app) {
   c->add_option("--max-queue", o->max_queue, "waiting requests before 503")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   c->add_option("--ctx", o->ctx, "per-sequence context in tokens (default: min(4096, max_position_embeddings))")
       ->check(CLI::NonNegativeNumber);
-  c->add_option("--kv-cache-dtype", o->kv_cache_dtype, "latent KV cache dtype (f32)")->capture_default_str();
+  c->add_option("--kv-cache-dtype", o->kv_cache_dtype, "latent KV cache dtype (f32)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v == "f32" ? std::string()
+                              : "'" + v + "': this build keeps the latent KV cache in f32 only (allowed values: f32)";
+          },
+          "f32"))
+      ->capture_default_str();
   c->add_option("--prefill-chunk", o->prefill_chunk, "prompt tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--prefix-cache-tokens", o->prefix_cache_tokens, "latent-KV tokens kept for prefix reuse (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--reasoning-parser", o->reasoning_parser,
                 "auto | deepseek_r1 | none: split <think> blocks into reasoning_content (auto: when the chat "
-                "template mentions </think>)")->capture_default_str();
+                "template mentions </think>)")
+      ->check(CLI::IsMember({"auto", "deepseek_r1", "none"}))
+      ->capture_default_str();
   c->add_option("--max-n", o->limits.max_n, "largest n (choices per request)")->check(CLI::Range(1, 128))->capture_default_str();
   c->add_option("--max-top-logprobs", o->limits.max_top_logprobs, "largest top_logprobs")->check(CLI::Range(0, 100))->capture_default_str();
   c->add_option("--max-stop-strings", o->limits.max_stop_strings, "most stop strings per request")

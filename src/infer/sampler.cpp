@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "core/error.h"
@@ -17,6 +18,17 @@ void validate(const SamplingParams& p) {
   if (p.top_k < 0) fail(ErrorKind::kInvalidArgument, "top_k must be >= 0 (got {})", p.top_k);
 }
 
+uint64_t rank_key(float logit, int32_t id) {
+  // IEEE-754 bits as an unsigned integer in the same order as the floats (negatives flipped
+  // whole, positives with the sign bit set), then complemented so larger logits come first.
+  // -0 is taken as +0 (they compare equal as floats, so the id must decide); NaN is the caller's.
+  const float f = logit == 0.0f ? 0.0f : logit;
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (uint64_t(~u) << 32) | uint32_t(id);
+}
+
 int32_t argmax(const float* x, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)
@@ -29,19 +41,22 @@ Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) { validate(p); }
 int32_t Sampler::sample(const float* logits, int64_t V) {
   if (p_.temperature == 0) return argmax(logits, V);
   // Candidates sorted by logit, descending (ties: lower id first, so results are deterministic).
-  idx_.resize(size_t(V));
-  std::iota(idx_.begin(), idx_.end(), 0);
-  // NaN logits rank below everything (as -inf) so they are never drawn and the comparison stays a
-  // strict weak order.
+  // NaN logits rank below everything (as -inf) so they are never drawn and the order stays strict.
   auto key = [&](int32_t i) { return std::isnan(logits[i]) ? -INFINITY : logits[i]; };
-  auto by_logit = [&](int32_t a, int32_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); };
+  // The order is sorted as packed integers rank_key(logit, id): one compare of contiguous
+  // values instead of an indirect two-level float compare (this sort is most of the cost of a
+  // sampled token at a 100k+ vocabulary), giving exactly the order described above.
+  keys_.resize(size_t(V));
+  for (int64_t i = 0; i < V; ++i) keys_[size_t(i)] = rank_key(key(int32_t(i)), int32_t(i));
   int64_t n = V;
   if (p_.top_k > 0 && p_.top_k < V) {
     n = p_.top_k;
-    std::partial_sort(idx_.begin(), idx_.begin() + n, idx_.end(), by_logit);
+    std::partial_sort(keys_.begin(), keys_.begin() + n, keys_.end());
   } else {
-    std::sort(idx_.begin(), idx_.end(), by_logit);
+    std::sort(keys_.begin(), keys_.end());
   }
+  idx_.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) idx_[size_t(i)] = int32_t(uint32_t(keys_[size_t(i)]));
   // Softmax of logits / temperature over the candidates, in double for a stable cumulative sum.
   prob_.resize(size_t(n));
   const double inv_t = 1.0 / double(p_.temperature), top = double(key(idx_[0]));

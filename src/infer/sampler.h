@@ -32,11 +32,16 @@ class Sampler {
  private:
   SamplingParams p_;
   Rng rng_;
-  std::vector<int32_t> idx_;
+  std::vector<uint64_t> keys_;  // rank_key of every id, sorted
+  std::vector<int32_t> idx_;    // candidate ids, most likely first
   std::vector<float> prob_;
 };
 
 int32_t argmax(const float* x, int64_t n);  // ties -> lowest index; NaN never wins
+
+// Sort key of (logit, id) for the sampler's candidate order: ascending keys = descending logits,
+// equal logits by ascending id. logit must not be NaN.
+uint64_t rank_key(float logit, int32_t id);
 
 // OpenAI's presence and frequency penalties over the tokens generated so far (not the prompt):
 //   l[j] -= count[j] · frequency_penalty + (count[j] > 0) · presence_penalty.

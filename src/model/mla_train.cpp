@@ -167,10 +167,10 @@ Block block(int64_t i, int64_t T) {
 
 // Causal softmax of scores rows t0..t0+tb-1 (row stride ld): row t keeps keys j <= t and zeroes
 // (t, L). Same arithmetic as softmax_rows over a -inf-masked row (exp(-inf) = 0 adds nothing).
-void softmax_causal(float* s, int64_t ld, const Block& k) {
-  for (int64_t r = 0; r < k.tb; ++r) {
+void softmax_causal(float* s, int64_t ld, const Block& blk) {
+  for (int64_t r = 0; r < blk.tb; ++r) {
     float* row = s + r * ld;
-    const int64_t n = k.t0 + r + 1;
+    const int64_t n = blk.t0 + r + 1;
     float m = row[0];
     for (int64_t j = 1; j < n; ++j) m = std::max(m, row[j]);
     float sum = 0;
@@ -180,22 +180,22 @@ void softmax_causal(float* s, int64_t ld, const Block& k) {
     }
     const float inv = 1.0f / sum;
     for (int64_t j = 0; j < n; ++j) row[j] *= inv;
-    std::fill(row + n, row + k.L, 0.0f);
+    std::fill(row + n, row + blk.L, 0.0f);
   }
 }
 
 // dS = P ⊙ (dP − Σ_j P·dP) per row over the causal keys (in place on dP); masked keys get 0.
 // The row dot is summed in double like softmax_rows_backward.
-void softmax_causal_backward(const float* p, float* dp, int64_t ld, const Block& k) {
-  for (int64_t r = 0; r < k.tb; ++r) {
+void softmax_causal_backward(const float* p, float* dp, int64_t ld, const Block& blk) {
+  for (int64_t r = 0; r < blk.tb; ++r) {
     const float* pr = p + r * ld;
     float* g = dp + r * ld;
-    const int64_t n = k.t0 + r + 1;
+    const int64_t n = blk.t0 + r + 1;
     double dot = 0;
     for (int64_t j = 0; j < n; ++j) dot += double(pr[j]) * g[j];
     const float dt = float(dot);
     for (int64_t j = 0; j < n; ++j) g[j] = pr[j] * (g[j] - dt);
-    std::fill(g + n, g + k.L, 0.0f);
+    std::fill(g + n, g + blk.L, 0.0f);
   }
 }
 
@@ -206,11 +206,11 @@ void attend_forward(const Dims& d, float scale, const Acts& a, int64_t b, int64_
   gather_k(d, a, b, h, k);
   const float* v = a.kv + n0 * ldkv + h * d.dkv + d.dn;  // V_h [T, dv], row stride ldkv
   for (int64_t i = 0; i < num_blocks(d.T); ++i) {
-    const Block k_ = block(i, d.T);
-    float* s = P + k_.t0 * d.T;  // [tb, L] scores, then probabilities
-    sgemm(false, true, k_.tb, k_.L, d.dq, scale, a.q + (n0 + k_.t0) * ldq + h * d.dq, ldq, k, d.dq, 0.0f, s, d.T);
-    softmax_causal(s, d.T, k_);
-    sgemm(false, false, k_.tb, d.dv, k_.L, 1.0f, s, d.T, v, ldkv, 0.0f, o + (n0 + k_.t0) * ldo + h * d.dv, ldo);
+    const Block blk = block(i, d.T);
+    float* s = P + blk.t0 * d.T;  // [tb, L] scores, then probabilities
+    sgemm(false, true, blk.tb, blk.L, d.dq, scale, a.q + (n0 + blk.t0) * ldq + h * d.dq, ldq, k, d.dq, 0.0f, s, d.T);
+    softmax_causal(s, d.T, blk);
+    sgemm(false, false, blk.tb, d.dv, blk.L, 1.0f, s, d.T, v, ldkv, 0.0f, o + (n0 + blk.t0) * ldo + h * d.dv, ldo);
   }
 }
 
@@ -231,18 +231,18 @@ void attend_backward(const Dims& d, float scale, const Acts& a, const float* P, 
   const float* v = a.kv + n0 * ldkv + h * d.dkv + d.dn;
   float* dv = g.dkv + n0 * ldkv + h * d.dkv + d.dn;
   for (int64_t i = num_blocks(d.T) - 1; i >= 0; --i) {
-    const Block k_ = block(i, d.T);
+    const Block blk = block(i, d.T);
     const float beta = i == num_blocks(d.T) - 1 ? 0.0f : 1.0f;
-    const float* p = P + k_.t0 * d.T;
-    float* dp = dP + k_.t0 * d.T;
-    const float* dOi = dO + (n0 + k_.t0) * ldo + h * d.dv;
-    const float* qi = a.q + (n0 + k_.t0) * ldq + h * d.dq;
-    sgemm(false, true, k_.tb, k_.L, d.dv, 1.0f, dOi, ldo, v, ldkv, 0.0f, dp, d.T);  // ∂P = ∂O · Vᵀ
-    sgemm(true, false, k_.L, d.dv, k_.tb, 1.0f, p, d.T, dOi, ldo, beta, dv, ldkv);   // ∂V += Pᵀ · ∂O
-    softmax_causal_backward(p, dp, d.T, k_);                                         // ∂P -> ∂S
+    const float* p = P + blk.t0 * d.T;
+    float* dp = dP + blk.t0 * d.T;
+    const float* dOi = dO + (n0 + blk.t0) * ldo + h * d.dv;
+    const float* qi = a.q + (n0 + blk.t0) * ldq + h * d.dq;
+    sgemm(false, true, blk.tb, blk.L, d.dv, 1.0f, dOi, ldo, v, ldkv, 0.0f, dp, d.T);  // ∂P = ∂O · Vᵀ
+    sgemm(true, false, blk.L, d.dv, blk.tb, 1.0f, p, d.T, dOi, ldo, beta, dv, ldkv);   // ∂V += Pᵀ · ∂O
+    softmax_causal_backward(p, dp, d.T, blk);                                         // ∂P -> ∂S
     // scores = scale · Q · Kᵀ:  ∂Q = scale · ∂S · K,  ∂K += scale · ∂Sᵀ · Q
-    sgemm(false, false, k_.tb, d.dq, k_.L, scale, dp, d.T, k, d.dq, 0.0f, g.dq + (n0 + k_.t0) * ldq + h * d.dq, ldq);
-    sgemm(true, false, k_.L, d.dq, k_.tb, scale, dp, d.T, qi, ldq, beta, dK, d.dq);
+    sgemm(false, false, blk.tb, d.dq, blk.L, scale, dp, d.T, k, d.dq, 0.0f, g.dq + (n0 + blk.t0) * ldq + h * d.dq, ldq);
+    sgemm(true, false, blk.L, d.dq, blk.tb, scale, dp, d.T, qi, ldq, beta, dK, d.dq);
   }
   float* dkpe = g.dkpe + (b * d.H + h) * d.T * d.dr;
   for (int64_t t = 0; t < d.T; ++t) {
@@ -414,8 +414,8 @@ double mla_train_forward_flops(const DeepSeekConfig& cfg, int64_t B, int64_t T) 
                            : double(d.D) * double(d.H * d.dq);
   double attn_macs = 0;  // per (sequence, head): Σ_blocks tb · L · (dq + dv)
   for (int64_t i = 0; i < num_blocks(T); ++i) {
-    const Block k = block(i, T);
-    attn_macs += double(k.tb) * double(k.L) * double(d.dq + d.dv);
+    const Block blk = block(i, T);
+    attn_macs += double(blk.tb) * double(blk.L) * double(d.dq + d.dv);
   }
   return 2.0 * (double(d.N) * macs_per_row + double(B * d.H) * attn_macs);
 }

@@ -30,7 +30,8 @@ void mlp_train_forward(const MlpParams& p, const float* x, int64_t N, int64_t D,
 
 // dx [N, D] = ∂/∂x (overwritten; null: not wanted); the parameter gradients are accumulated (+=)
 // into p.gate_proj.g, p.up_proj.g, p.down_proj.g (a null .g skips that weight). `x` and `tape` are
-// the forward's. Deterministic: every sum has a fixed order whatever the thread count.
+// the forward's. Deterministic: every sum has a fixed order whatever the thread count. dx must not
+// alias x.
 void mlp_train_backward(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
                         const float* dy, float* dx, Arena& scratch);
 

@@ -60,11 +60,10 @@ std::vector<int64_t> make_jobs(const MoeTape& tape, bool has_shared) {
   return jobs;
 }
 
-// Runs job(j, worker) for every job: in parallel when there are threads, else in order.
+// Runs job(j, worker) for every job: in parallel when there are threads, else in order. Each job's
+// GEMMs (sgemm_fixed_tiles) then run their tiles in order on the job's thread.
 template <typename Fn>
 void run_jobs(const std::vector<int64_t>& jobs, int workers, Fn&& job) {
-  // Not an `if` clause on the pragma: a one-thread (inactive) region would still make every
-  // nested region inside the jobs serial.
   if (workers > 1) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(workers)
     for (size_t j = 0; j < jobs.size(); ++j) job(jobs[j], omp_get_thread_num());
@@ -152,15 +151,17 @@ void moe_train_forward(const DeepSeekConfig& cfg, const MoeParams& p, const floa
 
   // Experts: gather each expert's tokens (xe [n, D], per worker), run its MLP, keep its output.
   const int workers = num_threads();
+  const int64_t maxn = max_rows(tape);
   const std::vector<int64_t> jobs = make_jobs(tape, p.has_shared);
-  float* gather = keep.alloc<float>(size_t(workers * max_rows(tape) * D));
+  float* gather = keep.alloc<float>(size_t(workers * maxn * D));
   run_jobs(jobs, workers, [&](int64_t e, int worker) {
     if (e < 0) return mlp_train_forward_buffers(p.shared_experts, x, N, D, tape.shared, y);  // y = shared(x)
     const int64_t begin = tape.offset[e], n = tape.offset[e + 1] - begin;
-    float* xe = gather + worker * max_rows(tape) * D;
+    float* xe = gather + worker * maxn * D;
     for (int64_t j = 0; j < n; ++j)
       std::memcpy(xe + j * D, x + (tape.slot_of_row[begin + j] / K) * D, size_t(D) * sizeof(float));
-    mlp_train_forward_buffers(p.experts[size_t(e)], xe, n, D, rows_of(tape.routed, begin, n), tape.expert_out + begin * D);
+    mlp_train_forward_buffers(p.experts[size_t(e)], xe, n, D, rows_of(tape.routed, begin, n),
+                              tape.expert_out + begin * D);
   });
 
   // y_t (+)= Σ_k g_tk · expert_out, in slot order (the inference's arithmetic: product, then add).
@@ -196,7 +197,8 @@ void router_backward(const DeepSeekConfig& cfg, const MoeTape& tape, const float
   std::vector<double> a(static_cast<size_t>(B * E), 0.0);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < E; ++i)
-      a[size_t(b * E + i)] = coef / double(B) * double(E) / double(K * T) * double(tape.seq_count[b * E + i]) / double(T);
+      a[size_t(b * E + i)] =
+          coef / double(B) * double(E) / double(K * T) * double(tape.seq_count[b * E + i]) / double(T);
 
 #pragma omp parallel for schedule(static) if (tape.N * E >= (1 << 14))
   for (int64_t t = 0; t < tape.N; ++t) {

@@ -58,7 +58,8 @@ void moe_train_forward(const DeepSeekConfig& cfg, const MoeParams& p, const floa
 //   Σ (∂L/∂y) ⊙ y  +  balance_weight · balance_loss,
 // balance_loss as in MoeStats (already × aux_alpha): balance_weight is its coefficient in the
 // objective (e.g. 1/grad_accum; 0 turns the balance loss off). Bit-identical results for any
-// thread count and schedule.
+// thread count and schedule. dx must not alias x or dy. The tape stays valid (a second backward
+// with another dy is allowed).
 void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const float* x, int64_t B, int64_t T,
                         double aux_alpha, double balance_weight, const MoeTape& tape, const float* dy, float* dx,
                         Arena& scratch);
@@ -66,9 +67,9 @@ void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const flo
 // Auxiliary-loss-free balancing (SPEC §3.4), once per step with the loads summed over the whole
 // step (all micro-batches): bias_i += γ · sign(mean_load − load_i), sign(0) = 0.
 void update_routing_bias(float* bias, const int64_t* load, int64_t E, double gamma);
-
 // MaxVio = (max_i load_i − mean) / mean (0 when nothing was routed).
 double max_violation(const int64_t* load, int64_t E);
+
 
 // ---- pieces, exposed for the tests ----
 

@@ -1,6 +1,8 @@
 #include "model/transformer.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/ops.h"
@@ -117,35 +119,49 @@ void Transformer::forward_mtp(int64_t k, const float* hidden, const int32_t* nex
 }
 
 void Transformer::decode_batch(const int32_t* ids, int64_t n, LatentKvCache* const* caches, float* logits) {
-  if (n <= 0) fail(ErrorKind::kInvalidArgument, "decode_batch needs at least one sequence");
-  check_ids(ids, n);
+  const std::vector<int64_t> ones(static_cast<size_t>(std::max<int64_t>(n, 0)), 1);
+  forward_batch(ids, ones.data(), n, caches, logits);
+}
+
+void Transformer::forward_batch(const int32_t* ids, const int64_t* n_tokens, int64_t n, LatentKvCache* const* caches,
+                                float* logits) {
+  if (n <= 0) fail(ErrorKind::kInvalidArgument, "forward_batch needs at least one sequence");
   const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size;
+  std::vector<int64_t> row0(static_cast<size_t>(n + 1), 0);  // row offsets of the sequences
   for (int64_t i = 0; i < n; ++i) {
     const LatentKvCache* c = caches[i];
-    if (c == nullptr) fail(ErrorKind::kInvalidArgument, "decode_batch: sequence {} has no cache", i);
+    if (n_tokens[i] < 1)
+      fail(ErrorKind::kInvalidArgument, "forward_batch: sequence {} has {} new tokens (need >= 1)", i, n_tokens[i]);
+    if (c == nullptr) fail(ErrorKind::kInvalidArgument, "forward_batch: sequence {} has no cache", i);
     if (c->width() != cfg_.kv_cache_dim() ||
         c->bytes() != int64_t(sizeof(float)) * cfg_.num_hidden_layers * c->capacity() * c->width())
-      fail(ErrorKind::kInvalidArgument, "decode_batch: the cache of sequence {} was not made by this model", i);
-    if (c->length() >= c->capacity())
-      fail(ErrorKind::kInvalidArgument, "context full: sequence {} has {} cached tokens, the cache capacity", i,
-           c->length());
+      fail(ErrorKind::kInvalidArgument, "forward_batch: the cache of sequence {} was not made by this model", i);
+    if (c->length() + n_tokens[i] > c->capacity())
+      fail(ErrorKind::kInvalidArgument, "context full: sequence {} has {} cached + {} new tokens, capacity {}", i,
+           c->length(), n_tokens[i], c->capacity());
     for (int64_t j = 0; j < i; ++j)
-      if (caches[j] == c) fail(ErrorKind::kInvalidArgument, "decode_batch: sequences {} and {} share a cache", j, i);
+      if (caches[j] == c) fail(ErrorKind::kInvalidArgument, "forward_batch: sequences {} and {} share a cache", j, i);
+    row0[size_t(i + 1)] = row0[size_t(i)] + n_tokens[i];
   }
+  const int64_t R = row0[size_t(n)];
+  check_ids(ids, R);
   arena_.reset();
-  float* x = arena_.alloc<float>(size_t(n * D));  // residual stream [n, D]
-  for (int64_t i = 0; i < n; ++i) weight_row_f32(w_.embed_tokens, ids[i], x + i * D);
+  float* x = arena_.alloc<float>(size_t(R * D));  // residual stream [R, D]
+  for (int64_t r = 0; r < R; ++r) weight_row_f32(w_.embed_tokens, ids[r], x + r * D);
   const ForwardOptions opt;  // no dumps on the serving path
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
     const LayerWeights& lw = w_.layers[size_t(l)];
-    decoder_layer(lw, l, x, n, [&](const float* xn, float* out) {
-      mla_decode_batch(cfg_, lw.self_attn, rope_, xn, n, l, caches, arena_, out);
+    decoder_layer(lw, l, x, R, [&](const float* xn, float* out) {
+      mla_forward_ragged(cfg_, lw.self_attn, rope_, xn, row0.data(), n, l, caches, arena_, out);
     }, opt);
   }
-  for (int64_t i = 0; i < n; ++i) caches[i]->set_length(caches[i]->length() + 1);
-  float* xn = arena_.alloc<float>(size_t(n * D));
-  rmsnorm_forward(x, D, w_.norm.data(), n, D, float(cfg_.rms_norm_eps), xn, D);
-  matmul_xwt(xn, n, D, w_.lm_head, logits, V, &arena_);
+  for (int64_t i = 0; i < n; ++i) caches[i]->set_length(caches[i]->length() + n_tokens[i]);
+  // Only each sequence's last row goes through the final norm and lm_head.
+  float* last = arena_.alloc<float>(size_t(n * D));  // [n, D]
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(last + i * D, x + (row0[size_t(i + 1)] - 1) * D, size_t(D) * sizeof(float));
+  rmsnorm_forward(last, D, w_.norm.data(), n, D, float(cfg_.rms_norm_eps), last, D);
+  matmul_xwt(last, n, D, w_.lm_head, logits, V, &arena_);
 }
 
 }  // namespace frugal

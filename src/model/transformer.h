@@ -50,14 +50,20 @@ class Transformer {
   // hidden [T, D], next_ids [T] -> logits [T, V]. Uses its own temporary cache.
   void forward_mtp(int64_t k, const float* hidden, const int32_t* next_ids, int64_t T, float* logits);
 
-  // Continuous-batching decode step: sequence i (its own cache caches[i], at its own position
-  // caches[i]->length()) gets the one new token ids[i]; logits [n, V]. Every projection, the MoE
-  // (routing, grouped experts, shared expert) and lm_head run over the n rows at once; attention
-  // runs per sequence over its own cache (absorbed form, parallel over sequences). Each cache grows
-  // by one. Row i equals forward(&ids[i], 1, *caches[i], ...) with absorbed attention up to f32
-  // rounding (the GEMV/GEMM paths differ with the row count). Throws kInvalidArgument (before
-  // touching any cache) for ids outside the vocabulary, a full or foreign cache, or one cache
+  // Continuous-batching step over a ragged batch: sequence i (its own cache caches[i], from its
+  // own position caches[i]->length()) appends n_tokens[i] >= 1 tokens, taken from ids one
+  // sequence after another; logits [n, V] are each sequence's last row. Every projection, the MoE
+  // (routing, grouped experts, shared expert) and lm_head run over all rows at once; attention
+  // runs per sequence over its own cache (absorbed form, causal within the chunk, parallel over
+  // sequences). Mixing decode rows (1 token) and prompt chunks in one call reads every weight once
+  // for both. Sequence i's logits equal forward(its ids, n_tokens[i], *caches[i], ...) with
+  // absorbed attention up to f32 rounding (the GEMV/GEMM paths differ with the row count), and
+  // bit for bit when n = 1. Throws kInvalidArgument (before touching any cache) for ids outside
+  // the vocabulary, n_tokens < 1, a cache without room or not made by this model, or one cache
   // given twice.
+  void forward_batch(const int32_t* ids, const int64_t* n_tokens, int64_t n, LatentKvCache* const* caches,
+                     float* logits);
+  // The decode step: forward_batch with one token per sequence.
   void decode_batch(const int32_t* ids, int64_t n, LatentKvCache* const* caches, float* logits);
 
  private:

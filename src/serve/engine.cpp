@@ -2,15 +2,17 @@
 //   1. under the lock: take cancellations, end cancelled waiting requests, admit waiting
 //      requests into free batch slots (up to max_batch running);
 //   2. end cancelled running sequences (their caches are freed at once);
-//   3. prefill: advance prefilling sequences by one chunk each, in admission order, until
-//      prefill_chunk prompt tokens were spent this iteration (chunked prefill keeps the decode
-//      cadence of the running sequences bounded while a long prompt comes in). A sequence's first
-//      chunk starts after the longest prefix found in the prefix cache; completed blocks are
-//      added to the cache after every chunk, so the n copies of one prompt (submitted together)
-//      prefill it once. When a prompt is complete its first token is sampled from the last row;
-//   4. decode: one Transformer::decode_batch over every decoding sequence, sampling in parallel
-//      (each sequence has its own seeded sampler, so its draws do not depend on its neighbours),
-//      then the events, in order, on this thread.
+//   3. one step: a single Transformer::forward_batch over one new token of every decoding
+//      sequence plus prompt chunks of prefilling sequences, in admission order, up to
+//      prefill_chunk prompt tokens per step (chunked prefill: the decode cadence of the running
+//      sequences stays bounded while a long prompt comes in, and the weights read for the decode
+//      rows serve the prompt rows too). A sequence's first chunk starts after the longest prefix
+//      found in the prefix cache, and waits while another sequence with the same first block is
+//      still prefilling, so the n copies of one prompt (submitted together) prefill it once.
+//      Whole blocks go into the prefix cache after every chunk;
+//   4. sampling, in parallel over sequences (each has its own seeded sampler, so its draws do not
+//      depend on its neighbours), for every decoding sequence and every prompt completed in this
+//      step; then the events, in order, on this thread.
 // Nothing a request does can stop the thread: exceptions end that request with kError.
 #include "serve/engine.h"
 
@@ -70,8 +72,9 @@ struct Engine::Impl {
   void loop();
   bool iteration();  // false: shut down and drained
   void admit(Pending p);
-  void prefill_step();
-  void decode_step();
+  void step();
+  // True if s's prompt starts with the first prefix block of a sequence still prefilling.
+  bool shares_prefill(const EngineSeq& s) const;
   // Delivers one sampled token (ending the request on a stop id, max_tokens or a full context).
   void deliver(EngineSeq& s, int32_t tok, const TokenLogprobs& lp);
   // Sends the final event (token -1) unless one was sent; records the finish.
@@ -255,8 +258,7 @@ bool Engine::Impl::iteration() {
   for (auto& s : running)
     if (s->cancel_requested) finish(*s, FinishReason::kCancelled);
   for (auto& p : admitted) admit(std::move(p));
-  prefill_step();
-  decode_step();
+  step();
   // Free finished sequences (and their caches) before the next step; publish the gauges.
   std::erase_if(running, [](const std::unique_ptr<EngineSeq>& s) { return s->done; });
   int64_t kv = 0;
@@ -281,68 +283,73 @@ void Engine::Impl::admit(Pending p) {
   stats.prompt_tokens_total += P;
 }
 
-void Engine::Impl::prefill_step() {
+bool Engine::Impl::shares_prefill(const EngineSeq& s) const {
   const int64_t B = prefix.block_tokens();
-  int64_t budget = opt.prefill_chunk;
-  ForwardOptions fo;
-  fo.all_logits = false;  // only the last prompt row's logits are ever sampled
-  for (auto& sp : running) {
-    EngineSeq& s = *sp;
-    if (s.done || s.decoding) continue;
-    if (budget <= 0) break;
-    const int32_t* ids = s.req.prompt.data();
-    try {
-      if (!s.prefix_checked) {  // at the first chunk, so blocks cached by earlier sequences count
-        s.prefix_checked = true;
-        s.cached = prefix.lookup(ids, s.prompt_len - 1, s.req.prefix_salt, s.cache);  // keep >= 1 to run
-        std::lock_guard lk(mu);
-        stats.prefix_query_tokens_total += s.prompt_len;
-        stats.prefix_hit_tokens_total += s.cached;
-      }
-      const int64_t pos = s.cache.length(), n = std::min(opt.prefill_chunk, s.prompt_len - pos);
-      logits.resize(size_t(vocab));
-      model.forward(ids + pos, n, s.cache, logits.data(), fo);
-      budget -= n;
-      prefix.insert(ids, s.cache.length() / B * B, s.req.prefix_salt, s.cache);
-      if (s.cache.length() < s.prompt_len) continue;
-      s.decoding = true;
-      TokenLogprobs lp;
-      const int32_t tok = s.choose(logits.data(), vocab, &lp);
-      deliver(s, tok, lp);
-    } catch (const std::exception& e) {
-      finish(s, FinishReason::kError, e.what());
-    }
-  }
+  if (prefix.capacity_tokens() < B || s.prompt_len <= B) return false;  // nothing it could reuse
+  for (const auto& o : running)
+    if (o.get() != &s && o->prefix_checked && !o->decoding && !o->done && o->req.prefix_salt == s.req.prefix_salt &&
+        o->prompt_len > B && std::equal(s.req.prompt.begin(), s.req.prompt.begin() + B, o->req.prompt.begin()))
+      return true;
+  return false;
 }
 
-void Engine::Impl::decode_step() {
+void Engine::Impl::step() {
+  const int64_t V = vocab, B = prefix.block_tokens();
   std::vector<EngineSeq*> batch;
-  for (auto& s : running)
-    if (s->decoding && !s->done) batch.push_back(s.get());
-  if (batch.empty()) return;
-  const int64_t V = vocab;
   std::vector<int32_t> ids;
+  std::vector<int64_t> n_tokens;
   std::vector<LatentKvCache*> caches;
-  for (EngineSeq* s : batch) {
-    ids.push_back(s->next);
-    caches.push_back(&s->cache);
+  for (auto& s : running)
+    if (s->decoding && !s->done) {
+      batch.push_back(s.get());
+      ids.push_back(s->next);
+      n_tokens.push_back(1);
+    }
+  int64_t budget = opt.prefill_chunk;
+  for (auto& sp : running) {
+    EngineSeq& s = *sp;
+    if (s.done || s.decoding || budget <= 0) continue;
+    if (!s.prefix_checked) {  // at the first chunk, so blocks cached by earlier sequences count
+      if (shares_prefill(s)) continue;
+      s.prefix_checked = true;
+      try {
+        s.cached = prefix.lookup(s.req.prompt.data(), s.prompt_len - 1, s.req.prefix_salt, s.cache);  // run >= 1
+      } catch (const std::exception&) {
+        s.cached = 0;  // a cache failure only costs the prefill it would have saved
+        s.cache.set_length(0);
+      }
+      std::lock_guard lk(mu);
+      stats.prefix_query_tokens_total += s.prompt_len;
+      stats.prefix_hit_tokens_total += s.cached;
+    }
+    const int64_t pos = s.cache.length(), n = std::min(budget, s.prompt_len - pos);
+    batch.push_back(&s);
+    ids.insert(ids.end(), s.req.prompt.begin() + pos, s.req.prompt.begin() + pos + n);
+    n_tokens.push_back(n);
+    budget -= n;
   }
+  if (batch.empty()) return;
+  for (EngineSeq* s : batch) caches.push_back(&s->cache);
   logits.resize(batch.size() * size_t(V));
   try {
-    model.decode_batch(ids.data(), int64_t(batch.size()), caches.data(), logits.data());
+    model.forward_batch(ids.data(), n_tokens.data(), int64_t(batch.size()), caches.data(), logits.data());
   } catch (const std::exception&) {
-    // Find the culprit: one sequence at a time. A failed step wrote no cache length, and each row
-    // it may have written is rewritten by the retry (same position), so retrying is exact.
+    // Find the culprit: one sequence at a time. A failed step advanced no cache length, and each
+    // row it may have written is rewritten by the retry (same positions), so retrying is exact.
     std::vector<EngineSeq*> ok;
-    for (size_t i = 0; i < batch.size(); ++i) {
+    std::vector<int64_t> ok_tokens;
+    int64_t off = 0;  // this sequence's first id
+    for (size_t i = 0; i < batch.size(); off += n_tokens[i], ++i) {
       try {
-        model.decode_batch(&ids[i], 1, &caches[i], logits.data() + ok.size() * size_t(V));
+        model.forward_batch(ids.data() + off, &n_tokens[i], 1, &caches[i], logits.data() + ok.size() * size_t(V));
         ok.push_back(batch[i]);
+        ok_tokens.push_back(n_tokens[i]);
       } catch (const std::exception& e) {
         finish(*batch[i], FinishReason::kError, e.what());
       }
     }
     batch = ok;
+    n_tokens = ok_tokens;
   }
   const int64_t n = int64_t(batch.size());
   {
@@ -350,21 +357,39 @@ void Engine::Impl::decode_step() {
     ++stats.decode_steps_total;
     stats.decode_rows_total += n;
   }
-  std::vector<int32_t> tok(static_cast<size_t>(n), -1);
-  std::vector<TokenLogprobs> lp(static_cast<size_t>(n));
-  std::vector<std::string> err(static_cast<size_t>(n));
-  // Sampling sorts the vocabulary when temperature > 0: worth spreading over the threads.
-#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
+  // Which sequences sample a token now: every decoding one and each whose prompt just completed.
+  std::vector<int64_t> pick;
   for (int64_t i = 0; i < n; ++i) {
+    EngineSeq& s = *batch[size_t(i)];
+    if (!s.decoding) {
+      try {
+        prefix.insert(s.req.prompt.data(), s.cache.length() / B * B, s.req.prefix_salt, s.cache);
+      } catch (const std::exception&) {
+        // Caching is an optimisation.
+      }
+      if (s.cache.length() < s.prompt_len) continue;
+      s.decoding = true;
+    }
+    pick.push_back(i);
+  }
+  const int64_t m = int64_t(pick.size());
+  std::vector<int32_t> tok(static_cast<size_t>(m), -1);
+  std::vector<TokenLogprobs> lp(static_cast<size_t>(m));
+  std::vector<std::string> err(static_cast<size_t>(m));
+  // Sampling sorts the vocabulary when temperature > 0: worth spreading over the threads.
+#pragma omp parallel for schedule(dynamic, 1) if (m > 1)
+  for (int64_t j = 0; j < m; ++j) {
+    const int64_t i = pick[size_t(j)];
     try {
-      tok[size_t(i)] = batch[size_t(i)]->choose(logits.data() + i * V, V, &lp[size_t(i)]);
+      tok[size_t(j)] = batch[size_t(i)]->choose(logits.data() + i * V, V, &lp[size_t(j)]);
     } catch (const std::exception& e) {
-      err[size_t(i)] = e.what();
+      err[size_t(j)] = e.what();
     }
   }
-  for (int64_t i = 0; i < n; ++i) {
-    if (!err[size_t(i)].empty()) finish(*batch[size_t(i)], FinishReason::kError, err[size_t(i)]);
-    else deliver(*batch[size_t(i)], tok[size_t(i)], lp[size_t(i)]);
+  for (int64_t j = 0; j < m; ++j) {
+    EngineSeq& s = *batch[size_t(pick[size_t(j)])];
+    if (!err[size_t(j)].empty()) finish(s, FinishReason::kError, err[size_t(j)]);
+    else deliver(s, tok[size_t(j)], lp[size_t(j)]);
   }
 }
 

@@ -66,7 +66,7 @@ struct EngineMetrics {  // a consistent snapshot for /metrics
   int64_t prefix_query_tokens_total = 0;                // prompt tokens looked up in the prefix cache
   int64_t finished_stop = 0, finished_length = 0, finished_cancelled = 0, finished_error = 0;
   int64_t rejected_total = 0;                           // submit() refusals: EngineBusy (queue full, shut down)
-  int64_t decode_steps_total = 0, decode_rows_total = 0;  // batched steps and rows: mean batch = rows / steps
+  int64_t decode_steps_total = 0, decode_rows_total = 0;  // batched steps, and sequences advanced summed over them
   std::vector<double> ttft_buckets, itl_buckets;  // histogram upper bounds (seconds)
   std::vector<int64_t> ttft_counts, itl_counts;   // cumulative counts per bucket (Prometheus style)
   double ttft_sum = 0, itl_sum = 0;

@@ -8,6 +8,7 @@
 // engine requests are cancelled at once (the callback also starts returning false).
 #include <chrono>
 #include <deque>
+#include <functional>
 
 #include "core/error.h"
 #include "serve/http_server_impl.h"
@@ -257,6 +258,9 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, httplib::Res
   s->model = model;
   s->req = std::make_unique<ParsedRequest>(endpoint == Endpoint::kChat ? parse_chat_request(body, *model, opt.limits)
                                                                       : parse_completion_request(body, *model, opt.limits));
+  // Tenants do not share cached prefixes: a prefix-cache hit is visible in timing, so with API keys
+  // each key gets its own namespace.
+  if (!opt.api_keys.empty()) s->req->gen.prefix_salt = std::hash<std::string>{}(bearer_key(req)) | 1;
   s->meta.id = new_response_id(endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
   s->meta.created = unix_now();
   s->meta.model = model->name;

@@ -97,8 +97,23 @@ std::string HttpMetrics::render(const std::string& model_name, const EngineMetri
     gauge(out, "frugal:prompt_tokens_total", "Prompt tokens processed.", "counter", m, double(e->prompt_tokens_total));
     gauge(out, "frugal:generation_tokens_total", "Tokens generated.", "counter", m,
           double(e->generation_tokens_total));
-    gauge(out, "frugal:prefix_cache_hit_tokens_total", "Prompt tokens served from the prefix cache.", "counter", m,
+    gauge(out, "frugal:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", "counter", m,
+          double(e->prefix_query_tokens_total));
+    gauge(out, "frugal:prefix_cache_hits_total", "Prompt tokens served from the prefix cache.", "counter", m,
           double(e->prefix_hit_tokens_total));
+    gauge(out, "frugal:prefix_cache_tokens", "Tokens held by the prefix cache.", "gauge", m,
+          double(e->prefix_cache_tokens));
+    out += "# HELP frugal:engine_finished_total Engine requests ended, by reason (cancelled: client gone, stop "
+           "string or shutdown).\n# TYPE frugal:engine_finished_total counter\n";
+    const std::pair<const char*, int64_t> ends[] = {{"stop", e->finished_stop}, {"length", e->finished_length},
+                                                    {"cancelled", e->finished_cancelled}, {"error", e->finished_error}};
+    for (const auto& [reason, n] : ends)
+      out += fmt::format("frugal:engine_finished_total{{{},reason=\"{}\"}} {}\n", m, reason, n);
+    gauge(out, "frugal:engine_rejected_total", "submit() refusals (queue full, shutting down).", "counter", m,
+          double(e->rejected_total));
+    gauge(out, "frugal:decode_steps_total", "Batched decode steps.", "counter", m, double(e->decode_steps_total));
+    gauge(out, "frugal:decode_rows_total", "Sequences advanced by decode steps (rows / steps = mean batch).",
+          "counter", m, double(e->decode_rows_total));
     cumulative_histogram(out, "frugal:time_to_first_token_seconds", "Time from arrival to the first token.", m,
                          e->ttft_buckets, e->ttft_counts, e->ttft_sum, e->ttft_count);
     cumulative_histogram(out, "frugal:inter_token_latency_seconds", "Time between two tokens of a request.", m,

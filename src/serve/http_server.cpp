@@ -69,12 +69,16 @@ void HttpServer::Impl::send_error(httplib::Response& res, const ApiError& e) {
   if (e.retry_after_s > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s));
 }
 
+std::string bearer_key(const httplib::Request& req) {
+  const std::string h = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  return h.rfind(prefix, 0) == 0 ? h.substr(prefix.size()) : std::string();
+}
+
 bool HttpServer::Impl::authorized(const httplib::Request& req, httplib::Response& res) {
   if (opt.api_keys.empty() || is_public(req.path)) return true;
   const std::string h = req.get_header_value("Authorization");
-  const std::string prefix = "Bearer ";
-  const std::string key = h.rfind(prefix, 0) == 0 ? h.substr(prefix.size()) : std::string();
-  if (api_key_matches(key, opt.api_keys)) return true;
+  if (api_key_matches(bearer_key(req), opt.api_keys)) return true;
   metrics.rejected("unauthorized");
   send_error(res, ApiError(401, "authentication_error",
                            h.empty() ? "missing API key: send 'Authorization: Bearer <key>'" : "invalid API key", "",
@@ -252,6 +256,12 @@ HttpServer::HttpServer(ServerOptions opt) : impl_(std::make_unique<Impl>(std::mo
   const int threads = s.opt.threads > 0 ? s.opt.threads : int(s.opt.max_batch + s.opt.max_queue + 16);
   s.svr.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   s.svr.set_payload_max_length(size_t(s.opt.limits.max_body_bytes));
+  // httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and silently
+  // take half the connections. SO_REUSEADDR alone allows a quick restart but refuses a busy port.
+  s.svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   s.routes();
 }
 
@@ -274,6 +284,9 @@ int HttpServer::bind() {
 void HttpServer::start() {
   Impl& s = *impl_;
   s.thread = std::thread([&s] { s.svr.listen_after_bind(); });
+  // httplib's stop() does nothing until the listener runs: wait for it, so that a shutdown right
+  // after start() (a model that fails to load) cannot leave the listener running forever.
+  for (int i = 0; i < 5000 && !s.svr.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void HttpServer::set_model(std::shared_ptr<const ServedModel> model) {

@@ -49,6 +49,9 @@ struct HttpServer::Impl {
   bool authorized(const httplib::Request& req, httplib::Response& res);
 };
 
+// The key of an "Authorization: Bearer KEY" header ("" without one).
+std::string bearer_key(const httplib::Request& req);
+
 // The JSON body of a response.
 void set_json(httplib::Response& res, int status, const std::string& body);
 

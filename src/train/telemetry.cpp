@@ -1,6 +1,8 @@
 // Step records: the JSONL twin, the human line, MaxVio, the cost meter and the run's metrics file.
 #include "train/telemetry.h"
 
+#include "model/moe_train.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -134,14 +136,7 @@ std::string format_step_line(const StepRecord& r, double eta_s) {
 }
 
 double moe_max_violation(std::span<const int64_t> loads) {
-  if (loads.empty()) return 0;
-  double sum = 0, mx = 0;
-  for (int64_t v : loads) {
-    sum += double(v);
-    mx = std::max(mx, double(v));
-  }
-  const double mean = sum / double(loads.size());
-  return mean > 0 ? (mx - mean) / mean : 0;
+  return max_violation(loads.data(), int64_t(loads.size()));  // model/moe_train.h: one definition of MaxVio
 }
 
 double moe_max_violation_layers(std::span<const int64_t> loads, int64_t n_layers, int64_t n_experts) {

@@ -428,7 +428,6 @@ void apply_toml(TrainConfig& c, const toml::table& root, const std::string& path
 }  // namespace
 
 const char* schedule_name(TrainConfig::Schedule s) { return kScheduleNames[size_t(s)].data(); }
-const char* recompute_name(TrainConfig::Recompute r) { return kRecomputeNames[size_t(r)].data(); }
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);

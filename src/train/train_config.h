@@ -15,11 +15,13 @@
 #include <string_view>
 #include <vector>
 
+#include "model/transformer_train.h"
+
 namespace frugal {
 
 struct TrainConfig {
   enum class Schedule { kConstant, kCosine, kWsd };  // wsd: warmup-stable-decay
-  enum class Recompute { kNone, kAttn, kFull };      // what the backward pass recomputes
+  using Recompute = frugal::Recompute;               // what the backward pass recomputes (model/transformer_train.h)
 
   struct Model {
     std::string init;             // HF checkpoint dir to start from; "" = from scratch (preset)
@@ -85,7 +87,6 @@ struct TrainConfig {
 };
 
 const char* schedule_name(TrainConfig::Schedule s);    // "constant" | "cosine" | "wsd"
-const char* recompute_name(TrainConfig::Recompute r);  // "none" | "attn" | "full"
 
 // Loads TOML (when toml_path is non-null), then applies `overrides` ("section.key=value") in
 // order, then validates and resolves (min_lr = -1 → lr / 10). Errors (kConfig) name the file or

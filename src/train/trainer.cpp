@@ -55,15 +55,6 @@ double unigram_entropy(const data::TokenSource& src) {
   return h;
 }
 
-Recompute to_model_recompute(TrainConfig::Recompute r) {
-  switch (r) {
-    case TrainConfig::Recompute::kNone: return Recompute::kNone;
-    case TrainConfig::Recompute::kAttn: return Recompute::kAttn;
-    case TrainConfig::Recompute::kFull: return Recompute::kFull;
-  }
-  return Recompute::kNone;
-}
-
 LrScheduleKind to_schedule_kind(TrainConfig::Schedule s) {
   switch (s) {
     case TrainConfig::Schedule::kConstant: return LrScheduleKind::kConstant;
@@ -179,7 +170,7 @@ TrainSummary run_training(const TrainConfig& c) {
 
   TrainModel model(mcfg, store.params());
   TrainOptions topt;
-  topt.recompute = to_model_recompute(c.train.recompute);
+  topt.recompute = c.train.recompute;
   topt.mtp_weight = c.train.mtp_weight;
   topt.aux_alpha = c.train.aux_alpha;
 

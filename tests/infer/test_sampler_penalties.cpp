@@ -119,3 +119,24 @@ TEST(Logprobs, EdgeCases) {
 }
 
 }  // namespace
+
+namespace {
+
+// The sampler sorts packed rank_key integers; their order must be exactly "logit descending, then
+// id ascending" for every float class (the draw walks that order, so any difference changes
+// sampled tokens).
+TEST(RankKey, OrderEqualsLogitDescendingThenIdAscending) {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> vals = {0.0f, -0.0f, 1.0f, -1.0f, inf, -inf, 1e-40f, -1e-40f, 3.5f, 3.5f, -2.25f,
+                             std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                             std::numeric_limits<float>::min(), 1.0f, -0.0f};
+  Rng rng(11);
+  for (int i = 0; i < 200; ++i) vals.push_back(float(rng.below(7)) - 3.0f + (i % 3 == 0 ? 0.5f : 0.0f));
+  for (size_t a = 0; a < vals.size(); ++a)
+    for (size_t b = 0; b < vals.size(); ++b) {
+      const bool want = vals[a] > vals[b] || (vals[a] == vals[b] && a < b);
+      EXPECT_EQ(rank_key(vals[a], int32_t(a)) < rank_key(vals[b], int32_t(b)), want) << vals[a] << " " << vals[b];
+    }
+}
+
+}  // namespace

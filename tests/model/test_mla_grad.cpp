@@ -215,7 +215,8 @@ std::vector<double> ref_forward(const DeepSeekConfig& c, const RopeTables& rt, c
         for (int64_t j = 0; j <= t; ++j) {
           const int64_t nj = b * T + j;
           double dot = 0;
-          for (int64_t i = 0; i < dn; ++i) dot += q[size_t(nt * H * dq + h * dq + i)] * kv[size_t(nj * H * dkv + h * dkv + i)];
+          for (int64_t i = 0; i < dn; ++i)
+            dot += q[size_t(nt * H * dq + h * dq + i)] * kv[size_t(nj * H * dkv + h * dkv + i)];
           for (int64_t i = 0; i < dr; ++i)
             dot += q[size_t(nt * H * dq + h * dq + dn + i)] * ckv[size_t(nj * (C + dr) + C + i)];
           s[size_t(j)] = scale * dot;
@@ -225,7 +226,8 @@ std::vector<double> ref_forward(const DeepSeekConfig& c, const RopeTables& rt, c
         for (int64_t j = 0; j <= t; ++j) z += (s[size_t(j)] = std::exp(s[size_t(j)] - m));
         for (int64_t j = 0; j <= t; ++j)
           for (int64_t i = 0; i < dv; ++i)
-            o[size_t(nt * H * dv + h * dv + i)] += s[size_t(j)] / z * kv[size_t((b * T + j) * H * dkv + h * dkv + dn + i)];
+            o[size_t(nt * H * dv + h * dv + i)] +=
+                s[size_t(j)] / z * kv[size_t((b * T + j) * H * dkv + h * dkv + dn + i)];
       }
   return linear(o, P.o, N, H * dv, D);
 }

@@ -4,8 +4,9 @@
 //  (a) the training forwards equal the inference forwards (mlp_forward, moe_forward) on the micro
 //      fixture's weights;
 //  (b) on the fixture model's real MoE-layer inputs (rebuilt from the inference Transformer's
-//      dumps), the expert loads, the per-sequence balance losses and the routing-bias update
-//      reproduce oracles/train_micro_f32.json;
+//      dumps), the expert loads and the routing-bias update reproduce oracles/train_micro_f32.json
+//      exactly; the balance losses match the documented formula on the PyTorch reference's routing,
+//      which the oracle's own balance entries miss by up to 1.7e-3 relative (see the test);
 //  (c) every gradient (router, every expert, shared experts, dense MLP, x) against central finite
 //      differences of a plain double re-implementation, with the expert choice frozen at the f32
 //      forward's (the gradient does not flow through the discrete choice);
@@ -18,9 +19,10 @@
 // terms each; each costs ≤ n·2^-24 ≈ 1e-6 relative to the size of its terms, and the terms of one
 // tensor's gradient are of the size of that tensor's largest gradient (inputs, weights and R are
 // O(1) and all of one scale). So |g − g_fd| ≤ ~4e-6 · max|g_fd| per tensor; we allow 3e-5, ~8x
-// headroom. A wrong formula (a missing term, a dropped 1/S, the balance term in the wrong place)
-// is an O(1) relative error on the affected elements, and the balance-loss gradient, which is
-// small next to Σ R ⊙ y, is checked on its own with R = 0.
+// headroom over that worst case (errors seen: ≤ 4e-7 · max|g_fd|). A wrong formula (a missing
+// term, a dropped 1/S, the balance term in the wrong place) is an O(1) relative error on the
+// affected elements, and the balance-loss gradient, which is small next to Σ R ⊙ y, is checked on
+// its own with R = 0.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -372,6 +374,30 @@ TEST(MlpGrad, MatchesFiniteDifferences) {
   for (size_t i = 0; i < g1.size(); ++i) EXPECT_NEAR(m.down.g[i], 2 * g1[i], 1e-6 * std::fabs(g1[i]) + 1e-12);
 }
 
+// sgemm_fixed_tiles against the scalar sgemm_ref: every transpose case, shapes that straddle the
+// tiles, beta 0 over garbage and beta 1 accumulation, and an empty inner dimension. f32 sums of
+// K ≤ 37 O(1) terms: within 37·2^-24·Σ|terms| ≈ 1e-5 relative; 1e-5·(Σ|terms| scale ≈ K) + 1e-6.
+TEST(MlpGrad, FixedTileGemmMatchesReference) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1},
+                             std::array<int64_t, 3>{kGemmTileRows + 3, 2 * kGemmTileCols + 5, 37},
+                             std::array<int64_t, 3>{5, 7, 0}})
+        for (float beta : {0.0f, 1.0f}) {
+          const int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+          std::vector<float> A = randn(size_t((ta ? K : M) * lda + 1), 1);
+          std::vector<float> B = randn(size_t((tb ? N : K) * ldb + 1), 2);
+          std::vector<float> C = randn(size_t(M * ldc), 3), R = C;
+          if (beta == 0.0f) std::fill(C.begin(), C.end(), std::nanf(""));
+          sgemm_fixed_tiles(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          sgemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j)
+              ASSERT_NEAR(C[size_t(i * ldc + j)], R[size_t(i * ldc + j)], 1e-5 * double(K) + 1e-6)
+                  << ta << tb << " " << M << "x" << N << "x" << K << " beta " << beta << " at " << i << "," << j;
+        }
+}
+
 TEST(MoeTrain, ForwardEqualsInferenceOnFixture) {
   auto lm = load_model(kData + "/micro_f32");
   const DeepSeekConfig& cfg = lm->config;
@@ -387,17 +413,18 @@ TEST(MoeTrain, ForwardEqualsInferenceOnFixture) {
   mlp_train_forward(mlp.params(), x.data(), N, D, keep, mt, got.data());
   for (int64_t i = 0; i < N * D; ++i) EXPECT_NEAR(got[size_t(i)], want[size_t(i)], 1e-5f) << "mlp " << i;
 
-  // MoE layers (same routing code, same GEMM calls: equal up to f32 rounding order, here exactly).
+  // MoE layers (same routing code, the same math; the GEMMs may sum in another order).
   for (int64_t l : {1, 2}) {
     TestMoe moe = moe_from_weights(cfg, lm->weights.layers[size_t(l)].moe);
     Routing r;
     moe_forward(cfg, lm->weights.layers[size_t(l)].moe, x.data(), N, arena, want.data(), &r);
     MoeTape tape;
     moe_train_forward(cfg, moe.params(), x.data(), B, T, 1e-4, keep, tape, got.data(), nullptr);
-    for (int64_t i = 0; i < N * D; ++i) EXPECT_NEAR(got[size_t(i)], want[size_t(i)], 1e-5f) << "layer " << l << " " << i;
+    for (int64_t i = 0; i < N * D; ++i)
+      EXPECT_NEAR(got[size_t(i)], want[size_t(i)], 1e-5f) << "layer " << l << " " << i;
     for (int64_t s = 0; s < N * cfg.num_experts_per_tok; ++s) {
       EXPECT_EQ(tape.expert[s], r.expert[size_t(s)]);
-      EXPECT_EQ(tape.weight[s], r.weight[size_t(s)]);
+      EXPECT_NEAR(tape.weight[s], r.weight[size_t(s)], 1e-6f);  // router GEMMs may sum in another order
     }
   }
 }
@@ -461,25 +488,26 @@ TEST(MoeTrain, LoadsBalanceLossAndBiasUpdateMatchFixture) {
     MoeStats stats;
     std::vector<float> y(static_cast<size_t>(B * T * D));
     moe_train_forward(cfg, moe.params(), in.xn[size_t(l)].data(), B, T, alpha, keep, tape, y.data(), &stats);
-    // Same input, same code path as the inference layer: the same output.
+    // Same input as the inference layer: its output, up to f32 summation order.
     for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], in.ffn_out[size_t(l)][i], 1e-5f) << i;
 
     EXPECT_EQ(stats.load, want["expert_load"].get<std::vector<int64_t>>());
-    // KNOWN GAP: with these inputs (logits within 2.6e-6 of the oracle, loads and choices exact) the
-    // oracle's per-sequence losses differ from α Σ f_i P_i as the README defines it by up to
-    // 1.7e-3 relative (layer 1, sequence 1), in both its biased and unbiased-top-K variants, so the
-    // gap is in P, not f. No reading of the definition we tried (P over 11 positions, biased or
-    // group-masked s, ratio of means, bf16/f16 scores, batch-wide P, other layer inputs) closes
-    // it; all of them miss by more (≥ 2.5e-3, most by 1e-2 to 1e-1). Until it is explained the
-    // check is at 2.5e-3; the formula itself is checked against the double reference in
-    // MoeGrad.* at 1e-6.
-    constexpr double kBalanceTol = 2.5e-3;
+    // The oracle's per-sequence losses differ from α Σ f_i P_i as the README defines it by up to
+    // 1.7e-3 relative (layer 1, sequence 1), in its biased and unbiased-top-K variants alike, while
+    // the loads and choices match exactly: its generator evaluated some undocumented variant. The
+    // documented formula evaluated on the PyTorch reference's own routing (the lead's
+    // tools/dsv3_ref.py with a hook on Router.forward, see test_train_fixture.cpp) gives the values
+    // below (7 digits), which we must match to rounding; the oracle is held to 2.5e-3.
+    const double kReference[3][2] = {{}, {1.002693e-4, 1.228433e-4}, {1.141192e-4, 1.042689e-4}};
+    constexpr double kOracleTol = 2.5e-3;
     const auto seq = want["balance_loss_per_sequence"].get<std::vector<double>>();
     ASSERT_EQ(stats.balance_loss_seq.size(), seq.size());
-    for (size_t b = 0; b < seq.size(); ++b)
-      EXPECT_NEAR(stats.balance_loss_seq[b], seq[b], kBalanceTol * seq[b]) << b;
+    for (size_t b = 0; b < seq.size(); ++b) {
+      EXPECT_NEAR(stats.balance_loss_seq[b], kReference[l][b], 6e-11) << b;  // half a unit of the 7th digit
+      EXPECT_NEAR(stats.balance_loss_seq[b], seq[b], kOracleTol * seq[b]) << b;
+    }
     const double mean = want["balance_loss_mean_over_sequences"].get<double>();
-    EXPECT_NEAR(stats.balance_loss, mean, kBalanceTol * mean);
+    EXPECT_NEAR(stats.balance_loss, mean, kOracleTol * mean);
     total += stats.balance_loss;
 
     // Aux-loss-free update with γ = 0.001: bit-exact in f32.
@@ -491,7 +519,7 @@ TEST(MoeTrain, LoadsBalanceLossAndBiasUpdateMatchFixture) {
     const double mean_load = want["mean_load"].get<double>();
     EXPECT_DOUBLE_EQ(mv, (double(*std::max_element(stats.load.begin(), stats.load.end())) - mean_load) / mean_load);
   }
-  EXPECT_NEAR(total, bl["total"].get<double>(), 2.5e-3 * bl["total"].get<double>());
+  EXPECT_NEAR(total, bl["total"].get<double>(), 5e-4 * bl["total"].get<double>());  // 4.2e-4 apart
 }
 
 TEST(MoeTrain, BiasUpdateAndMaxViolation) {
@@ -635,6 +663,6 @@ TEST(MoeTrain, DISABLED_SmallPresetTiming) {
               2 * moe_flops / bwd / 1e9 / peak);
   std::printf("MLP  (N %lld, D %lld, I %lld): fwd %.2f ms = %.1f GFLOP/s (%.2f of peak), bwd %.2f ms = %.1f GFLOP/s "
               "(%.2f of peak)\n",
-              (long long)N, (long long)D, (long long)I, dfwd * 1e3, mlp_flops / dfwd / 1e9, mlp_flops / dfwd / 1e9 / peak,
-              dbwd * 1e3, 2 * mlp_flops / dbwd / 1e9, 2 * mlp_flops / dbwd / 1e9 / peak);
+              (long long)N, (long long)D, (long long)I, dfwd * 1e3, mlp_flops / dfwd / 1e9,
+              mlp_flops / dfwd / 1e9 / peak, dbwd * 1e3, 2 * mlp_flops / dbwd / 1e9, 2 * mlp_flops / dbwd / 1e9 / peak);
 }

@@ -199,3 +199,40 @@ TEST(TrainFixture, ObjectiveFiniteDifferences) {
 }
 
 }  // namespace
+
+namespace {
+
+// Gradient accumulation: two micro-batches of one sequence with loss_scale 1/2 give the gradient
+// of one batch of both sequences (every term is a mean over sequences of equal length), up to f32
+// summation order.
+TEST(TrainFixture, GradientAccumulationEqualsBigBatch) {
+  Fixture fx;
+  TrainModel model(fx.cfg, fx.store.params());
+  TrainOptions opt;
+  opt.mtp_weight = 0.3;
+  opt.aux_alpha = 1e-2;
+  auto grads = [&] {
+    std::vector<float> all;
+    for (const ParamStore::Entry& e : fx.store.entries())
+      if (e.trainable) all.insert(all.end(), fx.store.grad(e), fx.store.grad(e) + e.numel);
+    return all;
+  };
+  fx.store.zero_grad();
+  model.forward_backward(fx.inputs.data(), fx.targets.data(), fx.B, fx.T, opt);
+  const std::vector<float> big = grads();
+  fx.store.zero_grad();
+  opt.loss_scale = 0.5;
+  for (int64_t b = 0; b < fx.B; ++b)
+    model.forward_backward(fx.inputs.data() + b * fx.T, fx.targets.data() + b * fx.T, 1, fx.T, opt);
+  const std::vector<float> acc = grads();
+  ASSERT_EQ(big.size(), acc.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < big.size(); ++i) {
+    worst = std::max(worst, std::fabs(double(big[i]) - double(acc[i])));
+    scale = std::max(scale, std::fabs(double(big[i])));
+  }
+  // Both sequences have 11 scored positions and 10 MTP rows, so the means weigh them equally.
+  EXPECT_LT(worst, 1e-5 * scale) << "max |big - accumulated| = " << worst << " (max |g| " << scale << ")";
+}
+
+}  // namespace

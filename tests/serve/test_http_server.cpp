@@ -12,6 +12,7 @@
 
 #include "serve/openai_output.h"
 #include "test_http_util.h"
+#include "test_util.h"
 
 namespace frugal::test {
 namespace {
@@ -494,6 +495,30 @@ TEST(HttpServer, ShutdownDrainLetsRequestsFinish) {
   s.server->shutdown(5);
   client.join();
   EXPECT_EQ(j["choices"][0]["message"]["content"], "abcdefghijklmnopqrst") << j.dump();
+}
+
+}  // namespace
+}  // namespace frugal::test
+
+namespace frugal::test {
+namespace {
+
+TEST(HttpServer, BusyPortIsAnErrorAndStopRightAfterStartReturns) {
+  TestServer s;
+  serve::ServerOptions opt;
+  opt.port = s.port;
+  serve::HttpServer second(opt);
+  expect_error([&] { second.bind(); }, ErrorKind::kIo, {"cannot bind", "already in use"});
+  // A server stopped at once (a model that fails to load) must not hang.
+  for (int i = 0; i < 20; ++i) {
+    serve::ServerOptions o;
+    o.port = 0;
+    o.threads = 2;
+    serve::HttpServer quick(o);
+    quick.bind();
+    quick.start();
+    quick.shutdown(0);
+  }
 }
 
 }  // namespace

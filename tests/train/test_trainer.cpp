@@ -199,3 +199,32 @@ TEST(Trainer, CorruptNewestCheckpointFallsBack) {
 }
 
 }  // namespace
+
+namespace {
+
+// --init continues from a Hugging Face checkpoint (its config, MTP module and routing biases):
+// the first step's loss is that checkpoint's loss on the batch, not a fresh model's.
+TEST(Trainer, InitFromHuggingFaceCheckpoint) {
+  TempDir dir;
+  const std::string ids = write_corpus(dir, 4000);
+  TrainConfig c = micro_config(ids, dir.file("run"), 2);
+  c.model.init = FRUGAL_TEST_DATA "/fixtures/micro_f32";
+  c.model.vocab_size = 0;
+  c.checkpoint.export_dir = dir.file("hf");
+  TrainSummary s = run_training(c);
+  EXPECT_EQ(s.steps_done, 2);
+  // The fixture's random weights predict 64 ids no better than chance over its 256-token vocabulary.
+  std::istringstream in(read_bytes(dir.file("run") + "/metrics.jsonl"));
+  std::string line;
+  std::getline(in, line);
+  const double first = nlohmann::json::parse(line)["loss"].get<double>();
+  EXPECT_GT(first, 4.0);
+  EXPECT_LT(first, 8.0);
+  // The export keeps the checkpoint's architecture, MTP module included.
+  std::ifstream f(dir.file("hf") + "/config.json");
+  nlohmann::json cfg = nlohmann::json::parse(f);
+  EXPECT_EQ(cfg["vocab_size"].get<int64_t>(), 256);
+  EXPECT_EQ(cfg["num_nextn_predict_layers"].get<int64_t>(), 1);
+}
+
+}  // namespace

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # curl against running servers (started by run.sh):
 #   curl_test.sh URL_WITH_KEY KEY URL_SMALL PID_SMALL
-# URL_SMALL runs with --max-body-bytes 2048 --max-batch 1 --max-queue 1; it is stopped with SIGTERM
-# at the end, and must finish its stream and exit 0.
+# URL_SMALL runs with --max-body-bytes 2048 --max-batch 1 --max-queue 1; it gets SIGTERM at the end
+# (PID_SMALL) and must still finish its stream.
 set -euo pipefail
 url=$1 key=$2 small=$3 small_pid=$4
+echo "curl_test.sh: $url (key) and $small (pid $small_pid)"
 fails=0
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/frugal-serve-js.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 check() {  # check NAME COMMAND...: the command must succeed
   local name=$1
@@ -39,27 +40,23 @@ check "/tokenize counts" grep -q '"count":3' "$tmp/body"
 # Caps of the small server.
 head -c 3000 /dev/zero | tr '\0' 'a' > "$tmp/big"
 check "body over --max-body-bytes is 413" test "$(status --data-binary @"$tmp/big" "$small/v1/completions")" = 413
-long='{"prompt":"x","max_tokens":230,"ignore_eos":true,"temperature":1}'
-for _ in 1 2 3; do curl -s -o /dev/null -d "$long" "$small/v1/completions" & done
-got503=no
-for _ in $(seq 1 100); do
-  if [ "$(status -d "$long" "$small/v1/completions")" = 503 ]; then got503=yes; break; fi
+long='{"prompt":"x","max_tokens":200,"ignore_eos":true,"temperature":1}'
+# Six at once against one batch slot and one queue slot: some must be turned away.
+for i in 1 2 3 4 5 6; do
+  curl -s -o /dev/null -D "$tmp/h$i" -w '%{http_code}' -d "$long" "$small/v1/completions" > "$tmp/code$i" &
 done
-check "a full queue is 503" test "$got503" = yes
-check "503 has Retry-After" grep -qi '^retry-after: ' "$tmp/headers"
 wait
+check "a full queue is 503" grep -lq 503 "$tmp"/code*
+check "503 has Retry-After" grep -qil '^retry-after: ' "$tmp"/h*
 
-# SIGTERM while a stream runs: the stream still ends with [DONE] and the server exits 0.
+# SIGTERM while a stream runs: the stream still ends with [DONE] (run.sh then checks that the
+# server exits 0).
 curl -sN -d "${long%\}},\"stream\":true}" "$small/v1/completions" > "$tmp/term_sse" &
 curl_pid=$!
 for _ in $(seq 1 100); do [ -s "$tmp/term_sse" ] && break; sleep 0.02; done
 kill -TERM "$small_pid"
 wait "$curl_pid" || true
-rc=0
-wait "$small_pid" || rc=$?
 check "stream interrupted by SIGTERM ends with [DONE]" test "$(grep -v '^$' "$tmp/term_sse" | tail -1)" = "data: [DONE]"
-check "server exits 0 after SIGTERM" test "$rc" = 0
-if [ -n "${FRUGAL_LOG:-}" ]; then check "server says it stopped" grep -q 'frugal serve: stopped' "$FRUGAL_LOG"; fi
 
 if [ "$fails" -gt 0 ]; then echo "curl_test.sh: $fails check(s) failed"; exit 1; fi
 echo "curl_test.sh: all checks passed"

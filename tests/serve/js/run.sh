@@ -12,13 +12,15 @@ root=$(cd "$here/../../.." && pwd)
 frugal=${1:-${FRUGAL_BINARY:-$root/build/cli/frugal}}
 frugal=$(cd "$(dirname "$frugal")" && pwd)/$(basename "$frugal")
 [ -x "$frugal" ] || { echo "run.sh: no frugal binary at $frugal (build it, or pass its path)" >&2; exit 2; }
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+[ "$node_major" -ge 20 ] || { echo "run.sh: needs node >= 20 (found: $(node --version 2>&1))" >&2; exit 2; }
 [ -d "$here/node_modules/openai" ] && [ -d "$here/node_modules/playwright-core" ] ||
   { echo "run.sh: run 'npm ci --prefix tests/serve/js' first" >&2; exit 2; }
 
 model=$root/tests/data/fixtures/micro_f32
 tok_v3=$root/tests/data/serve/byte_v3
 tok_r1=$root/tests/data/serve/byte_r1
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/frugal-serve-js.XXXXXX")
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -31,6 +33,7 @@ trap cleanup EXIT
 start_server() {
   local name=$1 port=""
   shift
+  : > "$tmp/$name.log"  # exists before the child opens it, so the polling below can read it
   "$frugal" serve "$model" --port 0 "$@" 2> "$tmp/$name.log" &
   pid=$!
   pids+=("$pid")
@@ -53,7 +56,7 @@ url_v3=$url
 start_server r1 --tokenizer "$tok_r1"
 url_r1=$url
 
-export FRUGAL_URL_V3=$url_v3 FRUGAL_URL_R1=$url_r1 FRUGAL_API_KEY=test-key FRUGAL_BINARY=$frugal
+export FRUGAL_URL_V3=$url_v3 FRUGAL_URL_R1=$url_r1 FRUGAL_TEST_API_KEY=test-key FRUGAL_BINARY=$frugal
 export FRUGAL_MODEL=$model FRUGAL_TOKENIZER_V3=$tok_v3
 tests=("$here/client.test.mjs")
 if [ "${SKIP_BROWSER:-0}" != 1 ]; then tests+=("$here/browser.test.mjs"); fi
@@ -61,5 +64,13 @@ node --test --test-concurrency=1 "${tests[@]}"
 
 # curl checks: a server with small caps (413, 503 when the queue is full), then SIGTERM.
 start_server small --tokenizer "$tok_v3" --max-body-bytes 2048 --max-batch 1 --max-queue 1
-FRUGAL_LOG=$tmp/small.log bash "$here/curl_test.sh" "$url_v3" test-key "$url" "$pid"
+bash ${CURL_TEST_TRACE:+-x} "$here/curl_test.sh" "$url_v3" test-key "$url" "$pid"
+rc=0
+wait "$pid" || rc=$?
+if [ "$rc" != 0 ] || ! grep -q 'frugal serve: stopped' "$tmp/small.log"; then
+  echo "run.sh: after SIGTERM the server exited $rc:" >&2
+  cat "$tmp/small.log" >&2
+  exit 1
+fi
+echo "ok   server exits 0 after SIGTERM"
 echo "run.sh: all serving client tests passed"
