@@ -58,9 +58,11 @@ struct MlaTape {
 void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
                        int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out);
 
-// dout [N, D] -> dx_norm [N, D] (overwritten). Parameter gradients are accumulated (+=) into p.*.g;
-// a Param whose g is null is skipped. Temporaries come from `scratch`, rewound before returning.
-// Deterministic: the same inputs give bit-identical gradients on every run (at a fixed thread count).
+// dout [N, D] -> dx_norm [N, D] (overwritten; must not alias x_norm or dout). Parameter gradients
+// are accumulated (+=) into p.*.g; a Param whose g is null is skipped. Temporaries come from
+// `scratch`, rewound before returning. Deterministic: the same inputs give bit-identical gradients
+// on every run at a fixed thread count (not across thread counts: OpenBLAS's multi-threaded GEMMs
+// round differently from its single-threaded ones).
 void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
                         int64_t B, int64_t T, const MlaTape& tape, const float* dout, float* dx_norm,
                         Arena& scratch);

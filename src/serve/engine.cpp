@@ -103,7 +103,7 @@ struct Engine::Impl {
   // Scheduler thread only.
   PrefixCache prefix;
   std::vector<std::unique_ptr<EngineSeq>> running;
-  std::vector<float> logits;  // [max_batch, V] decode logits, or [1, V] for a prefill chunk
+  std::vector<float> logits;  // [n, V]: the last row of each sequence in a step
 
   std::thread thread;
   std::thread::id thread_id;  // set once by the constructor, before any request can arrive

@@ -177,7 +177,7 @@ double Telemetry::eta_s(int64_t step, int64_t total_steps) const {
   return sec_per_step_ * double(total_steps - step);
 }
 
-StepRecord Telemetry::log(StepRecord r) {
+StepRecord Telemetry::log(StepRecord r, bool print_line) {
   const double t = now_seconds();
   r.elapsed_s = elapsed_s();
   r.peak_mem_bytes = int64_t(peak_rss_bytes());
@@ -197,7 +197,9 @@ StepRecord Telemetry::log(StepRecord r) {
   const std::string json = step_record_json(r);
   if (std::fprintf(file_, "%s\n", json.c_str()) < 0 || std::fflush(file_) != 0)
     fail(ErrorKind::kIo, "cannot append to {}", path_);
-  if (opt_.out) {
+  if (!print_line) {
+    progress(r);  // the live line on a terminal, nothing otherwise
+  } else if (opt_.out) {
     clear_live();
     std::fprintf(opt_.out, "%s\n", format_step_line(r, eta_s(r.step, r.total_steps)).c_str());
     std::fflush(opt_.out);

@@ -76,7 +76,8 @@ class Telemetry {
 
   // Fills the meters (elapsed_s, device_hours, usd, peak_mem_bytes, time), appends the JSON
   // line, flushes it, and prints the human line. Returns the completed record.
-  StepRecord log(StepRecord r);
+  // print_line = false (steps between log intervals): the JSON line only, plus the live line on a terminal.
+  StepRecord log(StepRecord r, bool print_line = true);
   // A live line ("\r...") between log steps on a terminal; nothing otherwise.
   void progress(const StepRecord& r);
   // A message line (checkpoint saved, eval done) that does not collide with the live line.

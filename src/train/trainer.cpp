@@ -301,7 +301,7 @@ TrainSummary run_training(const TrainConfig& c) {
       const double v = evaluate(model, *val, c, topt, nullptr);
       if (v >= 0) rec.val_loss = v;
     }
-    rec = tel.log(rec);
+    rec = tel.log(rec, last || step == 1 || step % c.log.every == 0 || rec.val_loss.has_value());
     const double elapsed = rec.elapsed_s;
     sum.last_loss = loss;
     if (rec.val_loss) sum.val_loss = *rec.val_loss;

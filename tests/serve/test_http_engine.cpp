@@ -185,3 +185,26 @@ TEST(HttpEngine, HangUpCancelsTheEngineRequest) {
 
 }  // namespace
 }  // namespace frugal::test
+
+namespace frugal::test {
+namespace {
+
+TEST(HttpEngine, ServeCommandLineErrors) {
+  if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+  const std::string serve = std::string(FRUGAL_BINARY) + " serve " + kModelDir + " --port 0 --tokenizer " + kTokDir;
+  CommandResult r = run_command(serve + " --kv-cache-dtype bf16 2>&1");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("allowed values: f32"), std::string::npos) << r.out;
+  r = run_command(serve + " --reasoning-parser magic 2>&1");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  // Load failures end the process with a message, never a hang (timeout guards the test).
+  r = run_command("timeout 20 " + std::string(FRUGAL_BINARY) + " serve /nonexistent/model --port 0 2>&1");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("/nonexistent/model"), std::string::npos) << r.out;
+  r = run_command("timeout 20 " + serve + " --ctx 100000 2>&1");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("max_position_embeddings"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace frugal::test
