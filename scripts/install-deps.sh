@@ -8,6 +8,8 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libonig-dev libutf8proc-dev zlib1g-dev
       libtomlplusplus-dev libcpp-httplib-dev
       fortunes fortunes-min)
+# --test: also what the serving tests drive (Debian's chromium through playwright-core, curl).
+[ "${1:-}" = "--test" ] && PKGS+=(chromium curl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

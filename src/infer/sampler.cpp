@@ -38,48 +38,155 @@ int32_t argmax(const float* x, int64_t n) {
 
 Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) { validate(p); }
 
-int32_t Sampler::sample(const float* logits, int64_t V) {
-  if (p_.temperature == 0) return argmax(logits, V);
-  // Candidates sorted by logit, descending (ties: lower id first, so results are deterministic).
-  // NaN logits rank below everything (as -inf) so they are never drawn and the order stays strict.
-  auto key = [&](int32_t i) { return std::isnan(logits[i]) ? -INFINITY : logits[i]; };
-  // The order is sorted as packed integers rank_key(logit, id): one compare of contiguous
-  // values instead of an indirect two-level float compare (this sort is most of the cost of a
-  // sampled token at a 100k+ vocabulary), giving exactly the order described above.
-  keys_.resize(size_t(V));
-  for (int64_t i = 0; i < V; ++i) keys_[size_t(i)] = rank_key(key(int32_t(i)), int32_t(i));
-  int64_t n = V;
-  if (p_.top_k > 0 && p_.top_k < V) {
-    n = p_.top_k;
-    std::partial_sort(keys_.begin(), keys_.begin() + n, keys_.end());
-  } else {
-    std::sort(keys_.begin(), keys_.end());
+namespace {
+
+// NaN logits rank below everything (as -inf) so they are never drawn and the order stays strict.
+inline float rank_logit(const float* logits, int64_t i) { return std::isnan(logits[i]) ? -INFINITY : logits[i]; }
+
+}  // namespace
+
+void sampling_distribution_ref(const SamplingParams& p, const float* logits, int64_t V, std::vector<int32_t>* ids,
+                               std::vector<float>* probs) {
+  ids->clear();
+  probs->clear();
+  if (p.temperature == 0) {
+    ids->push_back(argmax(logits, V));
+    probs->push_back(1.0f);
+    return;
   }
-  idx_.resize(size_t(n));
-  for (int64_t i = 0; i < n; ++i) idx_[size_t(i)] = int32_t(uint32_t(keys_[size_t(i)]));
-  // Softmax of logits / temperature over the candidates, in double for a stable cumulative sum.
-  prob_.resize(size_t(n));
-  const double inv_t = 1.0 / double(p_.temperature), top = double(key(idx_[0]));
-  if (!std::isfinite(top)) return idx_[0];  // no finite logit at all: nothing better to draw
+  // Every id sorted by logit, descending (ties: lower id first), then the filters in order.
+  std::vector<int32_t> idx(static_cast<size_t>(V));
+  std::iota(idx.begin(), idx.end(), 0);
+  auto key = [&](int32_t i) { return rank_logit(logits, i); };
+  std::sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); });
+  int64_t n = p.top_k > 0 && p.top_k < V ? p.top_k : V;
+  const double inv_t = 1.0 / double(p.temperature), top = double(key(idx[0]));
+  if (!std::isfinite(top)) {  // no finite logit at all: nothing better to draw than the first
+    ids->push_back(idx[0]);
+    probs->push_back(1.0f);
+    return;
+  }
+  // Softmax of logits / temperature over the candidates (f32 terms summed in double).
+  std::vector<float> prob(static_cast<size_t>(n));
   double z = 0;
-  for (int64_t i = 0; i < n; ++i) z += (prob_[size_t(i)] = float(std::exp((double(key(idx_[size_t(i)])) - top) * inv_t)));
-  for (int64_t i = 0; i < n; ++i) prob_[size_t(i)] = float(prob_[size_t(i)] / z);
-  if (p_.top_p < 1.0f) {
+  for (int64_t i = 0; i < n; ++i) z += (prob[size_t(i)] = float(std::exp((double(key(idx[size_t(i)])) - top) * inv_t)));
+  for (int64_t i = 0; i < n; ++i) prob[size_t(i)] = float(prob[size_t(i)] / z);
+  if (p.top_p < 1.0f) {
     double cum = 0;
     int64_t keep = n;
     for (int64_t i = 0; i < n; ++i) {
-      cum += prob_[size_t(i)];
+      cum += prob[size_t(i)];
       // Inclusive, with slack for float rounding: p = {0.5, 0.3, ...} at top_p 0.8 keeps two.
-      if (cum >= double(p_.top_p) - 1e-6) { keep = i + 1; break; }
+      if (cum >= double(p.top_p) - 1e-6) { keep = i + 1; break; }
     }
     n = keep;
   }
-  if (p_.min_p > 0) {
-    const float floor_p = p_.min_p * prob_[0];
+  if (p.min_p > 0) {
+    const float floor_p = p.min_p * prob[0];
     int64_t keep = 1;
-    while (keep < n && prob_[size_t(keep)] >= floor_p) ++keep;
+    while (keep < n && prob[size_t(keep)] >= floor_p) ++keep;
     n = keep;
   }
+  ids->assign(idx.begin(), idx.begin() + n);
+  probs->assign(prob.begin(), prob.begin() + n);
+}
+
+// The fast path computes the same distribution without sorting the vocabulary: top-k is a
+// selection (nth_element), the softmax normaliser sums over the candidates in whatever order they
+// are, and only as much of the rank order is sorted as top-p / min-p look at (the best 64 first:
+// a language model's nucleus is usually tens of ids out of 100k+). Without top-p / min-p
+// the draw walks the candidates unsorted, which gives each id the same probability. Differences
+// from the reference: the normaliser's double sum is taken in another order (last-ulp effects),
+// and which id a given uniform draw lands on (not its probability).
+void Sampler::distribution(const float* logits, int64_t V) {
+  idx_.clear();
+  prob_.clear();
+  if (p_.temperature == 0) {
+    idx_.push_back(argmax(logits, V));
+    prob_.push_back(1.0f);
+    return;
+  }
+  keys_.resize(size_t(V));
+  for (int64_t i = 0; i < V; ++i) keys_[size_t(i)] = rank_key(rank_logit(logits, i), int32_t(i));
+  const int64_t n = p_.top_k > 0 && p_.top_k < V ? p_.top_k : V;
+  if (n < V) std::nth_element(keys_.begin(), keys_.begin() + (n - 1), keys_.end());  // [0, n): the top n
+  auto id_of = [](uint64_t k) { return int32_t(uint32_t(k)); };
+  const uint64_t first = *std::min_element(keys_.begin(), keys_.begin() + n);
+  const double inv_t = 1.0 / double(p_.temperature), top = double(rank_logit(logits, id_of(first)));
+  if (!std::isfinite(top)) {
+    idx_.push_back(id_of(first));
+    prob_.push_back(1.0f);
+    return;
+  }
+  // Unnormalised weights by id (each exp once), then z over the candidates.
+  weight_.resize(size_t(V));
+  double z = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t id = id_of(keys_[size_t(i)]);
+    z += (weight_[size_t(id)] = float(std::exp((double(rank_logit(logits, id)) - top) * inv_t)));
+  }
+  auto prob_of = [&](uint64_t k) { return float(weight_[size_t(id_of(k))] / z); };
+  if (p_.top_p >= 1.0f && p_.min_p <= 0) {  // no filter needs the order
+    idx_.resize(size_t(n));
+    prob_.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) {
+      idx_[size_t(i)] = id_of(keys_[size_t(i)]);
+      prob_[size_t(i)] = prob_of(keys_[size_t(i)]);
+    }
+    return;
+  }
+  // Rank order on demand: after sorted(m), [0, m) holds the m best candidates in order (a larger
+  // partial sort keeps a smaller one's prefix, since those are the smallest keys, sorted).
+  int64_t done = 0;
+  auto sorted = [&](int64_t m) {
+    if (m <= done) return;
+    // First the best 64 (a heap selection, O(V)); a nucleus that needs more is usually a good
+    // part of the vocabulary, which one sort handles faster than growing partial sorts.
+    m = done == 0 && m <= 64 ? std::min<int64_t>(n, 64) : n;
+    if (m == n) std::sort(keys_.begin() + done, keys_.begin() + n);
+    else std::partial_sort(keys_.begin() + done, keys_.begin() + m, keys_.begin() + n);
+    for (int64_t i = done; i < m; ++i) {
+      idx_.push_back(id_of(keys_[size_t(i)]));
+      prob_.push_back(prob_of(keys_[size_t(i)]));
+    }
+    done = m;
+  };
+  int64_t keep = n;
+  if (p_.top_p < 1.0f) {
+    double cum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      sorted(i + 1);
+      cum += prob_[size_t(i)];
+      if (cum >= double(p_.top_p) - 1e-6) { keep = i + 1; break; }  // as in the reference
+    }
+  }
+  if (p_.min_p > 0) {
+    sorted(1);
+    const float floor_p = p_.min_p * prob_[0];
+    int64_t k = 1;
+    for (; k < keep; ++k) {
+      sorted(k + 1);
+      if (prob_[size_t(k)] < floor_p) break;
+    }
+    keep = k;
+  }
+  sorted(keep);
+  idx_.resize(size_t(keep));
+  prob_.resize(size_t(keep));
+}
+
+void Sampler::distribution(const float* logits, int64_t vocab, std::vector<int32_t>* ids,
+                           std::vector<float>* probs) {
+  distribution(logits, vocab);
+  *ids = idx_;
+  *probs = prob_;
+}
+
+int32_t Sampler::sample(const float* logits, int64_t V) {
+  if (p_.temperature == 0) return argmax(logits, V);
+  distribution(logits, V);
+  const int64_t n = int64_t(idx_.size());
+  if (n == 1) return idx_[0];
   double total = 0;
   for (int64_t i = 0; i < n; ++i) total += prob_[size_t(i)];
   double u = rng_.uniform_double() * total, cum = 0;

@@ -28,14 +28,26 @@ class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);
   int32_t sample(const float* logits, int64_t vocab);
+  // The support of the next draw after the filters: ids in the order the draw walks them (rank
+  // order whenever top-p or min-p is on) and their probabilities (softmax of logits/temperature
+  // over the top-k candidates; the draw scales by their sum). Greedy: the argmax with 1.
+  void distribution(const float* logits, int64_t vocab, std::vector<int32_t>* ids, std::vector<float>* probs);
 
  private:
+  void distribution(const float* logits, int64_t vocab);  // into idx_, prob_
+
   SamplingParams p_;
   Rng rng_;
-  std::vector<uint64_t> keys_;  // rank_key of every id, sorted
-  std::vector<int32_t> idx_;    // candidate ids, most likely first
-  std::vector<float> prob_;
+  std::vector<uint64_t> keys_;  // rank_key of every id; the top-k first, partly sorted
+  std::vector<int32_t> idx_;    // the draw's support
+  std::vector<float> prob_;     // [idx_.size()]
+  std::vector<float> weight_;   // [V] exp((l - max) / T) of the candidates, by id
 };
+
+// The specification of Sampler::distribution, from a full sort of the vocabulary (slow; tests).
+// Same set and probabilities; ids in rank order.
+void sampling_distribution_ref(const SamplingParams& p, const float* logits, int64_t vocab,
+                               std::vector<int32_t>* ids, std::vector<float>* probs);
 
 int32_t argmax(const float* x, int64_t n);  // ties -> lowest index; NaN never wins
 

@@ -140,3 +140,58 @@ TEST(RankKey, OrderEqualsLogitDescendingThenIdAscending) {
 }
 
 }  // namespace
+
+namespace {
+
+// Sampler::distribution (selection + partial sorts) against the full-sort specification, over
+// random logits with ties, NaN and -inf, for every combination of the filters.
+TEST(SamplerDistribution, FastPathEqualsFullSortReference) {
+  Rng rng(21);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  int cases = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const int64_t V = trial % 3 == 0 ? 7 : 300 + int64_t(rng.below(700));
+    std::vector<float> l(static_cast<size_t>(V));
+    for (auto& x : l) x = trial % 4 == 0 ? float(rng.below(5)) : 2.5f * rng.normal();  // ties / spread
+    if (trial % 5 == 1) l[size_t(rng.below(uint64_t(V)))] = nan;
+    if (trial % 5 == 2) l[size_t(rng.below(uint64_t(V)))] = -inf;
+    for (float t : {0.3f, 1.0f, 2.0f})
+      for (int64_t k : {int64_t(0), int64_t(1), int64_t(5), V / 2})
+        for (float top_p : {1.0f, 0.9f, 0.3f})
+          for (float min_p : {0.0f, 0.05f, 0.5f}) {
+            SamplingParams sp;
+            sp.temperature = t;
+            sp.top_k = k;
+            sp.top_p = top_p;
+            sp.min_p = min_p;
+            std::vector<int32_t> ids, ref_ids;
+            std::vector<float> probs, ref_probs;
+            Sampler(sp).distribution(l.data(), V, &ids, &probs);
+            sampling_distribution_ref(sp, l.data(), V, &ref_ids, &ref_probs);
+            ASSERT_EQ(ids.size(), ref_ids.size()) << trial << " t " << t << " k " << k << " p " << top_p;
+            std::map<int32_t, float> got;
+            for (size_t i = 0; i < ids.size(); ++i) got[ids[i]] = probs[i];
+            for (size_t i = 0; i < ref_ids.size(); ++i) {
+              ASSERT_TRUE(got.count(ref_ids[i])) << "id " << ref_ids[i] << " missing, trial " << trial;
+              EXPECT_NEAR(got[ref_ids[i]], ref_probs[i], 1e-6f * ref_probs[i] + 1e-30f);
+            }
+            if (top_p < 1 || min_p > 0) {
+              EXPECT_EQ(ids, ref_ids);  // the filtered draw walks rank order
+            }
+            ++cases;
+          }
+  }
+  EXPECT_EQ(cases, 60 * 3 * 4 * 3 * 3);
+}
+
+TEST(SamplerDistribution, AllNonFiniteDrawsTheFirstInRankOrder) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  SamplingParams sp;
+  sp.top_k = 2;
+  std::vector<float> l = {-inf, nan, -inf, nan};  // all rank as -inf: the lowest id
+  EXPECT_EQ(Sampler(sp).sample(l.data(), 4), 0);
+  std::vector<float> pinf = {0.0f, inf, 3.0f, inf};
+  EXPECT_EQ(Sampler(sp).sample(pinf.data(), 4), 1);
+}
+
+}  // namespace
