@@ -32,7 +32,8 @@ cp "$OUT"/tokenizer/tokenizer*.json "$OUT/model/"
 echo "== 4. results"
 $F plot "$OUT/run" --out "$OUT/run/plot.html"
 for prompt in "The meaning of life is" "A computer" "Q:"; do
-  echo "-- prompt: $prompt"
+  echo "--"
+  printf '%s' "$prompt"
   $F generate "$OUT/model" --prompt "$prompt" --max-tokens 60 --temperature 0.8 --top-p 0.95 --seed 1
   echo
 done
