@@ -3,14 +3,19 @@
 // on a random DeepSeek-V3-shaped model. Issue 6's target: aggregate >= 4x single-stream at C = 32.
 //
 //   bench_serve_engine [--preset small] [--dtype bf16] [--prompt 64] [--gen 64]
-//                      [--concurrency 8,16,32] [--threads 2] [--temperature 0.7] [--dir /tmp/frugal_bench]
+//                      [--concurrency 8,16,32] [--threads 2] [--temperature 0.7] [--repeat 3]
+//                      [--dir /tmp/frugal_bench]
 //
 // Throughput = generated tokens / wall time from the first submit to the last final event, so
 // prefill, queueing, sampling and event delivery are all inside it (what a client fleet sees);
 // "decode" rates divide by the decode part only (first to last token of each request, summed per
 // request for single-stream, spanning the whole batch for concurrent runs). Every request has its
-// own random prompt (no prefix-cache hits) and its own seed. Prints numbers, asserts nothing.
+// own random prompt (no prefix-cache hits) and its own seed. The dev VM is shared and its load
+// drifts, so the runs are interleaved (single, C1, C2, ..., then again) --repeat times and each
+// configuration reports its best run: the one least disturbed by neighbours. Prints numbers,
+// asserts nothing.
 #include <algorithm>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -35,7 +40,7 @@ namespace {
 struct Args {
   std::string preset = "small", dtype = "bf16", dir = "/tmp/frugal_bench", concurrency = "8,16,32";
   int64_t prompt = 64, gen = 64;
-  int threads = 2;
+  int threads = 2, repeat = 3;
   float temperature = 0.7f;
 };
 
@@ -55,6 +60,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--gen") a.gen = std::stoll(next());
     else if (k == "--threads") a.threads = std::stoi(next());
     else if (k == "--temperature") a.temperature = std::stof(next());
+    else if (k == "--repeat") a.repeat = std::max(1, std::stoi(next()));
     else fail(ErrorKind::kInvalidArgument, "unknown option {}", k);
   }
   return a;
@@ -142,25 +148,36 @@ int main(int argc, char** argv) try {
   }
   auto m = load_model(dir);
   Transformer model(m->config, m->weights);
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");  // passive is much faster on a loaded VM
   std::printf("bench_serve_engine: preset %s %s, %d threads, GEMV kernels %s, prompt %lld, gen %lld, "
-              "temperature %.2f\n",
+              "temperature %.2f, OMP_WAIT_POLICY=%s, best of %d\n",
               a.preset.c_str(), a.dtype.c_str(), a.threads, kernel_isa_name(kernel_isa()), (long long)a.prompt,
-              (long long)a.gen, double(a.temperature));
+              (long long)a.gen, double(a.temperature), wait_policy ? wait_policy : "(unset)", a.repeat);
   run(model, a, 1, 1, 99);  // warm-up: page in the mmapped weights
 
-  const RunResult single = run(model, a, 1, 4, 1);
+  std::vector<int64_t> conc;
+  std::string list = a.concurrency + ",";
+  for (size_t p = 0; (p = list.find(',')) != std::string::npos; list.erase(0, p + 1))
+    if (p > 0) conc.push_back(std::stoll(list.substr(0, p)));
+  // best[0]: single stream; best[k + 1]: concurrency conc[k]. "Best" = highest throughput.
+  std::vector<RunResult> best(conc.size() + 1);
+  auto keep_best = [](RunResult& b, const RunResult& r) {
+    if (b.wall == 0 || double(r.tokens) / r.wall > double(b.tokens) / b.wall) b = r;
+  };
+  for (int rep = 0; rep < a.repeat; ++rep) {
+    keep_best(best[0], run(model, a, 1, 4, 1));
+    for (size_t k = 0; k < conc.size(); ++k)
+      keep_best(best[k + 1], run(model, a, conc[k], 1, uint64_t(1000 * conc[k])));
+  }
+  const RunResult& single = best[0];
   const double single_tps = double(single.tokens) / single.wall;
   const double single_dec = double(single.tokens - 4) / single.decode_span;
   std::printf("single-stream: %lld tokens in %.2f s = %.1f tok/s (decode %.1f tok/s) | ttft %.1f ms, itl %.2f ms\n",
               (long long)single.tokens, single.wall, single_tps, single_dec, single.mean_ttft * 1e3,
               single.mean_itl * 1e3);
-  std::fflush(stdout);
-
-  std::string list = a.concurrency + ",";
-  for (size_t p = 0; (p = list.find(',')) != std::string::npos; list.erase(0, p + 1)) {
-    if (p == 0) continue;
-    const int64_t C = std::stoll(list.substr(0, p));
-    const RunResult r = run(model, a, C, 1, uint64_t(1000 * C));
+  for (size_t k = 0; k < conc.size(); ++k) {
+    const RunResult& r = best[k + 1];
+    const int64_t C = conc[k];
     const double tps = double(r.tokens) / r.wall;
     const double dec = double(r.tokens - C) / std::max(r.decode_span, 1e-9);
     std::printf(
@@ -168,7 +185,6 @@ int main(int argc, char** argv) try {
         "mean batch %.1f | ttft %.1f ms, itl %.2f ms\n",
         (long long)C, (long long)r.tokens, r.wall, tps, tps / single_tps, dec, dec / single_dec, r.mean_batch,
         r.mean_ttft * 1e3, r.mean_itl * 1e3);
-    std::fflush(stdout);
   }
   return 0;
 } catch (const std::exception& e) {

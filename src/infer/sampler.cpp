@@ -93,11 +93,10 @@ void sampling_distribution_ref(const SamplingParams& p, const float* logits, int
 
 // The fast path computes the same distribution without sorting the vocabulary: top-k is a
 // selection (nth_element), the softmax normaliser sums over the candidates in whatever order they
-// are, and only as much of the rank order is sorted as top-p / min-p look at (the best 64 first:
-// a language model's nucleus is usually tens of ids out of 100k+). Without top-p / min-p
-// the draw walks the candidates unsorted, which gives each id the same probability. Differences
-// from the reference: the normaliser's double sum is taken in another order (last-ulp effects),
-// and which id a given uniform draw lands on (not its probability).
+// are, and top-p / min-p select sets (see below). Without top-p / min-p the draw walks the
+// candidates unsorted, which gives each id the same probability. Differences from the
+// reference: double sums taken in another order (last-ulp effects at the top-p boundary), and
+// which id a given uniform draw lands on (not its probability).
 void Sampler::distribution(const float* logits, int64_t V) {
   idx_.clear();
   prob_.clear();
@@ -135,44 +134,55 @@ void Sampler::distribution(const float* logits, int64_t V) {
     }
     return;
   }
-  // Rank order on demand: after sorted(m), [0, m) holds the m best candidates in order (a larger
-  // partial sort keeps a smaller one's prefix, since those are the smallest keys, sorted).
-  int64_t done = 0;
-  auto sorted = [&](int64_t m) {
-    if (m <= done) return;
-    // First the best 64 (a heap selection, O(V)); a nucleus that needs more is usually a good
-    // part of the vocabulary, which one sort handles faster than growing partial sorts.
-    m = done == 0 && m <= 64 ? std::min<int64_t>(n, 64) : n;
-    if (m == n) std::sort(keys_.begin() + done, keys_.begin() + n);
-    else std::partial_sort(keys_.begin() + done, keys_.begin() + m, keys_.begin() + n);
-    for (int64_t i = done; i < m; ++i) {
-      idx_.push_back(id_of(keys_[size_t(i)]));
-      prob_.push_back(prob_of(keys_[size_t(i)]));
-    }
-    done = m;
-  };
+  // top-p: the best 64 sorted first (a heap selection, O(V)); a language model's nucleus is
+  // usually inside them. A wider one is completed by a mass-weighted quickselect over the rest
+  // (expected O(V)): it yields the same set as walking the full sort, in no particular order,
+  // which a draw does not mind (each id keeps its probability).
   int64_t keep = n;
+  const int64_t head = std::min<int64_t>(n, 64);
+  std::partial_sort(keys_.begin(), keys_.begin() + head, keys_.begin() + n);
   if (p_.top_p < 1.0f) {
+    const double target = double(p_.top_p) - 1e-6;  // as in the reference
     double cum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      sorted(i + 1);
-      cum += prob_[size_t(i)];
-      if (cum >= double(p_.top_p) - 1e-6) { keep = i + 1; break; }  // as in the reference
-    }
+    keep = -1;
+    for (int64_t i = 0; i < head && keep < 0; ++i)
+      if ((cum += prob_of(keys_[size_t(i)])) >= target) keep = i + 1;
+    if (keep < 0) keep = select_mass(head, n, target - cum, prob_of);
   }
-  if (p_.min_p > 0) {
-    sorted(1);
-    const float floor_p = p_.min_p * prob_[0];
-    int64_t k = 1;
-    for (; k < keep; ++k) {
-      sorted(k + 1);
-      if (prob_[size_t(k)] < floor_p) break;
+  // min-p keeps ids with p >= min_p · p_max; p falls with rank, so this is the reference's prefix.
+  const float floor_p = p_.min_p > 0 ? p_.min_p * prob_of(keys_[0]) : 0.0f;
+  for (int64_t i = 0; i < keep; ++i) {
+    const float pr = prob_of(keys_[size_t(i)]);
+    if (i > 0 && pr < floor_p) {
+      if (i < head) break;  // sorted part: everything after is smaller still
+      continue;
     }
-    keep = k;
+    idx_.push_back(id_of(keys_[size_t(i)]));
+    prob_.push_back(pr);
   }
-  sorted(keep);
-  idx_.resize(size_t(keep));
-  prob_.resize(size_t(keep));
+}
+
+// keys_[lo, hi) is partitioned so that its smallest keys (best ranks) whose probabilities first
+// sum to >= need come first, in no order; returns the end of that prefix (hi if they never do).
+template <typename ProbOf>
+int64_t Sampler::select_mass(int64_t lo, int64_t hi, double need, const ProbOf& prob_of) {
+  while (lo < hi && need > 0) {
+    uint64_t a = keys_[size_t(lo)], b = keys_[size_t(lo + (hi - lo) / 2)], c = keys_[size_t(hi - 1)];
+    const uint64_t pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));  // median of three
+    const int64_t mid = std::partition(keys_.begin() + lo, keys_.begin() + hi, [&](uint64_t k) { return k < pivot; }) -
+                        keys_.begin();
+    double mass = 0;
+    for (int64_t i = lo; i < mid; ++i) mass += prob_of(keys_[size_t(i)]);
+    if (mass >= need) {  // the prefix ends inside the better part
+      hi = mid;
+      continue;
+    }
+    // Take the better part and the pivot (keys are unique: it is at mid or later).
+    std::iter_swap(keys_.begin() + mid, std::find(keys_.begin() + mid, keys_.begin() + hi, pivot));
+    need -= mass + prob_of(pivot);
+    lo = mid + 1;
+  }
+  return lo;
 }
 
 void Sampler::distribution(const float* logits, int64_t vocab, std::vector<int32_t>* ids,

@@ -29,16 +29,18 @@ class Sampler {
   explicit Sampler(const SamplingParams& p);
   int32_t sample(const float* logits, int64_t vocab);
   // The support of the next draw after the filters: ids in the order the draw walks them (rank
-  // order whenever top-p or min-p is on) and their probabilities (softmax of logits/temperature
+  // order for a nucleus within the best 64, else unordered) and their probabilities (softmax of logits/temperature
   // over the top-k candidates; the draw scales by their sum). Greedy: the argmax with 1.
   void distribution(const float* logits, int64_t vocab, std::vector<int32_t>* ids, std::vector<float>* probs);
 
  private:
   void distribution(const float* logits, int64_t vocab);  // into idx_, prob_
+  template <typename ProbOf>
+  int64_t select_mass(int64_t lo, int64_t hi, double need, const ProbOf& prob_of);
 
   SamplingParams p_;
   Rng rng_;
-  std::vector<uint64_t> keys_;  // rank_key of every id; the top-k first, partly sorted
+  std::vector<uint64_t> keys_;  // rank_key of every id; the top-k first, the best 64 sorted
   std::vector<int32_t> idx_;    // the draw's support
   std::vector<float> prob_;     // [idx_.size()]
   std::vector<float> weight_;   // [V] exp((l - max) / T) of the candidates, by id

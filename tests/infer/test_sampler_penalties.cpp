@@ -175,8 +175,8 @@ TEST(SamplerDistribution, FastPathEqualsFullSortReference) {
               ASSERT_TRUE(got.count(ref_ids[i])) << "id " << ref_ids[i] << " missing, trial " << trial;
               EXPECT_NEAR(got[ref_ids[i]], ref_probs[i], 1e-6f * ref_probs[i] + 1e-30f);
             }
-            if (top_p < 1 || min_p > 0) {
-              EXPECT_EQ(ids, ref_ids);  // the filtered draw walks rank order
+            if ((top_p < 1 || min_p > 0) && ref_ids.size() <= 64) {
+              EXPECT_EQ(ids, ref_ids);  // a nucleus within the sorted head keeps rank order
             }
             ++cases;
           }
