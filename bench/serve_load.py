@@ -7,6 +7,10 @@ tokens generated (from the usage chunk). Prints percentiles, throughput and the 
 (503s from a full queue are counted, not fatal). Asserts nothing.
 
   bench/serve_load.py --url http://127.0.0.1:8080 --concurrency 8 --requests 64 --max-tokens 64
+  bench/serve_load.py --url ... --concurrency 32 --duration 60     # each client loops for 60 s
+
+With --duration, clients start new requests until the time is up (those running then finish), and
+--requests is ignored. Compare a --concurrency 1 run for the single-stream rate.
 """
 import argparse
 import http.client
@@ -88,6 +92,7 @@ def main():
     ap.add_argument("--api-key", default="")
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--requests", type=int, default=32)
+    ap.add_argument("--duration", type=float, default=0, help="seconds; clients loop until then")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--prompt-chars", type=int, default=200)
     ap.add_argument("--temperature", type=float, default=0.7)
@@ -103,7 +108,9 @@ def main():
         while True:
             with lock:
                 i = next_i[0]
-                if i >= args.requests:
+                if args.duration > 0 and time.perf_counter() - t_start >= args.duration:
+                    return
+                if args.duration <= 0 and i >= args.requests:
                     return
                 next_i[0] += 1
             r = one_request(args.url, args, i)
@@ -111,7 +118,9 @@ def main():
                 results.append(r)
                 done = len(results)
                 el = time.perf_counter() - t_start
-                if not args.json:
+                if not args.json and args.duration > 0:
+                    print(f"\r{done} requests | {el:.1f} s of {args.duration:.0f} s", end="", file=sys.stderr)
+                elif not args.json:
                     eta = el / done * (args.requests - done)
                     print(f"\r{done}/{args.requests} requests | {el:.1f} s | eta {eta:.1f} s", end="", file=sys.stderr)
 

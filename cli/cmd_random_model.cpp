@@ -1,4 +1,5 @@
 // frugal random-model OUT_DIR [--preset micro|tiny|small|medium] [--dtype f32|bf16|fp8] [--seed S] [--mtp]
+//                     [--vocab-size V]
 // Writes a random DeepSeek-V3-layout checkpoint (for benchmarks and tests).
 #include <cstdio>
 
@@ -12,6 +13,7 @@ void register_random_model(CLI::App& app) {
   struct Opts {
     std::string out, preset = "tiny", dtype = "f32";
     uint64_t seed = 0;
+    int64_t vocab_size = 0;  // 0: the preset's
     bool mtp = false;
   };
   auto o = std::make_shared<Opts>();
@@ -21,12 +23,16 @@ void register_random_model(CLI::App& app) {
   c->add_option("--dtype", o->dtype, "f32|bf16|fp8")->check(CLI::IsMember({"f32", "bf16", "fp8"}));
   c->add_option("--seed", o->seed, "random seed");
   c->add_flag("--mtp", o->mtp, "include one multi-token-prediction module");
+  // A preset's shape with the vocabulary of a given tokenizer (tests pair presets with small ones).
+  c->add_option("--vocab-size", o->vocab_size, "vocabulary size (default: the preset's)")->check(CLI::Range(int64_t(2), int64_t(1) << 24));
   c->callback([o] {
     RandomModelOptions opt;
     opt.dtype = o->dtype == "f32" ? DType::kF32 : o->dtype == "bf16" ? DType::kBF16 : DType::kF8E4M3;
     opt.seed = o->seed;
     opt.mtp = o->mtp;
-    int64_t bytes = write_random_model(o->out, random_model_preset(o->preset), opt);
+    DeepSeekConfig cfg = random_model_preset(o->preset);
+    if (o->vocab_size > 0) cfg.vocab_size = o->vocab_size;
+    int64_t bytes = write_random_model(o->out, cfg, opt);
     std::fprintf(stderr, "wrote %s (%.1f MB)\n", o->out.c_str(), double(bytes) / 1e6);
   });
 }

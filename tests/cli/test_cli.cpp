@@ -321,6 +321,13 @@ TEST(CliRandomModel, WritesACheckpointThatLoadsAndGenerates) {
   const std::string out2 = dir.file("rand2");
   expect_ok(run_frugal({"random-model", out2, "--preset", "micro", "--dtype", "fp8", "--seed", "3", "--mtp"}));
   EXPECT_EQ(slurp(out + "/model.safetensors"), slurp(out2 + "/model.safetensors"));
+  // --vocab-size: the preset's shape with another vocabulary (embedding and head follow it).
+  const std::string out3 = dir.file("rand3");
+  expect_ok(run_frugal({"random-model", out3, "--preset", "micro", "--vocab-size", "300"}));
+  EXPECT_EQ(nlohmann::json::parse(slurp(out3 + "/config.json"))["vocab_size"], 300);
+  RunResult g3 = run_frugal({"generate", out3, "--ids", "299", "--max-tokens", "2", "--json", "--ignore-eos"});
+  expect_ok(g3);
+  EXPECT_EQ(parse_ids_json(g3.out).size(), 2u);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,10 +31,10 @@ async function api(body) {
   return res.json();
 }
 
-async function setControls({ temperature, maxTokens, seed }) {
-  await page.fill("#temperature", String(temperature));
-  await page.fill("#max_tokens", String(maxTokens));
-  await page.fill("#seed", seed === undefined ? "" : String(seed));
+async function setControls({ temperature, maxTokens, seed }, on = page) {
+  await on.fill("#temperature", String(temperature));
+  await on.fill("#max_tokens", String(maxTokens));
+  await on.fill("#seed", seed === undefined ? "" : String(seed));
 }
 
 test("an answer streams in with its reasoning in a collapsible section", async () => {
@@ -80,49 +80,55 @@ test("the seed and temperature controls reach the server", async () => {
 });
 
 test("the stop button ends the stream and the server cancels the generation", async () => {
-  const aborted = async () => {
-    const m = (await (await fetch(base + "/metrics")).text()).match(/frugal:num_aborted_requests_total\{[^}]*\} (\d+)/);
+  // Its own page on FRUGAL_URL_R1_SLOW: a random "tiny"-preset model with the R1 template, slow
+  // enough that the click always lands mid-answer (the micro fixture writes a whole 200-token
+  // answer in milliseconds, before a click can arrive).
+  const slowBase = process.env.FRUGAL_URL_R1_SLOW;
+  const p = await browser.newPage();
+  p.on("request", (r) => { if (!r.url().startsWith(slowBase)) foreign.push(r.url()); });
+  await p.goto(slowBase + "/");
+  await p.waitForFunction(() => document.getElementById("model").textContent.startsWith("slow"));
+  const metric = async (name) => {
+    const m = (await (await fetch(slowBase + "/metrics")).text()).match(new RegExp(name + "\\{[^}]*\\} (\\d+)"));
+    assert.ok(m, name + " missing from /metrics");
     return Number(m[1]);
   };
+  const before = await metric("frugal:num_aborted_requests_total");
   // A random model may emit EOS early; ask the server to ignore it so the answer is long enough to stop.
-  await page.route("**/v1/chat/completions", (route) =>
+  await p.route("**/v1/chat/completions", (route) =>
     route.continue({ postData: JSON.stringify({ ...JSON.parse(route.request().postData()), ignore_eos: true }) }));
-  // The tiny model can finish 200 tokens before the click lands on a loaded machine: then the answer
-  // is "done" (or the server already sent all of it) and we try again. A page or server that cannot
-  // stop fails every attempt.
-  let stopped = false;
-  for (let attempt = 0; attempt < 3 && !stopped; attempt++) {
-    const before = await aborted();
-    await page.click("#clear");
-    await setControls({ temperature: 1, maxTokens: 200 });  // + the prompt: within the 256-token context
-    await page.fill("#prompt", "Write a very long essay.");
-    // Press Stop from inside the page the moment the first reasoning text shows (a round trip from
-    // here per check would often come too late).
-    await page.evaluate(() => {
-      const obs = new MutationObserver(() => {
-        const t = document.querySelector(".msg.assistant details.reasoning .text");
-        const stop = document.getElementById("stop");
-        if (t && t.textContent.length > 0 && !stop.disabled) {
-          obs.disconnect();
-          stop.click();
-        }
-      });
-      obs.observe(document.getElementById("messages"), { subtree: true, childList: true, characterData: true });
+  await setControls({ temperature: 1, maxTokens: 2000 }, p);
+  await p.fill("#prompt", "Write a very long essay.");
+  // Press Stop from inside the page once a few characters of the answer show (a round trip from
+  // here per check could come late).
+  await p.evaluate(() => {
+    const obs = new MutationObserver(() => {
+      // Streamed text only (the message's own labels do not count): reasoning, then content.
+      const shown = [...document.querySelectorAll(".msg.assistant details.reasoning .text, .msg.assistant .content")]
+        .reduce((n, e) => n + e.textContent.length, 0);
+      const stop = document.getElementById("stop");
+      if (shown > 8 && !stop.disabled) {
+        obs.disconnect();
+        stop.click();
+      }
     });
-    await page.click("#send");
-    await page.waitForFunction(() => /^(stopped|done)/.test(document.getElementById("status").textContent), null,
-                               { timeout: 30000 });
-    if ((await page.textContent("#status")) !== "stopped") continue;
-    assert.equal(await page.$eval("#send", (b) => b.disabled), false);
-    assert.equal(await page.$eval("#stop", (b) => b.disabled), true);
-    // The page stopped; the server counts an abort unless it had already sent the whole answer.
-    for (let i = 0; i < 100 && !stopped; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      stopped = (await aborted()) === before + 1;
-    }
+    obs.observe(document.getElementById("messages"), { subtree: true, childList: true, characterData: true });
+  });
+  await p.click("#send");
+  await p.waitForFunction(() => /^(stopped|done)/.test(document.getElementById("status").textContent), null,
+                          { timeout: 30000 });
+  assert.equal(await p.textContent("#status"), "stopped");
+  assert.equal(await p.$eval("#send", (b) => b.disabled), false);
+  assert.equal(await p.$eval("#stop", (b) => b.disabled), true);
+  let cancelled = false, idle = false;
+  for (let i = 0; i < 100 && !(cancelled && idle); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    cancelled = (await metric("frugal:num_aborted_requests_total")) === before + 1;
+    idle = (await metric("frugal:num_requests_running")) === 0;
   }
-  assert.ok(stopped, "in 3 attempts the server never counted a stopped answer as aborted");
-  await page.unroute("**/v1/chat/completions");
+  assert.ok(cancelled, "the server did not count the stopped answer as aborted");
+  assert.ok(idle, "the engine was still generating for the stopped answer");
+  await p.close();
 });
 
 test("the page loads nothing from elsewhere", () => {

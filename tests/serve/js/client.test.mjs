@@ -117,31 +117,37 @@ test("errors arrive as the client's typed exceptions", async () => {
 });
 
 test("aborting a stream cancels the generation on the server", async () => {
-  const metric = async () => {
-    const res = await fetch(base + "/metrics", { headers: { Authorization: "Bearer " + key } });
-    const m = (await res.text()).match(/frugal:num_aborted_requests_total\{[^}]*\} (\d+)/);
+  // Against FRUGAL_URL_SLOW: a random "tiny"-preset model (no API key) whose 2000-token answer
+  // takes seconds, so the hang-up always reaches the server mid-generation. (The micro fixture
+  // writes its whole 240-token answer in a few milliseconds, faster than the client can react.)
+  const slowBase = process.env.FRUGAL_URL_SLOW;
+  const slow = new OpenAI({ baseURL: slowBase + "/v1", apiKey: "none", maxRetries: 0 });
+  const metric = async (name) => {
+    const text = await (await fetch(slowBase + "/metrics")).text();
+    const m = text.match(new RegExp(name + "(?:\\{[^}]*\\})? (\\d+)"));
+    assert.ok(m, name + " missing from /metrics");
     return Number(m[1]);
   };
-  // The tiny test model generates 240 tokens in well under a second, so a heavily loaded machine
-  // can finish the whole answer before the client's hang-up reaches the server (nothing left to
-  // cancel). A server that never cancels fails every attempt.
-  let cancelled = false;
-  for (let attempt = 0; attempt < 3 && !cancelled; attempt++) {
-    const before = await metric();
-    const controller = new AbortController();
-    const stream = await client.chat.completions.create(
-      { model: MODEL, messages: [{ role: "user", content: "go" }], max_tokens: 240, temperature: 1,
-        ignore_eos: true, stream: true },
-      { signal: controller.signal });
-    // Hang up at the first chunk (the client ends its iteration quietly on abort).
-    for await (const _ of stream) {
+  const before = await metric("frugal:num_aborted_requests_total");
+  const controller = new AbortController();
+  const stream = await slow.chat.completions.create(
+    { model: "slow", messages: [{ role: "user", content: "go" }], max_tokens: 2000, temperature: 1,
+      ignore_eos: true, stream: true },
+    { signal: controller.signal });
+  // Hang up after a few content chunks (the client ends its iteration quietly on abort).
+  let chunks = 0;
+  for await (const _ of stream) {
+    if (++chunks === 4) {
       controller.abort();
       break;
     }
-    for (let i = 0; i < 50 && !cancelled; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      cancelled = (await metric()) === before + 1;
-    }
+  }
+  let cancelled = false, idle = false;
+  for (let i = 0; i < 100 && !(cancelled && idle); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    cancelled = (await metric("frugal:num_aborted_requests_total")) === before + 1;
+    idle = (await metric("frugal:num_requests_running")) === 0;
   }
   assert.ok(cancelled, "frugal:num_aborted_requests_total did not count the hang-up");
+  assert.ok(idle, "the engine was still generating for the client that hung up");
 });

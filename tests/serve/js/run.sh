@@ -29,12 +29,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server NAME ARGS...: frugal serve on a free port; sets $url and $pid, waits for /ready.
+# start_server NAME MODEL_DIR ARGS...: frugal serve on a free port; sets $url and $pid, waits for /ready.
 start_server() {
-  local name=$1 port=""
-  shift
+  local name=$1 model_dir=$2 port=""
+  shift 2
   : > "$tmp/$name.log"  # exists before the child opens it, so the polling below can read it
-  "$frugal" serve "$model" --port 0 "$@" 2> "$tmp/$name.log" &
+  "$frugal" serve "$model_dir" --port 0 "$@" 2> "$tmp/$name.log" &
   pid=$!
   pids+=("$pid")
   for _ in $(seq 1 600); do
@@ -51,19 +51,25 @@ start_server() {
   exit 1
 }
 
-start_server v3 --tokenizer "$tok_v3" --api-key test-key
+start_server v3 "$model" --tokenizer "$tok_v3" --api-key test-key
 url_v3=$url
-start_server r1 --tokenizer "$tok_r1"
+start_server r1 "$model" --tokenizer "$tok_r1"
 url_r1=$url
+# A slower model for the client-abort test: the tiny preset's shape, the byte tokenizer's vocabulary.
+"$frugal" random-model "$tmp/slow" --preset tiny --vocab-size 256 --seed 7 2> "$tmp/slow-model.log"
+start_server slow "$tmp/slow" --tokenizer "$tok_v3"
+url_slow=$url
+start_server slow_r1 "$tmp/slow" --tokenizer "$tok_r1"
+url_r1_slow=$url
 
-export FRUGAL_URL_V3=$url_v3 FRUGAL_URL_R1=$url_r1 FRUGAL_TEST_API_KEY=test-key FRUGAL_BINARY=$frugal
+export FRUGAL_URL_V3=$url_v3 FRUGAL_URL_R1=$url_r1 FRUGAL_URL_SLOW=$url_slow FRUGAL_URL_R1_SLOW=$url_r1_slow FRUGAL_TEST_API_KEY=test-key FRUGAL_BINARY=$frugal
 export FRUGAL_MODEL=$model FRUGAL_TOKENIZER_V3=$tok_v3
 tests=("$here/client.test.mjs")
 if [ "${SKIP_BROWSER:-0}" != 1 ]; then tests+=("$here/browser.test.mjs"); fi
 node --test --test-concurrency=1 "${tests[@]}"
 
 # curl checks: a server with small caps (413, 503 when the queue is full), then SIGTERM.
-start_server small --tokenizer "$tok_v3" --max-body-bytes 2048 --max-batch 1 --max-queue 1
+start_server small "$model" --tokenizer "$tok_v3" --max-body-bytes 2048 --max-batch 1 --max-queue 1
 bash ${CURL_TEST_TRACE:+-x} "$here/curl_test.sh" "$url_v3" test-key "$url" "$pid"
 rc=0
 wait "$pid" || rc=$?
