@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/args.h"
 #include "bench/peaks.h"
 #include "core/arena.h"
 #include "core/error.h"
@@ -65,19 +66,14 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) fail(ErrorKind::kInvalidArgument, "{} needs a value", k);
-      return argv[++i];
-    };
-    if (k == "--preset") a.preset = next();
-    else if (k == "--dtypes") a.dtypes = next();
-    else if (k == "--dir") a.dir = next();
-    else if (k == "--prompt") a.prompt = std::stoll(next());
-    else if (k == "--decode") a.decode = std::stoll(next());
-    else if (k == "--threads") a.threads = std::stoi(next());
-    else fail(ErrorKind::kInvalidArgument, "unknown option {}", k);
+  for (bench::Args args(argc, argv); args.next();) {
+    if (args.is("--preset")) a.preset = args.value();
+    else if (args.is("--dtypes")) a.dtypes = args.value();
+    else if (args.is("--dir")) a.dir = args.value();
+    else if (args.is("--prompt")) a.prompt = args.integer();
+    else if (args.is("--decode")) a.decode = args.integer();
+    else if (args.is("--threads")) a.threads = int(args.integer());
+    else args.unknown();
   }
   return a;
 }

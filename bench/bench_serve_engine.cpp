@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/args.h"
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -46,22 +47,17 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) fail(ErrorKind::kInvalidArgument, "{} needs a value", k);
-      return argv[++i];
-    };
-    if (k == "--preset") a.preset = next();
-    else if (k == "--dtype") a.dtype = next();
-    else if (k == "--dir") a.dir = next();
-    else if (k == "--concurrency") a.concurrency = next();
-    else if (k == "--prompt") a.prompt = std::stoll(next());
-    else if (k == "--gen") a.gen = std::stoll(next());
-    else if (k == "--threads") a.threads = std::stoi(next());
-    else if (k == "--temperature") a.temperature = std::stof(next());
-    else if (k == "--repeat") a.repeat = std::max(1, std::stoi(next()));
-    else fail(ErrorKind::kInvalidArgument, "unknown option {}", k);
+  for (bench::Args args(argc, argv); args.next();) {
+    if (args.is("--preset")) a.preset = args.value();
+    else if (args.is("--dtype")) a.dtype = args.value();
+    else if (args.is("--dir")) a.dir = args.value();
+    else if (args.is("--concurrency")) a.concurrency = args.value();
+    else if (args.is("--prompt")) a.prompt = args.integer();
+    else if (args.is("--gen")) a.gen = args.integer();
+    else if (args.is("--threads")) a.threads = int(args.integer());
+    else if (args.is("--temperature")) a.temperature = float(args.number());
+    else if (args.is("--repeat")) a.repeat = std::max(1, int(args.integer()));
+    else args.unknown();
   }
   return a;
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/args.h"
 #include "bench/peaks.h"
 #include "core/rng.h"
 #include "core/sys.h"
@@ -86,21 +87,20 @@ Result run(const DeepSeekConfig& cfg, int64_t B, int64_t T, int steps, Recompute
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   std::string preset = "small", recompute = "none";
   int64_t B = 4, T = 256;
   int steps = 5;
   bool mtp = false, sweep = false;
-  for (int i = 1; i < argc; ++i) {
-    auto next = [&] { return i + 1 < argc ? argv[++i] : ""; };
-    if (!std::strcmp(argv[i], "--preset")) preset = next();
-    else if (!std::strcmp(argv[i], "--batch")) B = std::atoll(next());
-    else if (!std::strcmp(argv[i], "--seq")) T = std::atoll(next());
-    else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(next());
-    else if (!std::strcmp(argv[i], "--recompute")) recompute = next();
-    else if (!std::strcmp(argv[i], "--mtp")) mtp = true;
-    else if (!std::strcmp(argv[i], "--sweep")) sweep = true;
-    else { std::fprintf(stderr, "unknown argument %s\n", argv[i]); return 2; }
+  for (bench::Args args(argc, argv); args.next();) {
+    if (args.is("--preset")) preset = args.value();
+    else if (args.is("--batch")) B = args.integer();
+    else if (args.is("--seq")) T = args.integer();
+    else if (args.is("--steps")) steps = int(args.integer());
+    else if (args.is("--recompute")) recompute = args.value();
+    else if (args.is("--mtp")) mtp = true;
+    else if (args.is("--sweep")) sweep = true;
+    else args.unknown();
   }
   tune_malloc_for_reuse();
   DeepSeekConfig cfg = random_model_preset(preset);
@@ -149,4 +149,7 @@ int main(int argc, char** argv) {
                 double(B * T) / r.tokens_per_s * 1e3, r.gflops, r.tape_bytes / 1e6);
   }
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_train: %s\n", e.what());
+  return 2;
 }

@@ -29,26 +29,11 @@ void mla_forward_ragged(const DeepSeekConfig& cfg, const MlaWeights& w, const Ro
     max_scores = std::max(max_scores, T * H * (p0 + T));
   }
 
-  // Queries for all R rows at once: q [R, H·(dn+dr)].
-  float* q = arena.alloc<float>(size_t(R * H * dq));
-  if (cfg.q_lora_rank > 0) {
-    float* cq = arena.alloc<float>(size_t(R * cfg.q_lora_rank));  // c_q [R, q_lora_rank]
-    matmul_xwt(x_norm, R, D, w.q_a_proj, cq, cfg.q_lora_rank, &arena);
-    rmsnorm_forward(cq, cfg.q_lora_rank, w.q_a_layernorm.data(), R, cfg.q_lora_rank, float(cfg.rms_norm_eps), cq,
-                    cfg.q_lora_rank);
-    matmul_xwt(cq, R, cfg.q_lora_rank, w.q_b_proj, q, H * dq, &arena);
-  } else {
-    matmul_xwt(x_norm, R, D, w.q_proj, q, H * dq, &arena);
-  }
-  for (int64_t h = 0; h < H; ++h)  // q_pe <- RoPE(q_pe) at each row's own position
-    rope_interleaved(q + h * dq + dn, H * dq, R, dr, pos.data(), rope.inv_freq.data(), rope.mscale);
-
-  // New latent rows [R, C + dr], normalised and rotated as in mla_forward, then appended to each
-  // sequence's cache at its own positions.
+  // Queries for all R rows at once: q [R, H·(dn+dr)]. New latent rows [R, C + dr], normalised
+  // and rotated as in mla_forward, then appended to each sequence's cache at its own positions.
+  float* q = mla_queries(cfg, w, rope, x_norm, R, pos.data(), arena);
   float* rows = arena.alloc<float>(size_t(R * cw));
-  matmul_xwt(x_norm, R, D, w.kv_a_proj_with_mqa, rows, cw, &arena);
-  rmsnorm_forward(rows, cw, w.kv_a_layernorm.data(), R, C, float(cfg.rms_norm_eps), rows, cw);
-  rope_interleaved(rows + C, cw, R, dr, pos.data(), rope.inv_freq.data(), rope.mscale);
+  mla_latent_rows(cfg, w, rope, x_norm, R, pos.data(), arena, rows, cw);
   for (int64_t i = 0; i < n; ++i)
     std::memcpy(caches[i]->layer(layer) + caches[i]->length() * cw, rows + row0[i] * cw,
                 size_t((row0[i + 1] - row0[i]) * cw) * sizeof(float));

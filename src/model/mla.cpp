@@ -98,35 +98,45 @@ void attend_absorbed(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeT
 
 }  // namespace
 
+float* mla_queries(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
+                   int64_t R, const int64_t* pos, Arena& arena) {
+  const int64_t D = cfg.hidden_size, H = cfg.num_attention_heads, dn = cfg.qk_nope_head_dim,
+                dr = cfg.qk_rope_head_dim, dq = dn + dr;
+  // Either through the low-rank q_a/q_b pair or a plain q_proj.
+  float* q = arena.alloc<float>(size_t(R * H * dq));
+  if (cfg.q_lora_rank > 0) {
+    float* cq = arena.alloc<float>(size_t(R * cfg.q_lora_rank));  // c_q [R, q_lora_rank]
+    matmul_xwt(x_norm, R, D, w.q_a_proj, cq, cfg.q_lora_rank, &arena);
+    rmsnorm_forward(cq, cfg.q_lora_rank, w.q_a_layernorm.data(), R, cfg.q_lora_rank, float(cfg.rms_norm_eps), cq,
+                    cfg.q_lora_rank);
+    matmul_xwt(cq, R, cfg.q_lora_rank, w.q_b_proj, q, H * dq, &arena);
+  } else {
+    matmul_xwt(x_norm, R, D, w.q_proj, q, H * dq, &arena);
+  }
+  for (int64_t h = 0; h < H; ++h)  // q_pe <- RoPE(q_pe), each head's last dr dims
+    rope_interleaved(q + h * dq + dn, H * dq, R, dr, pos, rope.inv_freq.data(), rope.mscale);
+  return q;
+}
+
+void mla_latent_rows(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
+                     int64_t R, const int64_t* pos, Arena& arena, float* rows, int64_t cw) {
+  const int64_t C = cfg.kv_lora_rank, dr = cfg.qk_rope_head_dim;
+  matmul_xwt(x_norm, R, cfg.hidden_size, w.kv_a_proj_with_mqa, rows, cw, &arena);
+  rmsnorm_forward(rows, cw, w.kv_a_layernorm.data(), R, C, float(cfg.rms_norm_eps), rows, cw);
+  rope_interleaved(rows + C, cw, R, dr, pos, rope.inv_freq.data(), rope.mscale);
+}
+
 void mla_forward(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
                  int64_t T, int64_t pos0, float* cache_layer, int64_t cw, AttnImpl impl, Arena& arena,
                  float* out) {
-  const int64_t D = cfg.hidden_size, H = cfg.num_attention_heads, C = cfg.kv_lora_rank,
-                dn = cfg.qk_nope_head_dim, dr = cfg.qk_rope_head_dim, dv = cfg.v_head_dim, dq = dn + dr;
+  const int64_t D = cfg.hidden_size, H = cfg.num_attention_heads, dv = cfg.v_head_dim;
   const Arena::Mark mark = arena.mark();
   std::vector<int64_t> pos(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = pos0 + t;
 
-  // Queries: q [T, H·(dn+dr)], either through the low-rank q_a/q_b pair or a plain q_proj.
-  float* q = arena.alloc<float>(size_t(T * H * dq));
-  if (cfg.q_lora_rank > 0) {
-    float* cq = arena.alloc<float>(size_t(T * cfg.q_lora_rank));  // c_q [T, q_lora_rank]
-    matmul_xwt(x_norm, T, D, w.q_a_proj, cq, cfg.q_lora_rank, &arena);
-    rmsnorm_forward(cq, cfg.q_lora_rank, w.q_a_layernorm.data(), T, cfg.q_lora_rank, float(cfg.rms_norm_eps), cq,
-                    cfg.q_lora_rank);
-    matmul_xwt(cq, T, cfg.q_lora_rank, w.q_b_proj, q, H * dq, &arena);
-  } else {
-    matmul_xwt(x_norm, T, D, w.q_proj, q, H * dq, &arena);
-  }
-  for (int64_t h = 0; h < H; ++h)  // q_pe <- RoPE(q_pe), each head's last dr dims
-    rope_interleaved(q + h * dq + dn, H * dq, T, dr, pos.data(), rope.inv_freq.data(), rope.mscale);
-
-  // Keys/values: [c_kv | k_pe] = kv_a_proj_with_mqa(x), written straight into the cache rows;
-  // c_kv is normalised (kv_a_layernorm) and k_pe rotated before caching (SPEC §14.2).
-  float* rows = cache_layer + pos0 * cw;  // [T, C + dr]
-  matmul_xwt(x_norm, T, D, w.kv_a_proj_with_mqa, rows, cw, &arena);
-  rmsnorm_forward(rows, cw, w.kv_a_layernorm.data(), T, C, float(cfg.rms_norm_eps), rows, cw);
-  rope_interleaved(rows + C, cw, T, dr, pos.data(), rope.inv_freq.data(), rope.mscale);
+  float* q = mla_queries(cfg, w, rope, x_norm, T, pos.data(), arena);  // [T, H·(dn+dr)]
+  // Keys/values: [c_kv | k_pe] rows written straight into the cache.
+  mla_latent_rows(cfg, w, rope, x_norm, T, pos.data(), arena, cache_layer + pos0 * cw, cw);
 
   float* o = arena.alloc<float>(size_t(T * H * dv));  // [T, H·dv]
   if (impl == AttnImpl::kAuto) impl = T > 1 ? AttnImpl::kNaive : AttnImpl::kAbsorb;

@@ -28,6 +28,15 @@ struct RopeTables {
   float softmax_scale = 0;       // qk_head_dim^-0.5 · m²
 };
 
+// The two projections every form shares, over R rows at absolute positions pos [R]:
+//  q [R, H·(dn+dr)] = q_b(norm(q_a(x))) or q_proj(x), each head's q_pe rotated (arena-allocated);
+//  rows [R, C + dr] (leading dim ld_rows) = kv_a_proj_with_mqa(x) with c_kv normalised and k_pe
+//  rotated: exactly what the latent cache holds (SPEC §14.2).
+float* mla_queries(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
+                   int64_t R, const int64_t* pos, Arena& arena);
+void mla_latent_rows(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
+                     int64_t R, const int64_t* pos, Arena& arena, float* rows, int64_t ld_rows);
+
 // x_norm [T, D] (already input_layernorm'ed) -> out [T, D] (o_proj output, not yet added to the
 // residual). Appends this chunk's [c_kv | k_pe] rows to cache_layer at rows [pos0, pos0 + T).
 void mla_forward(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,

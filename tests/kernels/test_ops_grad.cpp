@@ -28,12 +28,12 @@
 #include "core/rng.h"
 #include "kernels/linear_grad.h"
 #include "kernels/ops.h"
+#include "grad_check.h"
 
 using namespace frugal;
 
 namespace {
 
-constexpr double kH = 1e-6;
 
 std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
   Rng r(seed);
@@ -42,22 +42,8 @@ std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
   return v;
 }
 
-std::vector<double> to_d(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
-
-// Central finite differences of loss() with respect to every entry of *x (loss reads *x).
-std::vector<double> fd_grad(std::vector<double>* x, const std::function<double()>& loss) {
-  std::vector<double> g(x->size(), 0.0);
-  for (size_t i = 0; i < x->size(); ++i) {
-    const double x0 = (*x)[i];
-    (*x)[i] = x0 + kH;
-    const double lp = loss();
-    (*x)[i] = x0 - kH;
-    const double lm = loss();
-    (*x)[i] = x0;
-    g[i] = (lp - lm) / (2 * kH);
-  }
-  return g;
-}
+using test::fd_grad;
+const auto to_d = test::to_double;
 
 // ---------------- RMSNorm ----------------
 
@@ -220,14 +206,7 @@ TEST(OpsGrad, SoftmaxMatchesFiniteDifferencesWithMasks) {
       // FD only on finite entries (a −inf logit stays −inf: its gradient is 0 by definition).
       std::vector<double> fx(xd.size(), 0.0);
       for (size_t i = 0; i < xd.size(); ++i) {
-        if (!std::isfinite(xd[i])) continue;
-        const double x0 = xd[i];
-        xd[i] = x0 + kH;
-        const double lp = softmax_loss_d(xd, Gd, T, n, ld);
-        xd[i] = x0 - kH;
-        const double lm = softmax_loss_d(xd, Gd, T, n, ld);
-        xd[i] = x0;
-        fx[i] = (lp - lm) / (2 * kH);
+        if (std::isfinite(xd[i])) fx[i] = test::fd_grad_at(&xd, i, [&] { return softmax_loss_d(xd, Gd, T, n, ld); });
       }
       for (int64_t t = 0; t < T; ++t) {
         double ydy = 0;

@@ -28,6 +28,7 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "grad_check.h"
 #include "io/hf_config.h"
 #include "model/kv_cache.h"
 #include "model/mla.h"
@@ -362,16 +363,9 @@ void check_gradients(int64_t q_lora_rank, int64_t B, int64_t T, int samples) {
     } else {
       for (size_t i = 0; i < v->size(); ++i) idx.push_back(i);
     }
-    constexpr double h = 1e-6;
     double err = 0, gmax = 0;
     for (size_t i : idx) {
-      const double v0 = (*v)[i];
-      (*v)[i] = v0 + h;
-      const double lp = loss();
-      (*v)[i] = v0 - h;
-      const double lm = loss();
-      (*v)[i] = v0;
-      const double fd = (lp - lm) / (2 * h);
+      const double fd = test::fd_grad_at(v, i, loss);
       err = std::max(err, std::fabs(double(g32[i]) - fd));
       gmax = std::max(gmax, std::fabs(fd));
     }

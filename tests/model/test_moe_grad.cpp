@@ -46,13 +46,13 @@
 #include "model/moe.h"
 #include "model/moe_train.h"
 #include "model/transformer.h"
+#include "grad_check.h"
 
 using namespace frugal;
 
 namespace {
 
 const std::string kData = FRUGAL_TEST_DATA "/fixtures";
-constexpr double kH = 1e-6;
 constexpr double kRelTol = 3e-5;
 
 // ---------------- test parameters (f32 value + gradient, with a double mirror for FD) ----------------
@@ -125,7 +125,7 @@ std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
   return v;
 }
 
-std::vector<double> to_d(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+const auto to_d = test::to_double;
 
 // ---------------- the double reference ----------------
 
@@ -197,21 +197,7 @@ double moe_loss_ref(const DeepSeekConfig& cfg, bool has_shared, const std::vecto
   return L + bw * bal / double(B);
 }
 
-// Central differences of loss() with respect to every entry of *v.
-template <typename Fn>
-std::vector<double> fd_grad(std::vector<double>* v, Fn&& loss) {
-  std::vector<double> g(v->size());
-  for (size_t i = 0; i < v->size(); ++i) {
-    const double v0 = (*v)[i];
-    (*v)[i] = v0 + kH;
-    const double lp = loss();
-    (*v)[i] = v0 - kH;
-    const double lm = loss();
-    (*v)[i] = v0;
-    g[i] = (lp - lm) / (2 * kH);
-  }
-  return g;
-}
+using test::fd_grad;
 
 // |got − want| ≤ kRelTol · max|want| (+ FD noise) over one tensor; returns the worst ratio.
 double expect_grad_near(const float* got, const std::vector<double>& want, const std::string& what) {

@@ -1,0 +1,35 @@
+// Finite-difference helpers shared by the gradient tests: central differences of a double-precision
+// reference loss, perturbing one entry at a time.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+namespace frugal::test {
+
+// Step of the central differences: the double reference's rounding (~1e-16 · |loss|) divided by h
+// stays far below the O(h²) truncation error at this size.
+constexpr double kFdStep = 1e-6;
+
+inline std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// d loss / d x[i] for one entry (loss() reads *x).
+template <typename Fn>
+double fd_grad_at(std::vector<double>* x, size_t i, Fn&& loss, double h = kFdStep) {
+  const double x0 = (*x)[i];
+  (*x)[i] = x0 + h;
+  const double lp = loss();
+  (*x)[i] = x0 - h;
+  const double lm = loss();
+  (*x)[i] = x0;
+  return (lp - lm) / (2 * h);
+}
+
+// d loss / d x for every entry of *x.
+template <typename Fn>
+std::vector<double> fd_grad(std::vector<double>* x, Fn&& loss, double h = kFdStep) {
+  std::vector<double> g(x->size());
+  for (size_t i = 0; i < x->size(); ++i) g[i] = fd_grad_at(x, i, loss, h);
+  return g;
+}
+
+}  // namespace frugal::test
