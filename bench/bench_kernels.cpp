@@ -6,10 +6,14 @@
 //      GB/s of weight streamed, as a fraction of (1), for each SIMD kernel ISA the CPU runs
 //      (avx2, avx512; the selected one is the best), then small-M scaling per ISA
 //   4. prefill GEMM (M=512) per dtype, GFLOP/s as a fraction of (2)
-// Usage: bench_kernels [--threads N] [--quick]
+//   5. decode attention over a latent cache (one token, H heads, S cached rows, one thread): the
+//      in-place kernel against the BLAS formulation (two sgemm for the scores, softmax, one sgemm
+//      for P·c_kv), as the continuous-batching step runs it per sequence
+// Usage: bench_kernels [--threads N] [--quick] [--attention-only]
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +25,10 @@
 #include "core/dtype.h"
 #include "core/rng.h"
 #include "core/sys.h"
+#include "kernels/latent_attention.h"
 #include "kernels/linear.h"
+#include "kernels/ops.h"
+#include "bench/args.h"
 #include "bench/peaks.h"
 
 using namespace frugal;
@@ -33,6 +40,7 @@ namespace {
 struct Options {
   int threads = 2;
   bool quick = false;
+  bool attention_only = false;  // section 5 alone
 };
 
 // `copies` identical weights of one dtype, so cycling through them streams from DRAM, not cache.
@@ -108,19 +116,62 @@ struct DtypeCase {
   int64_t block;
 };
 
+// 5. Decode attention, single-threaded (the batched step runs one sequence per thread).
+void bench_latent_attention(int reps) {
+  set_num_threads(1);
+  struct AttnShape { const char* name; int64_t H, C, dr, S; };
+  for (const AttnShape& a : {AttnShape{"small preset", 8, 128, 32, 128}, AttnShape{"small preset", 8, 128, 32, 1024},
+                             AttnShape{"V2-Lite", 16, 512, 64, 1024}, AttnShape{"DeepSeek-V3", 128, 512, 64, 128},
+                             AttnShape{"DeepSeek-V3", 128, 512, 64, 1024}}) {
+    const int64_t cw = a.C + a.dr;
+    Rng rng(5);
+    std::vector<float> ql(size_t(a.H * a.C)), qp(size_t(a.H * a.dr)), cache(size_t(a.S * cw)),
+        scores(size_t(a.H * a.S)), out(size_t(a.H * a.C));
+    for (auto* v : {&ql, &qp, &cache})
+      for (float& x : *v) x = rng.normal();
+    const float scale = 1.0f / std::sqrt(float(a.C + a.dr));
+    auto best_of = [&](auto&& f) {
+      const int n = std::max<int>(3, int(2e8 / double(a.H * a.S * (2 * a.C + a.dr))));
+      double best = 1e30;
+      for (int r = 0; r < reps; ++r) {
+        const double t0 = now_seconds();
+        for (int i = 0; i < n; ++i) f();
+        best = std::min(best, (now_seconds() - t0) / n);
+      }
+      return best;
+    };
+    const double t_kernel = best_of([&] {
+      latent_attention(ql.data(), qp.data(), a.H, a.C, a.dr, cache.data(), cw, a.S, scale, scores.data(), out.data());
+    });
+    const double t_blas = best_of([&] {
+      sgemm(false, true, a.H, a.S, a.C, scale, ql.data(), a.C, cache.data(), cw, 0.0f, scores.data(), a.S);
+      sgemm(false, true, a.H, a.S, a.dr, scale, qp.data(), a.dr, cache.data() + a.C, cw, 1.0f, scores.data(), a.S);
+      softmax_rows(scores.data(), a.H, a.S, a.S);
+      sgemm(false, false, a.H, a.C, a.S, 1.0f, scores.data(), a.S, cache.data(), cw, 0.0f, out.data(), a.C);
+    });
+    const double flops = 2.0 * double(a.H * a.S) * double(2 * a.C + a.dr);
+    std::printf("latent attention %s H=%lld C=%lld dr=%lld S=%lld (1 thread): kernel %.1f us (%.1f GFLOP/s), "
+                "BLAS %.1f us (%.1f GFLOP/s): %.2fx\n",
+                a.name, (long long)a.H, (long long)a.C, (long long)a.dr, (long long)a.S, t_kernel * 1e6,
+                flops / t_kernel / 1e9, t_blas * 1e6, flops / t_blas / 1e9, t_blas / t_kernel);
+  }
+  set_num_threads(2);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      opt.threads = std::atoi(argv[++i]);
-    } else if (std::strcmp(argv[i], "--quick") == 0) {
-      opt.quick = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
-      return 2;
+  try {
+    for (bench::Args args(argc, argv); args.next();) {
+      if (args.is("--threads")) opt.threads = int(args.integer());
+      else if (args.is("--quick")) opt.quick = true;
+      else if (args.is("--attention-only")) opt.attention_only = true;
+      else args.unknown();
     }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_kernels: %s\nusage: %s [--threads N] [--quick] [--attention-only]\n", e.what(), argv[0]);
+    return 2;
   }
   set_num_threads(opt.threads);
   tune_malloc_for_reuse();
@@ -129,6 +180,8 @@ int main(int argc, char** argv) {
   std::printf("threads %d, cpu %s, kernels %s\n", num_threads(), cpu_features_str().c_str(),
               kernel_isa_name(kernel_isa()));
   std::printf("blas: %s\n", blas_info());
+
+  if (opt.attention_only) return bench_latent_attention(reps), 0;
 
   double bw = 0;
   {
@@ -215,5 +268,7 @@ int main(int argc, char** argv) {
     std::printf("prefill %s %lldx%lld M=%lld: %.1f GFLOP/s = %.2f of sgemm peak\n", c.name, (long long)Np,
                 (long long)Kp, (long long)Mp, g, g / peak);
   }
+
+  bench_latent_attention(reps);
   return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "core/arena.h"
 #include "core/sys.h"
+#include "kernels/latent_attention.h"
 #include "kernels/ops.h"
 
 namespace frugal {
@@ -65,6 +66,11 @@ void mla_forward_ragged(const DeepSeekConfig& cfg, const MlaWeights& w, const Ro
     const int64_t T = row0[i + 1] - row0[i], p0 = caches[i]->length(), S = p0 + T;
     const float* cache = caches[i]->layer(layer);
     float* scores = scores_all + size_t(worker) * size_t(max_scores);
+    if (T == 1 && n > 1 && latent_attention_preferred(H, C, dr)) {  // a decode row among others, small heads
+      latent_attention(qt + row0[i] * H * C, qpe + row0[i] * H * dr, H, C, dr, cache, cw, S, rope.softmax_scale,
+                       scores, ot + row0[i] * H * C);
+      return;
+    }
     sgemm(false, true, T * H, S, C, rope.softmax_scale, qt + row0[i] * H * C, C, cache, cw, 0.0f, scores, S);
     sgemm(false, true, T * H, S, dr, rope.softmax_scale, qpe + row0[i] * H * dr, dr, cache + C, cw, 1.0f, scores,
           S);
