@@ -184,10 +184,13 @@ StepRecord Telemetry::log(StepRecord r, bool print_line) {
   r.time = unix_seconds();
   fill_cost(r, opt_.usd_per_hour, opt_.devices);
   // ETA: an exponential moving average of wall seconds per step between log calls, so it
-  // includes evaluation and checkpoint pauses; before the second log, the step time itself.
+  // includes evaluation and checkpoint pauses; before the second log, the step time itself. The
+  // weight is 5% per step: an evaluation pause raises the ETA by about 5% of its length per
+  // remaining step, instead of doubling the ETA on the line that reports it.
   if (last_log_step_ >= 0 && r.step > last_log_step_) {
-    const double rate = (t - last_log_t_) / double(r.step - last_log_step_);
-    sec_per_step_ = sec_per_step_ < 0 ? rate : 0.7 * sec_per_step_ + 0.3 * rate;
+    const double steps = double(r.step - last_log_step_), rate = (t - last_log_t_) / steps;
+    const double keep = std::pow(0.95, steps);
+    sec_per_step_ = sec_per_step_ < 0 ? rate : keep * sec_per_step_ + (1 - keep) * rate;
   } else if (sec_per_step_ < 0 && r.step_ms > 0) {
     sec_per_step_ = r.step_ms / 1000.0;
   }
