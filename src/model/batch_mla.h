@@ -5,7 +5,8 @@
 // step instead of once per sequence; only the attention proper (scores and P·c_kv over a
 // sequence's own cache, causal within its chunk) runs per sequence, in parallel over sequences.
 //
-// The absorbed form of mla.cpp (attend_absorbed) is the reference: for one sequence this computes
+// The absorbed form of mla.cpp is the reference (the same mla_absorb_query / mla_attend_latent /
+// mla_absorb_output stages; small-head decode rows use latent_attention): for one sequence this computes
 // the same operations in the same order (tests/model/test_batch_decode.cpp checks batched ==
 // one-at-a-time forward()).
 //

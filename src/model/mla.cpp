@@ -54,49 +54,65 @@ void attend_naive(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTabl
   }
 }
 
-// Absorbed form: attention over the latent cache. Rows are (t, h) pairs so every head and token
-// shares one GEMM against the cache: scores [(T·H), S] = q̃ [(T·H), C] · c_kvᵀ + q_pe · k_peᵀ.
+// Absorbed form: attention over the latent cache (see mla_absorb_query, mla_attend_latent).
 void attend_absorbed(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* q,
                      int64_t T, int64_t pos0, const float* cache, int64_t cw, Arena& arena, float* o) {
-  const int64_t H = cfg.num_attention_heads, C = cfg.kv_lora_rank, dn = cfg.qk_nope_head_dim,
-                dr = cfg.qk_rope_head_dim, dv = cfg.v_head_dim, S = pos0 + T, dq = dn + dr, dkv = dn + dv;
-  float* qt = arena.alloc<float>(size_t(T * H * C));  // q̃ [(T·H), C]
-  float* qpe = arena.alloc<float>(size_t(T * H * dr));  // q_pe [(T·H), dr], contiguous for the GEMM
-  // The per-head products are small ([dn, C] and [dv, C] slices of kv_b_proj): run whole heads on
-  // each thread (one parallel region instead of one per head and product; their GEMMs then run
-  // single-threaded), with per-thread scratch since the arena is not thread-safe.
-  const int nt = num_threads();
-  auto absorb_query = [&](int64_t h, Arena* scratch) {
-    // q̃_h [T, C] = q_nope_h [T, dn] · W_UK,h [dn, C]
-    matmul_xw(q + h * dq, T, H * dq, w.kv_b_proj.row_slice(h * dkv, dn), qt + h * C, H * C, scratch);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t i = 0; i < dr; ++i) qpe[(t * H + h) * dr + i] = q[t * H * dq + h * dq + dn + i];
-  };
-  if (nt > 1) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t h = 0; h < H; ++h) absorb_query(h, nullptr);
-  } else {
-    for (int64_t h = 0; h < H; ++h) absorb_query(h, &arena);
-  }
+  const int64_t H = cfg.num_attention_heads, C = cfg.kv_lora_rank, dr = cfg.qk_rope_head_dim, S = pos0 + T;
+  float* qt = arena.alloc<float>(size_t(T * H * C));    // q̃ [(T·H), C]
+  float* qpe = arena.alloc<float>(size_t(T * H * dr));  // q_pe [(T·H), dr]
+  mla_absorb_query(cfg, w, q, T, arena, qt, qpe);
   float* scores = arena.alloc<float>(size_t(T * H * S));
-  sgemm(false, true, T * H, S, C, rope.softmax_scale, qt, C, cache, cw, 0.0f, scores, S);
-  sgemm(false, true, T * H, S, dr, rope.softmax_scale, qpe, dr, cache + C, cw, 1.0f, scores, S);
-  mask_causal(scores, H, T, S, pos0, S);
-  softmax_rows(scores, T * H, S, S);
-  float* ot = arena.alloc<float>(size_t(T * H * C));  // õ [(T·H), C] = P · c_kv
-  sgemm(false, false, T * H, C, S, 1.0f, scores, S, cache, cw, 0.0f, ot, C);
-  auto absorb_output = [&](int64_t h, Arena* scratch) {  // o_h [T, dv] = õ_h · W_UV,hᵀ
-    matmul_xwt(ot + h * C, T, H * C, w.kv_b_proj.row_slice(h * dkv + dn, dv), o + h * dv, H * dv, scratch);
-  };
+  float* ot = arena.alloc<float>(size_t(T * H * C));  // õ [(T·H), C]
+  mla_attend_latent(cfg, rope, qt, qpe, T, pos0, cache, cw, scores, ot);
+  mla_absorb_output(cfg, w, ot, T, arena, o);
+}
+
+// The per-head products are small ([dn, C] and [dv, C] slices of kv_b_proj): whole heads run on
+// each thread (one parallel region instead of one per head and product; their GEMMs then run
+// single-threaded), with per-thread scratch since the arena is not thread-safe.
+template <typename PerHead>
+void for_each_head(int64_t H, Arena& arena, PerHead&& f) {
+  const int nt = num_threads();
   if (nt > 1) {
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t h = 0; h < H; ++h) absorb_output(h, nullptr);
+    for (int64_t h = 0; h < H; ++h) f(h, nullptr);
   } else {
-    for (int64_t h = 0; h < H; ++h) absorb_output(h, &arena);
+    for (int64_t h = 0; h < H; ++h) f(h, &arena);
   }
 }
 
 }  // namespace
+
+void mla_absorb_query(const DeepSeekConfig& cfg, const MlaWeights& w, const float* q, int64_t R, Arena& arena,
+                      float* qt, float* qpe) {
+  const int64_t H = cfg.num_attention_heads, C = cfg.kv_lora_rank, dn = cfg.qk_nope_head_dim,
+                dr = cfg.qk_rope_head_dim, dq = dn + dr, dkv = dn + cfg.v_head_dim;
+  for_each_head(H, arena, [&](int64_t h, Arena* scratch) {  // q̃_h [R, C] = q_nope_h [R, dn] · W_UK,h [dn, C]
+    matmul_xw(q + h * dq, R, H * dq, w.kv_b_proj.row_slice(h * dkv, dn), qt + h * C, H * C, scratch);
+    for (int64_t t = 0; t < R; ++t)
+      for (int64_t i = 0; i < dr; ++i) qpe[(t * H + h) * dr + i] = q[t * H * dq + h * dq + dn + i];
+  });
+}
+
+void mla_attend_latent(const DeepSeekConfig& cfg, const RopeTables& rope, const float* qt, const float* qpe,
+                       int64_t T, int64_t pos0, const float* cache, int64_t cw, float* scores, float* ot) {
+  const int64_t H = cfg.num_attention_heads, C = cfg.kv_lora_rank, dr = cfg.qk_rope_head_dim, S = pos0 + T;
+  // Rows are (t, h) pairs so every head and token shares one GEMM against the cache.
+  sgemm(false, true, T * H, S, C, rope.softmax_scale, qt, C, cache, cw, 0.0f, scores, S);
+  sgemm(false, true, T * H, S, dr, rope.softmax_scale, qpe, dr, cache + C, cw, 1.0f, scores, S);
+  mask_causal(scores, H, T, S, pos0, S);
+  softmax_rows(scores, T * H, S, S);
+  sgemm(false, false, T * H, C, S, 1.0f, scores, S, cache, cw, 0.0f, ot, C);
+}
+
+void mla_absorb_output(const DeepSeekConfig& cfg, const MlaWeights& w, const float* ot, int64_t R, Arena& arena,
+                       float* o) {
+  const int64_t H = cfg.num_attention_heads, C = cfg.kv_lora_rank, dn = cfg.qk_nope_head_dim,
+                dv = cfg.v_head_dim, dkv = dn + dv;
+  for_each_head(H, arena, [&](int64_t h, Arena* scratch) {  // o_h [R, dv] = õ_h · W_UV,hᵀ
+    matmul_xwt(ot + h * C, R, H * C, w.kv_b_proj.row_slice(h * dkv + dn, dv), o + h * dv, H * dv, scratch);
+  });
+}
 
 float* mla_queries(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
                    int64_t R, const int64_t* pos, Arena& arena) {

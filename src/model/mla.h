@@ -37,6 +37,18 @@ float* mla_queries(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTab
 void mla_latent_rows(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
                      int64_t R, const int64_t* pos, Arena& arena, float* rows, int64_t ld_rows);
 
+// The absorbed form's three stages, shared by mla_forward and the ragged batch (batch_mla.cpp):
+//  q [R, H·(dn+dr)] -> q̃ [(R·H), C] = q_nope_h · W_UK,h per head, and q_pe copied to [(R·H), dr];
+//  attention of T new tokens at positions pos0.. over a cache of S = pos0 + T rows (causal):
+//    scores [(T·H), S] (scratch), õ [(T·H), C] = P · c_kv;
+//  õ [(R·H), C] -> o [R, H·dv] = õ_h · W_UV,hᵀ per head.
+void mla_absorb_query(const DeepSeekConfig& cfg, const MlaWeights& w, const float* q, int64_t R, Arena& arena,
+                      float* qt, float* qpe);
+void mla_attend_latent(const DeepSeekConfig& cfg, const RopeTables& rope, const float* qt, const float* qpe,
+                       int64_t T, int64_t pos0, const float* cache, int64_t cw, float* scores, float* ot);
+void mla_absorb_output(const DeepSeekConfig& cfg, const MlaWeights& w, const float* ot, int64_t R, Arena& arena,
+                       float* o);
+
 // x_norm [T, D] (already input_layernorm'ed) -> out [T, D] (o_proj output, not yet added to the
 // residual). Appends this chunk's [c_kv | k_pe] rows to cache_layer at rows [pos0, pos0 + T).
 void mla_forward(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
