@@ -36,10 +36,9 @@ template <typename T> std::vector<int32_t> ids_from(const void* data, int64_t n,
 
 }  // namespace
 
-void TokenSource::add_segment(Segment s) {
-  s.start = size_;
-  size_ += s.n;
-  if (s.n > 0) segments_.push_back(std::move(s));
+void TokenSource::add_segment(std::shared_ptr<const void> owner, const uint8_t* data, int64_t n, uint32_t width) {
+  if (n > 0) segments_.push_back(Segment{std::move(owner), data, size_, n, width});
+  size_ += n;
 }
 
 TokenSource TokenSource::open(const std::string& path) { return open(path, Split::kTrain); }
@@ -82,12 +81,7 @@ TokenSource TokenSource::from_ids(std::vector<int32_t> ids, std::string name) {
   }
   s.fingerprint_ = crc32_of(ids.data(), ids.size() * sizeof(int32_t));
   auto owned = std::make_shared<std::vector<int32_t>>(std::move(ids));
-  Segment seg;
-  seg.data = reinterpret_cast<const uint8_t*>(owned->data());
-  seg.n = int64_t(owned->size());
-  seg.width = 4;
-  seg.owner = owned;
-  s.add_segment(std::move(seg));
+  s.add_segment(owned, reinterpret_cast<const uint8_t*>(owned->data()), int64_t(owned->size()), 4);
   return s;
 }
 
@@ -125,12 +119,7 @@ TokenSource TokenSource::open_shard(const std::string& path) {
   s.max_id_ = int32_t(h.max_id);
   const uint32_t parts[2] = {h.crc32, uint32_t(h.tokens)};
   s.fingerprint_ = crc32_of(parts, sizeof parts);
-  Segment seg;
-  seg.data = file->data() + kShardHeaderBytes;
-  seg.n = h.tokens;
-  seg.width = h.token_bytes;
-  seg.owner = file;
-  s.add_segment(std::move(seg));
+  s.add_segment(file, file->data() + kShardHeaderBytes, h.tokens, h.token_bytes);
   return s;
 }
 
@@ -161,12 +150,7 @@ TokenSource TokenSource::open_dir(const std::string& dir, Split split) {
     s.max_id_ = std::max(s.max_id_, int32_t(h.max_id));
     parts.push_back(h.crc32);
     parts.push_back(uint32_t(h.tokens));
-    Segment seg;
-    seg.data = file->data() + kShardHeaderBytes;
-    seg.n = h.tokens;
-    seg.width = h.token_bytes;
-    seg.owner = file;
-    s.add_segment(std::move(seg));
+    s.add_segment(file, file->data() + kShardHeaderBytes, h.tokens, h.token_bytes);
   }
   s.fingerprint_ = crc32_of(parts.data(), parts.size() * sizeof(uint32_t));
   return s;

@@ -63,7 +63,7 @@ class TokenSource {
   static TokenSource open_dir(const std::string& dir, Split split);
   static TokenSource open_shard(const std::string& path);
   static TokenSource open_npy(const std::string& path);
-  void add_segment(Segment s);
+  void add_segment(std::shared_ptr<const void> owner, const uint8_t* data, int64_t n, uint32_t width);
 };
 
 }  // namespace frugal::data
