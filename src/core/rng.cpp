@@ -5,18 +5,12 @@
 namespace frugal {
 
 namespace {
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
 void Rng::seed_with(uint64_t seed) {
-  uint64_t x = seed;
-  for (auto& s : state) s = splitmix64(x);
+  // splitmix64's sequence: the k-th output is mix64(seed + (k-1)·increment).
+  for (int k = 0; k < 4; ++k) state[k] = mix64(seed + uint64_t(k) * 0x9e3779b97f4a7c15ull);
 }
 
 uint64_t Rng::next_u64() {

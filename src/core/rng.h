@@ -5,6 +5,15 @@
 
 namespace frugal {
 
+// splitmix64's step: adds the golden-ratio increment, then a bijective 64-bit finaliser with full
+// avalanche. Seeds Rng, and hashes (seed, index) pairs into independent streams and cache keys.
+inline uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 class Rng {
  public:
   explicit Rng(uint64_t seed = 0) { seed_with(seed); }

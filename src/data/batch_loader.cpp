@@ -10,13 +10,6 @@ namespace frugal::data {
 
 namespace {
 
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 // One T+1 window into inputs[T] and targets[T].
 void split_row(const int32_t* row, int64_t T, int32_t* inputs, int32_t* targets) {
   std::copy(row, row + T, inputs);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "core/file.h"
 #include "core/progress.h"
 #include "core/sys.h"
@@ -17,13 +18,6 @@ namespace frugal::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 // Packs the documents of one split into shards of exactly shard_tokens ids (the last one shorter).
 class SplitWriter {

@@ -4,20 +4,9 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/rng.h"
 
 namespace frugal {
-
-namespace {
-
-// splitmix64's finaliser: a bijective 64-bit mix with full avalanche.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
 
 PrefixCache::PrefixCache(int64_t n_layers, int64_t width, int64_t block_tokens, int64_t capacity_tokens)
     : layers_(n_layers), width_(width), block_(block_tokens), capacity_(capacity_tokens) {
@@ -27,11 +16,11 @@ PrefixCache::PrefixCache(int64_t n_layers, int64_t width, int64_t block_tokens, 
     fail(ErrorKind::kInvalidArgument, "prefix cache capacity must be >= 0 tokens (got {})", capacity_tokens);
 }
 
-uint64_t PrefixCache::root(uint64_t salt) { return mix(salt ^ 0x66727567616c7063ull); }
+uint64_t PrefixCache::root(uint64_t salt) { return mix64(salt ^ 0x66727567616c7063ull); }
 
 uint64_t PrefixCache::chain(uint64_t parent, const int32_t* ids, int64_t n) {
-  uint64_t h = mix(parent);
-  for (int64_t i = 0; i < n; ++i) h = mix(h ^ uint64_t(uint32_t(ids[i])));
+  uint64_t h = mix64(parent);
+  for (int64_t i = 0; i < n; ++i) h = mix64(h ^ uint64_t(uint32_t(ids[i])));
   return h;
 }
 
