@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <set>
+#include <type_traits>
 
 #include "core/error.h"
 #include "io/hf_config.h"
+#include "model/tensor_table.h"
 
 namespace frugal {
 
@@ -106,64 +108,12 @@ class Binder {
   std::set<std::string> used_;
 };
 
-MlpWeights bind_mlp(Binder& b, const std::string& p, int64_t hidden, int64_t inter) {
-  MlpWeights m;
-  m.gate_proj = b.matrix(p + "gate_proj.weight", inter, hidden);
-  m.up_proj = b.matrix(p + "up_proj.weight", inter, hidden);
-  m.down_proj = b.matrix(p + "down_proj.weight", hidden, inter);
-  return m;
-}
-
-LayerWeights bind_layer(Binder& b, const DeepSeekConfig& c, int64_t l) {
-  const std::string p = "model.layers." + std::to_string(l) + ".";
-  const int64_t D = c.hidden_size, H = c.num_attention_heads;
-  LayerWeights lw;
-  lw.input_layernorm = b.vector(p + "input_layernorm.weight", D);
-  lw.post_attention_layernorm = b.vector(p + "post_attention_layernorm.weight", D);
-  MlaWeights& a = lw.self_attn;
-  const std::string ap = p + "self_attn.";
-  if (c.q_lora_rank > 0) {
-    a.q_a_proj = b.matrix(ap + "q_a_proj.weight", c.q_lora_rank, D);
-    a.q_a_layernorm = b.vector(ap + "q_a_layernorm.weight", c.q_lora_rank);
-    a.q_b_proj = b.matrix(ap + "q_b_proj.weight", H * c.qk_head_dim(), c.q_lora_rank);
-  } else {
-    a.q_proj = b.matrix(ap + "q_proj.weight", H * c.qk_head_dim(), D);
-  }
-  a.kv_a_proj_with_mqa = b.matrix(ap + "kv_a_proj_with_mqa.weight", c.kv_cache_dim(), D);
-  a.kv_a_layernorm = b.vector(ap + "kv_a_layernorm.weight", c.kv_lora_rank);
-  a.kv_b_proj = b.matrix(ap + "kv_b_proj.weight", H * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
-  a.o_proj = b.matrix(ap + "o_proj.weight", D, H * c.v_head_dim);
-
-  lw.is_moe = c.is_moe_layer(l);
-  if (!lw.is_moe) {
-    lw.mlp = bind_mlp(b, p + "mlp.", D, c.intermediate_size);
-    return lw;
-  }
-  MoeWeights& m = lw.moe;
-  m.gate = b.matrix(p + "mlp.gate.weight", c.n_routed_experts, D);
-  if (c.topk_method == TopkMethod::kNoauxTc)
-    m.e_score_correction_bias = b.vector(p + "mlp.gate.e_score_correction_bias", c.n_routed_experts);
-  m.experts.reserve(size_t(c.n_routed_experts));
-  for (int64_t e = 0; e < c.n_routed_experts; ++e)
-    m.experts.push_back(bind_mlp(b, p + "mlp.experts." + std::to_string(e) + ".", D, c.moe_intermediate_size));
-  m.has_shared = c.n_shared_experts > 0;
-  if (m.has_shared)
-    m.shared_experts = bind_mlp(b, p + "mlp.shared_experts.", D, c.n_shared_experts * c.moe_intermediate_size);
-  return lw;
-}
-
-MtpWeights bind_mtp(Binder& b, const DeepSeekConfig& c, int64_t l) {
-  const std::string p = "model.layers." + std::to_string(l) + ".";
-  const int64_t D = c.hidden_size;
-  MtpWeights m;
-  m.enorm = b.vector(p + "enorm.weight", D);
-  m.hnorm = b.vector(p + "hnorm.weight", D);
-  m.eh_proj = b.matrix(p + "eh_proj.weight", D, 2 * D);
-  m.block = bind_layer(b, c, l);
-  m.shared_head_norm = b.vector(p + "shared_head.norm.weight", D);
-  m.shared_head_head = b.matrix(p + "shared_head.head.weight", c.vocab_size, D);
-  m.embed_tokens = b.matrix(p + "embed_tokens.weight", c.vocab_size, D);
-  return m;
+// Binds one tensor of the table: a matrix slot as a WeightView into the checkpoint, a vector or
+// buffer slot as an f32 copy.
+auto slot_binder(Binder& b) {
+  return Overloaded{
+      [&b](const TensorSpec& t, WeightView& w) { w = b.matrix(t.name, t.shape[0], t.shape[1]); },
+      [&b](const TensorSpec& t, std::vector<float>& v) { v = b.vector(t.name, t.shape[0]); }};
 }
 
 bool store_has_layer(const WeightStore& s, int64_t l) {
@@ -181,35 +131,46 @@ std::unique_ptr<LoadedModel> load_model(const std::string& dir, const LoadOption
   m->config = load_hf_config(dir);
   m->store = std::make_unique<WeightStore>(dir);
   const DeepSeekConfig& c = m->config;
-  Binder b(*m->store, c, opt.check_finite);
-  ModelWeights& w = m->weights;
-  w.embed_tokens = b.matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) w.layers.push_back(bind_layer(b, c, l));
-  w.norm = b.vector("model.norm.weight", c.hidden_size);
-  if (c.tie_word_embeddings && !b.has("lm_head.weight")) w.lm_head = w.embed_tokens;
-  else w.lm_head = b.matrix("lm_head.weight", c.vocab_size, c.hidden_size);
+  m->weights = bind_weights(*m->store, c, opt, m->mtp_note);
+  return m;
+}
+
+ModelWeights bind_weights(const WeightStore& store, const DeepSeekConfig& c, const LoadOptions& opt,
+                          std::string& mtp_note) {
+  Binder b(store, c, opt.check_finite);
+  ModelWeights w;
+  auto bind = slot_binder(b);
+  visit_main_tensors(c, w, [&](const TensorSpec& t, auto& slot) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(slot)>, WeightView>) {
+      if (t.role == TensorRole::kHead && c.tie_word_embeddings && !b.has(t.name)) {
+        slot = w.embed_tokens;  // tied: the head is the embedding (bound before it in table order)
+        return;
+      }
+    }
+    bind(t, slot);
+  });
 
   for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
     const int64_t l = c.num_hidden_layers + k;
-    if (!store_has_layer(*m->store, l)) {  // many conversions drop the MTP layer: fine for inference
-      m->mtp_note = fmt::format("config.json declares {} MTP module(s) but the checkpoint has no layer {}",
-                                c.num_nextn_predict_layers, l);
+    if (!store_has_layer(store, l)) {  // many conversions drop the MTP layer: fine for inference
+      mtp_note = fmt::format("config.json declares {} MTP module(s) but the checkpoint has no layer {}",
+                             c.num_nextn_predict_layers, l);
       break;
     }
     if (!opt.load_mtp) {
-      m->mtp_note = "MTP modules not loaded (load_mtp = false)";
+      mtp_note = "MTP modules not loaded (load_mtp = false)";
       break;
     }
-    w.mtp.push_back(bind_mtp(b, c, l));
+    visit_mtp_tensors(c, k, w.mtp.emplace_back(), bind);
   }
   std::vector<std::string> extra = b.unused();
   if (opt.load_mtp && !extra.empty()) {
     std::string list;
     for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", " : "") + extra[i];
     fail(ErrorKind::kShape, "{}: {} tensor(s) not used by this config.json (e.g. {}); the checkpoint and config disagree",
-         dir, extra.size(), list);
+         store.dir(), extra.size(), list);
   }
-  return m;
+  return w;
 }
 
 }  // namespace frugal

@@ -27,4 +27,10 @@ struct LoadedModel {
 
 std::unique_ptr<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt = {});
 
+// load_model's binding step for a parsed config: walks the tensor table (model/tensor_table.h),
+// binding each tensor to its slot, then rejects tensors the config does not use. Sets mtp_note
+// when MTP modules are declared but not bound.
+ModelWeights bind_weights(const WeightStore& store, const DeepSeekConfig& c, const LoadOptions& opt,
+                          std::string& mtp_note);
+
 }  // namespace frugal

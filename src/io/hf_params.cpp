@@ -16,7 +16,7 @@ void load_params_hf(const std::string& dir, ParamStore& store) {
   for (const ParamStore::Entry& e : store.entries()) {
     if (!ws.has(e.name)) {
       // V2-style checkpoints have no correction bias: keep it neutral (zero) rather than fail.
-      if (!e.trainable) continue;
+      if (e.role == TensorRole::kRoutingBias) continue;
       fail(ErrorKind::kShape, "{}: tensor '{}' is missing", dir, e.name);
     }
     Tensor t = ws.get(e.name);
@@ -61,16 +61,9 @@ void export_params_hf(const ParamStore& store, const std::string& out_dir, DType
     for (int64_t i = 0; i < e.numel; ++i) b[size_t(i)] = f32_to_bf16(v[i]);
     w.add_raw(name, DType::kBF16, e.shape, b.data(), b.size() * sizeof(uint16_t));
   };
-  for (const ParamStore::Entry& e : store.entries()) add(e.name, e);
-  // The MTP modules' copies of the shared embedding and head (SPEC §4.1, §10.1).
-  const ParamStore::Entry* emb = store.find("model.embed_tokens.weight");
-  const ParamStore::Entry* head = store.find("lm_head.weight");
-  if (store.with_mtp())
-    for (int64_t k = 0; k < cfg.num_nextn_predict_layers; ++k) {
-      const std::string p = "model.layers." + std::to_string(cfg.num_hidden_layers + k) + ".";
-      add(p + "shared_head.head.weight", *head);
-      add(p + "embed_tokens.weight", *emb);
-    }
+  // Table order; the MTP modules' copies of the shared embedding and head (SPEC §4.1, §10.1) come
+  // with the main model's entry.
+  store.for_each_tensor([&](const TensorSpec& t, const ParamStore::Entry& e) { add(t.name, e); });
   w.set_metadata("format", "pt");
   w.write(path_join(out_dir, "model.safetensors"));
   write_file_atomic(path_join(out_dir, "config.json"), hf_config_to_json(cfg).dump(2) + "\n");

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -63,12 +62,13 @@ namespace {
 enum class Init { kLinear, kNorm, kEmbedding, kBias };
 
 Init init_of(const TensorSpec& s) {
-  const std::string& n = s.name;
-  auto ends = [&](const char* suf) { return n.size() >= std::strlen(suf) && n.compare(n.size() - std::strlen(suf), std::string::npos, suf) == 0; };
-  if (ends("e_score_correction_bias")) return Init::kBias;
-  if (ends("embed_tokens.weight")) return Init::kEmbedding;
-  if (s.shape.size() == 1) return Init::kNorm;
-  return Init::kLinear;
+  switch (s.role) {
+    case TensorRole::kRoutingBias: return Init::kBias;
+    case TensorRole::kEmbedding:
+    case TensorRole::kMtpEmbedCopy: return Init::kEmbedding;
+    case TensorRole::kNorm: return Init::kNorm;
+    default: return Init::kLinear;
+  }
 }
 
 void fill(const TensorSpec& s, Rng& rng, std::vector<float>& v) {

@@ -12,6 +12,7 @@
 
 #include "core/tensor.h"
 #include "model/config.h"
+#include "model/params.h"
 #include "model/train_params.h"
 #include "model/weights.h"
 
@@ -28,6 +29,8 @@ class ParamStore {
     bool trainable = true;  // false: a buffer (e_score_correction_bias): no gradient, not stepped
     bool decay = false;     // weight decay applies (every 2-D tensor, as in the V3 recipe)
     bool mtp = false;       // part of an MTP module
+    TensorRole role = TensorRole::kNorm;  // from the tensor table (model/tensor_table.h)
+    int64_t layer = -1, expert = -1;      // as TensorSpec: what pipeline / expert sharding pick by
   };
 
   // All tensors of `cfg` (the MTP modules too when with_mtp and cfg has them), values zero.
@@ -51,12 +54,23 @@ class ParamStore {
   // Valid while the store lives; norm vectors are copied, so call again after an update.
   ModelWeights weights() const;
 
+  // Every tensor of the checkpoint layout in table order (expected_tensors), with the entry that
+  // holds it; an MTP copy of the embedding / head comes with the main model's entry.
+  template <class F>
+  void for_each_tensor(F&& f) const {
+    size_t i = 0;
+    for (const TensorSpec& t : expected_tensors(cfg_, with_mtp_)) f(t, entry_of(t, i));
+  }
+
   void zero_grad();
   // From-scratch init: linear and embedding weights N(0, std²), norm weights 1, routing bias 0.
   void init_random(Rng& rng, double std);
 
  private:
   void bind();
+  // The entry of table tensor `t`, given that `next` entries were walked before it (the table
+  // order is the entry order; the MTP copies have no entry of their own).
+  const Entry& entry_of(const TensorSpec& t, size_t& next) const;
 
   DeepSeekConfig cfg_;
   bool with_mtp_;

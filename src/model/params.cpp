@@ -21,79 +21,12 @@ int64_t add(int64_t a, int64_t b) {
   return r;
 }
 
-class TensorList {
- public:
-  TensorList(std::vector<TensorSpec>& out, int64_t layer, bool mtp) : out_(out), layer_(layer), mtp_(mtp) {
-    prefix_ = layer < 0 ? "" : "model.layers." + std::to_string(layer) + ".";
-  }
-  void add(const std::string& name, Shape shape, bool fp8 = false) {
-    out_.push_back({prefix_ + name, std::move(shape), fp8, layer_, mtp_});
-  }
-  // SwiGLU MLP of width `inter` under `prefix` (dense mlp., experts.E., shared_experts.).
-  void swiglu(const std::string& prefix, int64_t hidden, int64_t inter) {
-    add(prefix + "gate_proj.weight", {inter, hidden}, true);
-    add(prefix + "up_proj.weight", {inter, hidden}, true);
-    add(prefix + "down_proj.weight", {hidden, inter}, true);
-  }
-
- private:
-  std::vector<TensorSpec>& out_;
-  int64_t layer_;
-  bool mtp_;
-  std::string prefix_;
-};
-
-void decoder_layer(const DeepSeekConfig& c, TensorList& t, int64_t layer) {
-  const int64_t D = c.hidden_size, H = c.num_attention_heads;
-  t.add("input_layernorm.weight", {D});
-  if (c.q_lora_rank > 0) {
-    t.add("self_attn.q_a_proj.weight", {c.q_lora_rank, D}, true);
-    t.add("self_attn.q_a_layernorm.weight", {c.q_lora_rank});
-    t.add("self_attn.q_b_proj.weight", {H * c.qk_head_dim(), c.q_lora_rank}, true);
-  } else {
-    t.add("self_attn.q_proj.weight", {H * c.qk_head_dim(), D}, true);
-  }
-  t.add("self_attn.kv_a_proj_with_mqa.weight", {c.kv_cache_dim(), D}, true);  // [C + dr, D]
-  t.add("self_attn.kv_a_layernorm.weight", {c.kv_lora_rank});
-  t.add("self_attn.kv_b_proj.weight", {H * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank}, true);
-  t.add("self_attn.o_proj.weight", {D, H * c.v_head_dim}, true);
-  t.add("post_attention_layernorm.weight", {D});
-  if (!c.is_moe_layer(layer)) {
-    t.swiglu("mlp.", D, c.intermediate_size);
-    return;
-  }
-  t.add("mlp.gate.weight", {c.n_routed_experts, D});
-  if (c.topk_method == TopkMethod::kNoauxTc) t.add("mlp.gate.e_score_correction_bias", {c.n_routed_experts});
-  for (int64_t e = 0; e < c.n_routed_experts; ++e)
-    t.swiglu("mlp.experts." + std::to_string(e) + ".", D, c.moe_intermediate_size);
-  if (c.n_shared_experts > 0) t.swiglu("mlp.shared_experts.", D, c.n_shared_experts * c.moe_intermediate_size);
-}
-
 }  // namespace
 
 std::vector<TensorSpec> expected_tensors(const DeepSeekConfig& c, bool include_mtp) {
-  const int64_t V = c.vocab_size, D = c.hidden_size;
   std::vector<TensorSpec> out;
-  TensorList global(out, -1, false);
-  global.add("model.embed_tokens.weight", {V, D});
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    TensorList t(out, l, false);
-    decoder_layer(c, t, l);
-  }
-  global.add("model.norm.weight", {D});
-  global.add("lm_head.weight", {V, D});
-  if (!include_mtp) return out;
-  for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
-    const int64_t l = c.num_hidden_layers + k;
-    TensorList t(out, l, true);
-    t.add("enorm.weight", {D});
-    t.add("hnorm.weight", {D});
-    t.add("eh_proj.weight", {D, 2 * D});  // [D, 2D]: input is concat(enorm(emb), hnorm(h))
-    decoder_layer(c, t, l);
-    t.add("shared_head.norm.weight", {D});
-    t.add("shared_head.head.weight", {V, D});  // copy of lm_head.weight
-    t.add("embed_tokens.weight", {V, D});      // copy of model.embed_tokens.weight
-  }
+  ModelT<SpecSlots> none;
+  visit_model_tensors(c, include_mtp, none, [&](TensorSpec&& t, NoSlot&) { out.push_back(std::move(t)); });
   return out;
 }
 

@@ -9,23 +9,15 @@
 
 #include "core/tensor.h"
 #include "model/config.h"
+#include "model/tensor_table.h"
 
 namespace frugal {
-
-struct TensorSpec {
-  std::string name;  // Hugging Face name, e.g. "model.layers.3.mlp.experts.17.up_proj.weight"
-  Shape shape;
-  // Stored as FP8 E4M3 + "<name>_scale_inv" in the released V3 checkpoints: attention projections,
-  // dense MLP, routed and shared experts. Embeddings, heads, norms, router, bias, eh_proj are not.
-  bool fp8_in_release = false;
-  int64_t layer = -1;  // -1 for global tensors (embed_tokens, norm, lm_head)
-  bool mtp = false;    // part of an MTP module (layer index >= num_hidden_layers)
-};
 
 // Every tensor of a HF checkpoint in a stable order: model.embed_tokens, layers 0..L-1, model.norm,
 // lm_head, then (include_mtp) the MTP modules at layer indices L..L+num_nextn_predict_layers-1.
 // An MTP module is a full decoder layer (MoE when c.is_moe_layer(index)) plus enorm, hnorm,
 // eh_proj, shared_head.norm and the stored copies shared_head.head and embed_tokens.
+// The walk of the tensor table (model/tensor_table.h) without binding anything.
 std::vector<TensorSpec> expected_tensors(const DeepSeekConfig& c, bool include_mtp);
 
 // Parameter counts in elements. Conventions (they reproduce every figure in SPEC §9.5 exactly):
