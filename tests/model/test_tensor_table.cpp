@@ -260,14 +260,14 @@ TEST(TensorTable, TiedEmbeddings) {
     SafetensorsWriter w;
     for (const SafetensorsEntry& e : f.entries())
       if (e.name != "lm_head.weight") w.add(e.name, f.tensor(e.name).contiguous());
-    std::filesystem::create_directories(dir.file("untied_head_missing"));
-    w.write(dir.file("untied_head_missing/model.safetensors"));
+    std::filesystem::create_directories(dir.file("no_head"));
+    w.write(dir.file("no_head/model.safetensors"));
   }
   DeepSeekConfig tied = c;
   tied.tie_word_embeddings = true;
   std::string note;
   {
-    WeightStore ws(dir.file("untied_head_missing"));
+    WeightStore ws(dir.file("no_head"));
     ModelWeights w = bind_weights(ws, tied, {}, note);
     EXPECT_EQ(w.lm_head.data, w.embed_tokens.data);
     EXPECT_EQ(w.lm_head.rows, c.vocab_size);
