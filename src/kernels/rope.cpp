@@ -28,13 +28,14 @@ void check(const RopeSlices& s, const RopeAngles& a) {
                 "RoPE: {} rows against a table of {} positions x {} pairs", s.N, a.positions, a.half);
 }
 
-}  // namespace
-
-void rope_forward(const float* src, float* dst, const RopeSlices& s, const RopeAngles& a) {
+// Rotates row n's slices by its position's angles: forward y = Rot(θ)·x, or (transpose) the
+// inverse rotation in place. Rows are independent, so threading cannot change a bit; small calls
+// (a decode step's few rows) stay out of OpenMP, whose fork costs more than their work.
+template <bool kTranspose>
+void rotate(const float* src, float* dst, const RopeSlices& s, const RopeAngles& a) {
   check(s, a);
   const int64_t half = a.half;
-#pragma omp parallel for schedule(static) if (s.N * s.nh * half >= (1 << 15))
-  for (int64_t n = 0; n < s.N; ++n) {
+  auto row = [&](int64_t n) {
     const float* c = a.cos.data() + (n % a.positions) * half;
     const float* sn = a.sin.data() + (n % a.positions) * half;
     for (int64_t h = 0; h < s.nh; ++h) {
@@ -42,31 +43,31 @@ void rope_forward(const float* src, float* dst, const RopeSlices& s, const RopeA
       float* y = dst + n * s.ld + s.off + h * s.hstride;
       for (int64_t i = 0; i < half; ++i) {
         const float x0 = x[2 * i], x1 = x[2 * i + 1];
-        y[2 * i] = x0 * c[i] - x1 * sn[i];
-        y[2 * i + 1] = x0 * sn[i] + x1 * c[i];
+        if constexpr (kTranspose) {  // transpose of [[c, −s], [s, c]]
+          y[2 * i] = x0 * c[i] + x1 * sn[i];
+          y[2 * i + 1] = -x0 * sn[i] + x1 * c[i];
+        } else {
+          y[2 * i] = x0 * c[i] - x1 * sn[i];
+          y[2 * i + 1] = x0 * sn[i] + x1 * c[i];
+        }
       }
     }
+  };
+  if (s.N * s.nh * half >= (1 << 15)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < s.N; ++n) row(n);
+  } else {
+    for (int64_t n = 0; n < s.N; ++n) row(n);
   }
 }
 
-void rope_backward(float* g, const RopeSlices& s, const RopeAngles& a) {
-  check(s, a);
-  const int64_t half = a.half;
-#pragma omp parallel for schedule(static) if (s.N * s.nh * half >= (1 << 15))
-  for (int64_t n = 0; n < s.N; ++n) {
-    const float* c = a.cos.data() + (n % a.positions) * half;
-    const float* sn = a.sin.data() + (n % a.positions) * half;
-    for (int64_t h = 0; h < s.nh; ++h) {
-      float* y = g + n * s.ld + s.off + h * s.hstride;
-      for (int64_t i = 0; i < half; ++i) {
-        const float g0 = y[2 * i], g1 = y[2 * i + 1];
-        // Transpose of [[c, −s], [s, c]].
-        y[2 * i] = g0 * c[i] + g1 * sn[i];
-        y[2 * i + 1] = -g0 * sn[i] + g1 * c[i];
-      }
-    }
-  }
+}  // namespace
+
+void rope_forward(const float* src, float* dst, const RopeSlices& s, const RopeAngles& a) {
+  rotate<false>(src, dst, s, a);
 }
+
+void rope_backward(float* g, const RopeSlices& s, const RopeAngles& a) { rotate<true>(g, g, s, a); }
 
 void rope_ref(double* x, int64_t R, int64_t pos, const double* inv_freq, double mscale) {
   for (int64_t i = 0; i < R / 2; ++i) {
