@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   Rng rng(1);
   MoeParams p;
   p.gate = make(E, D, rng);
-  std::vector<float> bias(size_t(E));
+  std::vector<float> bias(static_cast<size_t>(E));
   for (float& b : bias) b = 0.01f * rng.normal();
   p.e_score_correction_bias = bias.data();
   for (int64_t e = 0; e < E; ++e) p.experts.push_back(make_mlp(D, F, rng));
