@@ -27,7 +27,7 @@
 #include "core/sys.h"
 #include "kernels/latent_attention.h"
 #include "kernels/linear.h"
-#include "kernels/ops.h"
+#include "kernels/softmax.h"
 #include "bench/args.h"
 #include "bench/peaks.h"
 

@@ -1,7 +1,12 @@
 // Finite-difference helpers shared by the gradient tests: central differences of a double-precision
 // reference loss, perturbing one entry at a time.
 #pragma once
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 namespace frugal::test {
@@ -30,6 +35,22 @@ std::vector<double> fd_grad(std::vector<double>* x, Fn&& loss, double h = kFdSte
   std::vector<double> g(x->size());
   for (size_t i = 0; i < x->size(); ++i) g[i] = fd_grad_at(x, i, loss, h);
   return g;
+}
+
+// Checks a whole tensor's gradient: |got − want| ≤ rel_tol · max|want| (+ 1e-8 of FD noise) for
+// every entry, the scale being the tensor's largest gradient (its entries' f32 errors are relative
+// to the size of the terms that form them, which that bounds). Returns the worst error / tolerance.
+inline double expect_grad_near(const float* got, const std::vector<double>& want, double rel_tol,
+                               const std::string& what) {
+  double scale = 0, worst = 0;
+  for (double w : want) scale = std::max(scale, std::fabs(w));
+  const double tol = rel_tol * scale + 1e-8;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double err = std::fabs(double(got[i]) - want[i]);
+    worst = std::max(worst, err / tol);
+    EXPECT_LE(err, tol) << what << " [" << i << "] got " << got[i] << " want " << want[i];
+  }
+  return worst;
 }
 
 }  // namespace frugal::test

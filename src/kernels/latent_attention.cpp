@@ -5,7 +5,7 @@
 
 #include "kernels/latent_attention_impl.h"
 #include "kernels/linear.h"
-#include "kernels/ops.h"
+#include "kernels/softmax.h"
 
 namespace frugal {
 

@@ -35,40 +35,6 @@ void swiglu_forward(const float* g, const float* u, int64_t T, int64_t F, float*
   for (int64_t i = 0; i < n; ++i) h[i] = silu(g[i]) * u[i];
 }
 
-void softmax_rows(float* x, int64_t T, int64_t n, int64_t ld) {
-  for (int64_t t = 0; t < T; ++t) {
-    float* r = x + t * ld;
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < n; ++i) m = std::max(m, r[i]);
-    if (m == -std::numeric_limits<float>::infinity()) {
-      for (int64_t i = 0; i < n; ++i) r[i] = 0;
-      continue;
-    }
-    float s = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      r[i] = std::exp(r[i] - m);
-      s += r[i];
-    }
-    float inv = 1.0f / s;
-    for (int64_t i = 0; i < n; ++i) r[i] *= inv;
-  }
-}
-
-void rope_interleaved(float* x, int64_t ld, int64_t T, int64_t R, const int64_t* pos, const double* inv_freq,
-                      double mscale) {
-  for (int64_t t = 0; t < T; ++t) {
-    float* r = x + t * ld;
-    for (int64_t i = 0; i < R / 2; ++i) {
-      // Angles in double: pos·freq reaches 1e5 rad at long context, where f32 would lose ~1e-2 rad.
-      double a = double(pos[t]) * inv_freq[i];
-      float c = float(std::cos(a) * mscale), s = float(std::sin(a) * mscale);
-      float x0 = r[2 * i], x1 = r[2 * i + 1];
-      r[2 * i] = x0 * c - x1 * s;
-      r[2 * i + 1] = x0 * s + x1 * c;
-    }
-  }
-}
-
 // ---- Backward passes ----
 
 void rmsnorm_backward(const float* x, int64_t ldx, const float* w, int64_t T, int64_t D, float eps, const float* dy,
@@ -116,34 +82,6 @@ void swiglu_backward(const float* g, const float* u, const float* dh, int64_t T,
     const float silu_g = gi * sg;
     dg[i] = hi * ui * (sg * (1.0f + gi * (1.0f - sg)));
     du[i] = hi * silu_g;
-  }
-}
-
-void softmax_rows_backward(const float* y, const float* dy, int64_t T, int64_t n, int64_t ld, float* dx) {
-#pragma omp parallel for schedule(static) if (T * n >= (1 << 16))
-  for (int64_t t = 0; t < T; ++t) {
-    const float* yr = y + t * ld;
-    const float* gr = dy + t * ld;
-    float* dr = dx + t * ld;
-    double dot = 0;
-    for (int64_t i = 0; i < n; ++i) dot += double(yr[i]) * gr[i];
-    const float d = float(dot);
-    for (int64_t i = 0; i < n; ++i) dr[i] = yr[i] * (gr[i] - d);
-  }
-}
-
-void rope_interleaved_backward(float* dx, int64_t ld, int64_t T, int64_t R, const int64_t* pos,
-                               const double* inv_freq, double mscale) {
-  for (int64_t t = 0; t < T; ++t) {
-    float* r = dx + t * ld;
-    for (int64_t i = 0; i < R / 2; ++i) {
-      const double a = double(pos[t]) * inv_freq[i];  // same angle as the forward
-      const float c = float(std::cos(a) * mscale), s = float(std::sin(a) * mscale);
-      const float g0 = r[2 * i], g1 = r[2 * i + 1];
-      // Transpose of [[c, −s], [s, c]].
-      r[2 * i] = g0 * c + g1 * s;
-      r[2 * i + 1] = -g0 * s + g1 * c;
-    }
   }
 }
 

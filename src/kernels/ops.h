@@ -1,6 +1,7 @@
-// Row-wise elementwise kernels of the transformer: RMSNorm, SwiGLU, softmax, interleaved RoPE.
-// Each is memory-bound and tiny next to the GEMMs, so the plain loop (which GCC vectorises) is
-// both the reference and the implementation; backward passes will sit beside each forward here.
+// Row-wise elementwise kernels of the transformer: RMSNorm, SwiGLU, residual add, embedding and
+// cross-entropy backward (softmax and RoPE have files of their own: softmax.h, rope.h). Each is
+// memory-bound and tiny next to the GEMMs, so the plain loop (which GCC vectorises) is both the
+// reference and the implementation; the backward passes follow the forwards below.
 //
 // Dims legend: T rows (tokens), D features per row.
 #pragma once
@@ -21,15 +22,6 @@ float silu(float x);
 // x[i] += y[i] for n elements (the residual adds), threaded for prefill-sized n.
 void add_inplace(float* x, const float* y, int64_t n);
 
-// In-place softmax over each of T rows of length n (row stride ld); rows whose entries are all
-// -inf become all-zero rather than NaN.
-void softmax_rows(float* x, int64_t T, int64_t n, int64_t ld);
-
-// Rotate adjacent pairs (2i, 2i+1) of each row of x [T, R] (row stride ld) by angle
-// pos[t] · inv_freq[i] (the released DeepSeek "interleaved" convention), scaling cos/sin by mscale.
-void rope_interleaved(float* x, int64_t ld, int64_t T, int64_t R, const int64_t* pos, const double* inv_freq,
-                      double mscale);
-
 // ---- Backward passes (training). Each is the exact vector-Jacobian product of the forward above
 // it as written in f32 (same statistics, same formulas), so the finite-difference harness in
 // tests/kernels/test_ops_grad.cpp can check it against a double re-implementation. "dz" is always
@@ -47,16 +39,6 @@ void rmsnorm_backward(const float* x, int64_t ldx, const float* w, int64_t T, in
 // du may alias u or dh (each element is read before either output of that element is written),
 // but dg and du must not alias each other.
 void swiglu_backward(const float* g, const float* u, const float* dh, int64_t T, int64_t F, float* dg, float* du);
-
-// Backward of softmax_rows, given its output y: dx_i = y_i · (dy_i − Σ_j y_j·dy_j) per row (row
-// stride ld for y, dy and dx). Fully masked rows (y all zero) get dx = 0. dx may alias dy.
-void softmax_rows_backward(const float* y, const float* dy, int64_t T, int64_t n, int64_t ld, float* dx);
-
-// Backward of rope_interleaved, in place on the gradient dx [T, R] (row stride ld): the forward is
-// the linear map mscale·Rot(θ) per pair, so its transpose is mscale·Rot(−θ) — the inverse rotation
-// (still scaled by mscale, not divided by it). Same angles (in double) as the forward.
-void rope_interleaved_backward(float* dx, int64_t ld, int64_t T, int64_t R, const int64_t* pos,
-                               const double* inv_freq, double mscale);
 
 // Backward of the embedding lookup y[t] = W[ids[t]]: dW[ids[t], :] += dy[t, :] for dy [T, D]
 // (row stride lddy) into dW [V, D] (row stride lddw). Repeated ids accumulate, in order of t.

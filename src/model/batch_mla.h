@@ -7,7 +7,7 @@
 //
 // The absorbed form of mla.cpp is the reference (the same mla_absorb_query / mla_attend_latent /
 // mla_absorb_output stages; small-head decode rows use latent_attention): for one sequence this computes
-// the same operations in the same order (tests/model/test_batch_decode.cpp checks batched ==
+// the same operations in the same order (tests/model/test_batch_mla.cpp checks batched ==
 // one-at-a-time forward()).
 //
 // Dims legend: n sequences, R = Σ T_i rows, S_i = pos_i + T_i cached tokens of sequence i after

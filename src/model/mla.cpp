@@ -9,6 +9,8 @@
 #include "core/arena.h"
 #include "core/sys.h"
 #include "kernels/ops.h"
+#include "kernels/rope.h"
+#include "kernels/softmax.h"
 
 namespace frugal {
 

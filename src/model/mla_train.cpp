@@ -1,6 +1,6 @@
 // Training MLA: projections as whole-batch GEMMs, attention as parallel (sequence, head) jobs.
 // The formulas are those of model/mla.cpp's naive form; the backward is their exact
-// vector-Jacobian product, written with the same f32 kernels (ops.h, sgemm).
+// vector-Jacobian product, written with the same f32 kernels (ops.h, rope.h, softmax.h, sgemm).
 #include "model/mla_train.h"
 
 #include <omp.h>
@@ -15,6 +15,8 @@
 #include "kernels/linear.h"
 #include "kernels/linear_grad.h"
 #include "kernels/ops.h"
+#include "kernels/rope.h"
+#include "kernels/softmax.h"
 
 namespace frugal {
 
@@ -50,68 +52,17 @@ void check_inputs(const Dims& d, const MlaParams& p, const RopeTables& rope) {
   check_param(p.o_proj, d.D, d.H * d.dv, "o_proj");
 }
 
-// cos/sin [T, dr/2] for positions 0..T-1, computed exactly as rope_interleaved does (angle in
-// double, then float(cos · mscale)), so the rotation is bit-identical to the inference one while
-// the B·T·(H+1) rows to rotate share T·dr/2 trig evaluations instead of calling cos/sin for each.
-struct RopeTable {
-  int64_t half = 0;
-  std::vector<float> cos, sin;
-};
-
-RopeTable make_rope_table(const RopeTables& rope, int64_t T, int64_t dr) {
-  RopeTable rt;
-  rt.half = dr / 2;
-  rt.cos.resize(size_t(T * rt.half));
-  rt.sin.resize(size_t(T * rt.half));
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t i = 0; i < rt.half; ++i) {
-      const double a = double(t) * rope.inv_freq[size_t(i)];
-      rt.cos[size_t(t * rt.half + i)] = float(std::cos(a) * rope.mscale);
-      rt.sin[size_t(t * rt.half + i)] = float(std::sin(a) * rope.mscale);
-    }
-  return rt;
+// cos/sin of positions 0..T-1: every sequence of the batch starts at position 0, so the B·T·(H+1)
+// slices to rotate share T·dr/2 trig evaluations (row n is at position n % T).
+RopeAngles make_rope_angles(const RopeTables& rope, int64_t T, int64_t dr) {
+  std::vector<int64_t> pos(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = t;
+  return rope_angles(pos.data(), T, rope.inv_freq.data(), dr / 2, rope.mscale);
 }
 
-// Interleaved RoPE on `nh` slices of dr values per row (slice h at column off + h·hstride) of
-// src -> dst (both row stride ld; may alias). Row n is at position n % T.
-void rope_rows(const float* src, float* dst, int64_t ld, int64_t N, int64_t T, int64_t nh, int64_t off,
-               int64_t hstride, const RopeTable& rt) {
-  const int64_t half = rt.half;
-#pragma omp parallel for schedule(static) if (N * nh * half >= (1 << 15))
-  for (int64_t n = 0; n < N; ++n) {
-    const float* c = rt.cos.data() + (n % T) * half;
-    const float* s = rt.sin.data() + (n % T) * half;
-    for (int64_t h = 0; h < nh; ++h) {
-      const float* x = src + n * ld + off + h * hstride;
-      float* y = dst + n * ld + off + h * hstride;
-      for (int64_t i = 0; i < half; ++i) {
-        const float x0 = x[2 * i], x1 = x[2 * i + 1];
-        y[2 * i] = x0 * c[i] - x1 * s[i];
-        y[2 * i + 1] = x0 * s[i] + x1 * c[i];
-      }
-    }
-  }
-}
-
-// Transpose of rope_rows, in place on the gradient: each pair's map is mscale·Rot(θ), so its
-// transpose is mscale·Rot(−θ) (the same as rope_interleaved_backward, from the table).
-void rope_rows_backward(float* g, int64_t ld, int64_t N, int64_t T, int64_t nh, int64_t off, int64_t hstride,
-                        const RopeTable& rt) {
-  const int64_t half = rt.half;
-#pragma omp parallel for schedule(static) if (N * nh * half >= (1 << 15))
-  for (int64_t n = 0; n < N; ++n) {
-    const float* c = rt.cos.data() + (n % T) * half;
-    const float* s = rt.sin.data() + (n % T) * half;
-    for (int64_t h = 0; h < nh; ++h) {
-      float* y = g + n * ld + off + h * hstride;
-      for (int64_t i = 0; i < half; ++i) {
-        const float g0 = y[2 * i], g1 = y[2 * i + 1];
-        y[2 * i] = g0 * c[i] + g1 * s[i];
-        y[2 * i + 1] = -g0 * s[i] + g1 * c[i];
-      }
-    }
-  }
-}
+// q_pe of every head of q [N, H·dq], and k_pe of [c_kv | k_pe] [N, ckw].
+RopeSlices q_pe_slices(const Dims& d) { return {d.H * d.dq, d.N, d.H, d.dn, d.dq}; }
+RopeSlices k_pe_slices(const Dims& d) { return {d.ckw, d.N, 1, d.C, 0}; }
 
 // The activations between the down-projections and the attention.
 struct Acts {
@@ -129,7 +80,7 @@ void project_down(const Dims& d, const MlaParams& p, const float* x, float* cq_r
 
 // Norms, up-projections and RoPE: everything the attention reads. The `--recompute attn`
 // backward calls this again on the tape's down-projection outputs.
-void project_up(const Dims& d, const DeepSeekConfig& cfg, const MlaParams& p, const RopeTable& rt, const float* x,
+void project_up(const Dims& d, const DeepSeekConfig& cfg, const MlaParams& p, const RopeAngles& rt, const float* x,
                 const float* cq_raw, const float* ckv_raw, const Acts& a) {
   const float eps = float(cfg.rms_norm_eps);
   if (d.Qr > 0) {
@@ -138,9 +89,9 @@ void project_up(const Dims& d, const DeepSeekConfig& cfg, const MlaParams& p, co
   } else {
     sgemm(false, true, d.N, d.H * d.dq, d.D, 1.0f, x, d.D, p.q_proj.w, d.D, 0.0f, a.q, d.H * d.dq);
   }
-  rope_rows(a.q, a.q, d.H * d.dq, d.N, d.T, d.H, d.dn, d.dq, rt);  // q_pe of every head
+  rope_forward(a.q, a.q, q_pe_slices(d), rt);
   rmsnorm_forward(ckv_raw, d.ckw, p.kv_a_layernorm.w, d.N, d.C, eps, a.ckv, d.ckw);  // c_kv only, not k_pe
-  rope_rows(ckv_raw, a.ckv, d.ckw, d.N, d.T, 1, d.C, 0, rt);                         // k_pe
+  rope_forward(ckv_raw, a.ckv, k_pe_slices(d), rt);
   sgemm(false, true, d.N, d.H * d.dkv, d.C, 1.0f, a.ckv, d.ckw, p.kv_b_proj.w, d.C, 0.0f, a.kv, d.H * d.dkv);
 }
 
@@ -165,40 +116,6 @@ Block block(int64_t i, int64_t T) {
   return {t0, tb, t0 + tb};
 }
 
-// Causal softmax of scores rows t0..t0+tb-1 (row stride ld): row t keeps keys j <= t and zeroes
-// (t, L). Same arithmetic as softmax_rows over a -inf-masked row (exp(-inf) = 0 adds nothing).
-void softmax_causal(float* s, int64_t ld, const Block& blk) {
-  for (int64_t r = 0; r < blk.tb; ++r) {
-    float* row = s + r * ld;
-    const int64_t n = blk.t0 + r + 1;
-    float m = row[0];
-    for (int64_t j = 1; j < n; ++j) m = std::max(m, row[j]);
-    float sum = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      row[j] = std::exp(row[j] - m);
-      sum += row[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t j = 0; j < n; ++j) row[j] *= inv;
-    std::fill(row + n, row + blk.L, 0.0f);
-  }
-}
-
-// dS = P ⊙ (dP − Σ_j P·dP) per row over the causal keys (in place on dP); masked keys get 0.
-// The row dot is summed in double like softmax_rows_backward.
-void softmax_causal_backward(const float* p, float* dp, int64_t ld, const Block& blk) {
-  for (int64_t r = 0; r < blk.tb; ++r) {
-    const float* pr = p + r * ld;
-    float* g = dp + r * ld;
-    const int64_t n = blk.t0 + r + 1;
-    double dot = 0;
-    for (int64_t j = 0; j < n; ++j) dot += double(pr[j]) * g[j];
-    const float dt = float(dot);
-    for (int64_t j = 0; j < n; ++j) g[j] = pr[j] * (g[j] - dt);
-    std::fill(g + n, g + blk.L, 0.0f);
-  }
-}
-
 // Forward of job (b, h): P [T, T] (row stride T; only causal blocks written) and o_h rows of
 // sequence b into o [N, H·dv]. k: scratch [T, dq].
 void attend_forward(const Dims& d, float scale, const Acts& a, int64_t b, int64_t h, float* k, float* P, float* o) {
@@ -209,7 +126,7 @@ void attend_forward(const Dims& d, float scale, const Acts& a, int64_t b, int64_
     const Block blk = block(i, d.T);
     float* s = P + blk.t0 * d.T;  // [tb, L] scores, then probabilities
     sgemm(false, true, blk.tb, blk.L, d.dq, scale, a.q + (n0 + blk.t0) * ldq + h * d.dq, ldq, k, d.dq, 0.0f, s, d.T);
-    softmax_causal(s, d.T, blk);
+    softmax_causal_rows(s, blk.tb, blk.t0 + 1, blk.L, d.T);  // row t sees keys 0..t
     sgemm(false, false, blk.tb, d.dv, blk.L, 1.0f, s, d.T, v, ldkv, 0.0f, o + (n0 + blk.t0) * ldo + h * d.dv, ldo);
   }
 }
@@ -239,7 +156,7 @@ void attend_backward(const Dims& d, float scale, const Acts& a, const float* P, 
     const float* qi = a.q + (n0 + blk.t0) * ldq + h * d.dq;
     sgemm(false, true, blk.tb, blk.L, d.dv, 1.0f, dOi, ldo, v, ldkv, 0.0f, dp, d.T);  // ∂P = ∂O · Vᵀ
     sgemm(true, false, blk.L, d.dv, blk.tb, 1.0f, p, d.T, dOi, ldo, beta, dv, ldkv);   // ∂V += Pᵀ · ∂O
-    softmax_causal_backward(p, dp, d.T, blk);                                         // ∂P -> ∂S
+    softmax_causal_rows_backward(p, dp, blk.tb, blk.t0 + 1, blk.L, d.T);               // ∂P -> ∂S
     // scores = scale · Q · Kᵀ:  ∂Q = scale · ∂S · K,  ∂K += scale · ∂Sᵀ · Q
     sgemm(false, false, blk.tb, d.dq, blk.L, scale, dp, d.T, k, d.dq, 0.0f, g.dq + (n0 + blk.t0) * ldq + h * d.dq, ldq);
     sgemm(true, false, blk.L, d.dq, blk.tb, scale, dp, d.T, qi, ldq, beta, dK, d.dq);
@@ -270,7 +187,7 @@ void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const Rope
                        int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out) {
   const Dims d(cfg, B, T);
   check_inputs(d, p, rope);
-  const RopeTable rt = make_rope_table(rope, T, d.dr);
+  const RopeAngles rt = make_rope_angles(rope, T, d.dr);
   tape = MlaTape{};
   tape.B = B;
   tape.T = T;
@@ -322,7 +239,7 @@ void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const Rop
   FRUGAL_ASSERT(tape.B == B && tape.T == T && tape.ckv_raw && (d.Qr == 0 || tape.cq_raw),
                 "MLA tape is for B {} T {}, backward called with B {} T {}", tape.B, tape.T, B, T);
   const Arena::Mark mark = scratch.mark();
-  const RopeTable rt = make_rope_table(rope, T, d.dr);
+  const RopeAngles rt = make_rope_angles(rope, T, d.dr);
   const float eps = float(cfg.rms_norm_eps);
   const int64_t ldq = d.H * d.dq, ldkv = d.H * d.dkv, ldo = d.H * d.dv;
 
@@ -381,14 +298,14 @@ void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const Rop
       for (int64_t i = 0; i < d.dr; ++i) dst[i] += src[i];
     }
   }
-  rope_rows_backward(dckv, d.ckw, d.N, T, 1, d.C, 0, rt);
+  rope_backward(dckv, k_pe_slices(d), rt);
   // kv_b_proj: ∂c_kv (normalised) = ∂kv · W_UKV, then back through kv_a_layernorm in place.
   linear_backward(a.ckv, d.ckw, p.kv_b_proj.w, d.C, g.dkv, ldkv, d.N, ldkv, d.C, dckv, d.ckw, p.kv_b_proj.g, d.C);
   rmsnorm_backward(tape.ckv_raw, d.ckw, p.kv_a_layernorm.w, d.N, d.C, eps, dckv, d.ckw, dckv, d.ckw,
                    p.kv_a_layernorm.g);
 
   // Query path: un-rotate ∂q_pe, then q_b_proj / q_a_layernorm / q_a_proj (or q_proj) into ∂x.
-  rope_rows_backward(g.dq, ldq, d.N, T, d.H, d.dn, d.dq, rt);
+  rope_backward(g.dq, q_pe_slices(d), rt);
   if (d.Qr > 0) {
     float* dcq = scratch.alloc<float>(size_t(d.N * d.Qr));
     linear_backward(a.cq, d.Qr, p.q_b_proj.w, d.Qr, g.dq, ldq, d.N, ldq, d.Qr, dcq, d.Qr, p.q_b_proj.g, d.Qr);

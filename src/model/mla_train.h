@@ -1,7 +1,7 @@
 // Multi-head latent attention for training: forward that records a tape, and the exact backward
 // (SPEC §2.2, the naive / decompressed form — in training every token's K/V is needed anyway, and
 // 192/128-dim heads cost fewer FLOPs than the 576/512-dim absorbed form). The inference twin is
-// model/mla.h; tests/model/test_mla_grad.cpp checks the two forwards agree and the backward against
+// model/mla.h; tests/model/test_mla_train.cpp checks the two forwards agree and the backward against
 // finite differences of a double-precision scalar reference.
 //
 // Layout of a batch: B sequences of T tokens, rows n = b·T + t, token t at position t in every

@@ -24,7 +24,7 @@ struct MlpTape {
 };
 
 // y [N, D] = MLP(x [N, D]); fills `tape` with buffers from `keep` (released by the caller after the
-// backward). Every GEMM is sgemm_fixed_tiles, so outputs and gradients do not depend on threads.
+// backward). Every GEMM is sgemm_fixed_tiles (kernels/sgemm_fixed_tiles.h), so outputs and gradients do not depend on threads.
 void mlp_train_forward(const MlpParams& p, const float* x, int64_t N, int64_t D, Arena& keep, MlpTape& tape,
                        float* y);
 
@@ -34,16 +34,6 @@ void mlp_train_forward(const MlpParams& p, const float* x, int64_t N, int64_t D,
 // alias x.
 void mlp_train_backward(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
                         const float* dy, float* dx, Arena& scratch);
-
-// C[M, N] = alpha · op(A) · op(B) + beta · C, like sgemm (kernels/linear.h), but bit-identical for
-// every thread count: C is cut into fixed tiles (kGemmTileRows x kGemmTileCols, independent of the
-// thread count), each computed by one single-threaded OpenBLAS call over the whole inner dimension,
-// the tiles spread over the threads. OpenBLAS's own threading partitions C by thread count, and its
-// results then differ in the last bits between 1 and 2 threads (seen in test_moe_grad). Inside a
-// parallel region the tiles simply run in order on the calling thread.
-void sgemm_fixed_tiles(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                       int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-constexpr int64_t kGemmTileRows = 128, kGemmTileCols = 256;
 
 // The same two passes on caller-provided buffers: they allocate nothing, so they are safe inside a
 // parallel region (where OpenBLAS runs single-threaded), which is how MoE runs its experts.

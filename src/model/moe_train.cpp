@@ -17,6 +17,7 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/sys.h"
+#include "kernels/sgemm_fixed_tiles.h"
 #include "model/moe.h"
 
 namespace frugal {

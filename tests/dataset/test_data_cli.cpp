@@ -16,7 +16,7 @@ frugal::test::CommandResult run_cli(const std::string& args) {
 class DataCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+    ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
   }
   test::TempDir dir_;
   const std::string tok_ = " --tokenizer " + test::tokenizer_path();

@@ -11,16 +11,13 @@
 #include "core/rng.h"
 #include "kernels/latent_attention.h"
 #include "kernels/linear.h"
+#include "reference.h"
 
 using namespace frugal;
 
 namespace {
 
-std::vector<float> randn(size_t n, Rng& r, float scale) {
-  std::vector<float> v(n);
-  for (float& x : v) x = scale * r.normal();
-  return v;
-}
+using test::randn;
 
 struct IsaGuard {
   explicit IsaGuard(KernelIsa isa) { set_kernel_isa(isa); }

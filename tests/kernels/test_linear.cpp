@@ -30,6 +30,7 @@
 #include "core/rng.h"
 #include "core/sys.h"
 #include "kernels/linear.h"
+#include "reference.h"
 
 using namespace frugal;
 
@@ -128,11 +129,7 @@ TestWeight make_weight(DType t, int64_t rows, int64_t cols, Rng& rng, int64_t bl
   return tw;
 }
 
-std::vector<float> random_vec(size_t n, Rng& rng) {
-  std::vector<float> v(n);
-  for (float& f : v) f = rng.normal();
-  return v;
-}
+using test::randn;
 
 constexpr float kCanary = -12345.0f;
 
@@ -167,7 +164,7 @@ void check_against(int64_t M, int64_t N, int64_t K, const std::vector<float>& yr
 // matmul_xwt(x [M, K] with row stride K + 1, w) vs matmul_xwt_ref.
 void check_xwt(const WeightView& w, int64_t M, Rng& rng, Arena* scratch = nullptr) {
   const int64_t N = w.rows, K = w.cols, ldx = K + 1;
-  const std::vector<float> x = random_vec(size_t(std::max<int64_t>(M, 1) * ldx), rng);
+  const std::vector<float> x = randn(size_t(std::max<int64_t>(M, 1) * ldx), rng);
   std::vector<float> yref(size_t(M * N));
   matmul_xwt_ref(x.data(), M, ldx, w, yref.data(), N);
   std::vector<float> wf(size_t(N * K));
@@ -185,7 +182,7 @@ void check_xwt(const WeightView& w, int64_t M, Rng& rng, Arena* scratch = nullpt
 // matmul_xw(x [M, K], w [K, N]) vs matmul_xw_ref.
 void check_xw(const WeightView& w, int64_t M, Rng& rng, Arena* scratch = nullptr) {
   const int64_t K = w.rows, N = w.cols, ldx = K + 2;
-  const std::vector<float> x = random_vec(size_t(std::max<int64_t>(M, 1) * ldx), rng);
+  const std::vector<float> x = randn(size_t(std::max<int64_t>(M, 1) * ldx), rng);
   std::vector<float> yref(size_t(M * N));
   matmul_xw_ref(x.data(), M, ldx, w, yref.data(), N);
   check_against(
@@ -367,7 +364,7 @@ TEST(Linear, XwtNonFiniteCodes) {
       for (int64_t M : {1, 3, 40}) {
         SCOPED_TRACE(name(t, isa) + " M=" + std::to_string(M));
         const int64_t ldx = 45;
-        std::vector<float> x = random_vec(size_t(M * ldx), rng), y(size_t(M * 20));
+        std::vector<float> x = randn(size_t(M * ldx), rng), y(size_t(M * 20));
         matmul_xwt(x.data(), M, ldx, tw.view, y.data(), 20);
         for (int64_t m = 0; m < M; ++m) {
           EXPECT_TRUE(std::isnan(y[m * 20 + 3]));
@@ -386,7 +383,7 @@ TEST(Linear, XwtNonFiniteCodes) {
       lc[5 * 200 + 199] = nan_code;
       for (int64_t M : {1, 2, 6}) {
         SCOPED_TRACE(name(t, isa) + " K=200 M=" + std::to_string(M));
-        std::vector<float> x = random_vec(size_t(M * 200), rng), y(size_t(M * 6));
+        std::vector<float> x = randn(size_t(M * 200), rng), y(size_t(M * 6));
         for (int64_t m = 0; m < M; ++m) x[m * 200 + 10] = 0.0f;
         matmul_xwt(x.data(), M, 200, tl.view, y.data(), 6);
         for (int64_t m = 0; m < M; ++m)
@@ -446,9 +443,9 @@ TEST(Linear, SgemmMatchesRef) {
           SCOPED_TRACE("M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) + " K=" + std::to_string(s.K) +
                        " ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " beta=" + std::to_string(beta));
           const int64_t lda = (ta ? s.M : s.K) + 3, ldb = (tb ? s.K : s.N) + 1, ldc = s.N + 2;
-          const std::vector<float> A = random_vec(size_t((ta ? s.K : s.M) * lda), rng);
-          const std::vector<float> B = random_vec(size_t((tb ? s.N : s.K) * ldb), rng);
-          std::vector<float> C0 = random_vec(size_t(s.M * ldc), rng);
+          const std::vector<float> A = randn(size_t((ta ? s.K : s.M) * lda), rng);
+          const std::vector<float> B = randn(size_t((tb ? s.N : s.K) * ldb), rng);
+          std::vector<float> C0 = randn(size_t(s.M * ldc), rng);
           if (beta == 0.0f) C0.assign(C0.size(), std::numeric_limits<float>::quiet_NaN());
           std::vector<float> C = C0, Cref = C0;
           sgemm(ta, tb, s.M, s.N, s.K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
@@ -490,7 +487,7 @@ TEST(Linear, CallableFromParallelRegion) {
   std::vector<std::vector<float>> xs, ys(kJobs), yrefs(kJobs);
   const int64_t Ms[kJobs] = {1, 2, 5, 40, 1, 33, 64, 3};
   for (int j = 0; j < kJobs; ++j) {
-    xs.push_back(random_vec(size_t(Ms[j] * K), rng));
+    xs.push_back(randn(size_t(Ms[j] * K), rng));
     ys[j].assign(size_t(Ms[j] * N), 0.0f);
     yrefs[j].assign(size_t(Ms[j] * N), 0.0f);
     matmul_xwt_ref(xs[j].data(), Ms[j], K, tw.view, yrefs[j].data(), N);

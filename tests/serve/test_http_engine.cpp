@@ -103,7 +103,7 @@ std::string stream_text(httplib::Client& c, const std::string& path, const json&
 }
 
 TEST(HttpEngine, GreedyEqualsFrugalGenerate) {
-  if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+  ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
   EngineServer s;
   const std::string prompt = "Hello, wörld! 中文";
   const std::string want = frugal_generate(prompt, 40, false);
@@ -190,7 +190,7 @@ namespace frugal::test {
 namespace {
 
 TEST(HttpEngine, ServeCommandLineErrors) {
-  if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+  ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
   const std::string serve = std::string(FRUGAL_BINARY) + " serve " + kModelDir + " --port 0 --tokenizer " + kTokDir;
   CommandResult r = run_command(serve + " --kv-cache-dtype bf16 2>&1");
   EXPECT_EQ(r.rc, 2) << r.out;

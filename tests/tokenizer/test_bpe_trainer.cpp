@@ -205,7 +205,7 @@ test::CommandResult run_cli(const std::string& args) {
 }
 
 TEST_F(BpeTrainer, CliEndToEnd) {
-  if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+  ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
   const std::string out = dir_.file("cli_tok");
   auto r = run_cli("tokenizer train --input " + corpus_ + " --vocab-size 700 --out " + out);
   ASSERT_EQ(r.rc, 0) << r.out;

@@ -129,7 +129,6 @@ TEST(ChatTemplate, QwenThinkingSwitchAndTools) {
             "<|im_start|>assistant\n<think>\n\n</think>\n\n");
 }
 
-#ifdef FRUGAL_BINARY
 std::string run(const std::string& cmd, int* rc) {
   auto r = test::run_command(cmd);
   *rc = r.rc;
@@ -137,7 +136,7 @@ std::string run(const std::string& cmd, int* rc) {
 }
 
 TEST(ChatTemplateCommand, JsonlRenderedAndIds) {
-  if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+  ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
   const std::string dir = data_dir("deepseek_v3");
   int rc = -1;
   const std::string out = run(std::string(FRUGAL_BINARY) + " chat-template --tokenizer " + dir + " --jsonl < " + dir +
@@ -158,7 +157,7 @@ TEST(ChatTemplateCommand, JsonlRenderedAndIds) {
 }
 
 TEST(ChatTemplateCommand, BadInputIsAnErrorNotACrash) {
-  if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+  ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
   const std::string dir = data_dir("qwen3");
   int rc = -1;
   run("printf '{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\\n{bad\\n' | " + std::string(FRUGAL_BINARY) +
@@ -171,7 +170,6 @@ TEST(ChatTemplateCommand, BadInputIsAnErrorNotACrash) {
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("template line"), std::string::npos) << out;
 }
-#endif
 
 }  // namespace
 }  // namespace frugal

@@ -20,7 +20,7 @@ test::CommandResult run(const std::string& args, const std::string& input, const
 class TokenizeCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+    ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
   }
   const std::string tok_ = std::string("--tokenizer ") + FRUGAL_TEST_DATA + "/tokenizer/deepseek_v3";
   test::TempDir dir_;

@@ -139,7 +139,7 @@ TEST(Plot, PngThroughGnuplot) {
 class PlotCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(FRUGAL_BINARY)) GTEST_SKIP() << "frugal binary not built";
+    ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
   }
   test::TempDir dir_;
 };

@@ -1,5 +1,5 @@
 // Training MLA (model/mla_train.h): forward == inference forward, backward == finite differences
-// of a double-precision scalar reference, recompute == saved internals bit for bit, determinism.
+// of a double-precision scalar reference (reference.h, rope_ref, softmax_ref), recompute == saved internals bit for bit, determinism.
 //
 // Tolerances.
 //  * Forward vs inference mla_forward: the same f32 formulas in a different summation order
@@ -30,10 +30,13 @@
 #include "core/rng.h"
 #include "grad_check.h"
 #include "io/hf_config.h"
+#include "kernels/rope.h"
+#include "kernels/softmax.h"
 #include "model/kv_cache.h"
 #include "model/mla.h"
 #include "model/mla_train.h"
 #include "model/rope_yarn.h"
+#include "reference.h"
 #include "test_util.h"
 
 using namespace frugal;
@@ -100,12 +103,7 @@ struct MlaModel {
   }
 };
 
-std::vector<float> randn(size_t n, uint64_t seed) {
-  Rng r(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = r.normal();
-  return v;
-}
+using test::randn;
 
 // A small config with YaRN on (factor 4 over an original context of 4 tokens, so positions 0..T-1
 // already use interpolated frequencies) and mscale != mscale_all_dim (cos/sin scale != 1, and the
@@ -149,38 +147,9 @@ std::vector<double> to_d(const Param& p) {
   return p.w ? std::vector<double>(p.w, p.w + p.numel()) : std::vector<double>{};
 }
 
-// y[N, out] = x[N, in] · Wᵀ
-std::vector<double> linear(const std::vector<double>& x, const std::vector<double>& w, int64_t N, int64_t in,
-                           int64_t out) {
-  std::vector<double> y(size_t(N * out), 0.0);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t o = 0; o < out; ++o) {
-      double s = 0;
-      for (int64_t i = 0; i < in; ++i) s += x[size_t(n * in + i)] * w[size_t(o * in + i)];
-      y[size_t(n * out + o)] = s;
-    }
-  return y;
-}
-
-// RMSNorm of columns [0, D) of rows of width ld, in place.
-void rmsnorm(std::vector<double>& x, const std::vector<double>& w, int64_t N, int64_t D, int64_t ld, double eps) {
-  for (int64_t n = 0; n < N; ++n) {
-    double ss = 0;
-    for (int64_t i = 0; i < D; ++i) ss += x[size_t(n * ld + i)] * x[size_t(n * ld + i)];
-    const double r = 1.0 / std::sqrt(ss / double(D) + eps);
-    for (int64_t i = 0; i < D; ++i) x[size_t(n * ld + i)] *= r * w[size_t(i)];
-  }
-}
-
-// Interleaved RoPE on dr values at column off of row n (position t).
+// Interleaved RoPE on dr values at column off of x, position t.
 void rope(std::vector<double>& x, size_t off, int64_t t, int64_t dr, const RopeTables& rt) {
-  for (int64_t i = 0; i < dr / 2; ++i) {
-    const double a = double(t) * rt.inv_freq[size_t(i)];
-    const double c = std::cos(a) * rt.mscale, s = std::sin(a) * rt.mscale;
-    const double x0 = x[off + size_t(2 * i)], x1 = x[off + size_t(2 * i + 1)];
-    x[off + size_t(2 * i)] = x0 * c - x1 * s;
-    x[off + size_t(2 * i + 1)] = x0 * s + x1 * c;
-  }
+  rope_ref(x.data() + off, dr, t, rt.inv_freq.data(), rt.mscale);
 }
 
 // out [B·T, D] of the naive MLA for B sequences of T tokens (positions 0..T-1, causal per sequence).
@@ -190,14 +159,14 @@ std::vector<double> ref_forward(const DeepSeekConfig& c, const RopeTables& rt, c
                 dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim, dq = dn + dr, dkv = dn + dv;
   std::vector<double> q;
   if (Qr > 0) {
-    std::vector<double> cq = linear(x, P.q_a, N, D, Qr);
-    rmsnorm(cq, P.q_a_ln, N, Qr, Qr, c.rms_norm_eps);
-    q = linear(cq, P.q_b, N, Qr, H * dq);
+    std::vector<double> cq = test::linear_ref(x, P.q_a, N, D, Qr);
+    test::rmsnorm_ref(cq.data(), P.q_a_ln.data(), N, Qr, Qr, c.rms_norm_eps);
+    q = test::linear_ref(cq, P.q_b, N, Qr, H * dq);
   } else {
-    q = linear(x, P.q_proj, N, D, H * dq);
+    q = test::linear_ref(x, P.q_proj, N, D, H * dq);
   }
-  std::vector<double> ckv = linear(x, P.kv_a, N, D, C + dr);
-  rmsnorm(ckv, P.kv_a_ln, N, C, C + dr, c.rms_norm_eps);
+  std::vector<double> ckv = test::linear_ref(x, P.kv_a, N, D, C + dr);
+  test::rmsnorm_ref(ckv.data(), P.kv_a_ln.data(), N, C, C + dr, c.rms_norm_eps);
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t h = 0; h < H; ++h) rope(q, size_t(n * H * dq + h * dq + dn), n % T, dr, rt);
     rope(ckv, size_t(n * (C + dr) + C), n % T, dr, rt);
@@ -205,14 +174,13 @@ std::vector<double> ref_forward(const DeepSeekConfig& c, const RopeTables& rt, c
   std::vector<double> latent(size_t(N * C));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < C; ++i) latent[size_t(n * C + i)] = ckv[size_t(n * (C + dr) + i)];
-  const std::vector<double> kv = linear(latent, P.kv_b, N, C, H * dkv);
+  const std::vector<double> kv = test::linear_ref(latent, P.kv_b, N, C, H * dkv);
   std::vector<double> o(size_t(N * H * dv), 0.0), s(static_cast<size_t>(T));
   const double scale = double(rt.softmax_scale);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t t = 0; t < T; ++t) {
         const int64_t nt = b * T + t;
-        double m = -1e300;
         for (int64_t j = 0; j <= t; ++j) {
           const int64_t nj = b * T + j;
           double dot = 0;
@@ -221,16 +189,13 @@ std::vector<double> ref_forward(const DeepSeekConfig& c, const RopeTables& rt, c
           for (int64_t i = 0; i < dr; ++i)
             dot += q[size_t(nt * H * dq + h * dq + dn + i)] * ckv[size_t(nj * (C + dr) + C + i)];
           s[size_t(j)] = scale * dot;
-          m = std::max(m, s[size_t(j)]);
         }
-        double z = 0;
-        for (int64_t j = 0; j <= t; ++j) z += (s[size_t(j)] = std::exp(s[size_t(j)] - m));
+        softmax_ref(s.data(), t + 1);
         for (int64_t j = 0; j <= t; ++j)
           for (int64_t i = 0; i < dv; ++i)
-            o[size_t(nt * H * dv + h * dv + i)] +=
-                s[size_t(j)] / z * kv[size_t((b * T + j) * H * dkv + h * dkv + dn + i)];
+            o[size_t(nt * H * dv + h * dv + i)] += s[size_t(j)] * kv[size_t((b * T + j) * H * dkv + h * dkv + dn + i)];
       }
-  return linear(o, P.o, N, H * dv, D);
+  return test::linear_ref(o, P.o, N, H * dv, D);
 }
 
 // ---------------- Helpers around the f32 code ----------------

@@ -1,15 +1,15 @@
-// Training forward/backward of the SwiGLU MLP and of DeepSeekMoE (model/mlp_train.h,
-// model/moe_train.h).
+// Training forward/backward of DeepSeekMoE (model/moe_train.h); its experts' SwiGLU MLP on its own
+// is tested in test_mlp_train.cpp.
 //
-//  (a) the training forwards equal the inference forwards (mlp_forward, moe_forward) on the micro
-//      fixture's weights;
+//  (a) the training forward equals the inference forward (moe_forward) on the micro fixture's
+//      weights;
 //  (b) on the fixture model's real MoE-layer inputs (rebuilt from the inference Transformer's
 //      dumps), the expert loads and the routing-bias update reproduce oracles/train_micro_f32.json
 //      exactly; the balance losses match the documented formula on the PyTorch reference's routing,
 //      which the oracle's own balance entries miss by up to 1.7e-3 relative (see the test);
-//  (c) every gradient (router, every expert, shared experts, dense MLP, x) against central finite
-//      differences of a plain double re-implementation, with the expert choice frozen at the f32
-//      forward's (the gradient does not flow through the discrete choice);
+//  (c) every gradient (router, every expert, shared experts, x) against central finite
+//      differences of a plain double re-implementation (reference.h), with the expert choice
+//      frozen at the f32 forward's (the gradient does not flow through the discrete choice);
 //  (d) bit-identical gradients across runs and thread counts.
 //
 // Tolerance of (c). FD in double with h = 1e-6 is good to ~1e-9 relative (truncation h²·|L'''|/6,
@@ -25,7 +25,6 @@
 // its own with R = 0.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -39,14 +38,14 @@
 #include "core/sys.h"
 #include "io/hf_loader.h"
 #include "io/npy.h"
-#include "io/random_model.h"
-#include "kernels/linear.h"
 #include "kernels/ops.h"
-#include "model/mlp_train.h"
+#include "kernels/softmax.h"
 #include "model/moe.h"
 #include "model/moe_train.h"
 #include "model/transformer.h"
 #include "grad_check.h"
+#include "owned_params.h"
+#include "reference.h"
 
 using namespace frugal;
 
@@ -57,28 +56,10 @@ constexpr double kRelTol = 3e-5;
 
 // ---------------- test parameters (f32 value + gradient, with a double mirror for FD) ----------------
 
-struct Mat {
-  std::vector<float> w, g;
-  int64_t rows = 0, cols = 0;
-  Mat() = default;
-  Mat(int64_t r, int64_t c, Rng& rng, float scale) : w(size_t(r * c)), g(size_t(r * c), 0.0f), rows(r), cols(c) {
-    for (float& v : w) v = scale * rng.normal();
-  }
-  explicit Mat(const WeightView& v) : w(size_t(v.rows * v.cols)), g(w.size(), 0.0f), rows(v.rows), cols(v.cols) {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c) w[size_t(r * cols + c)] = v.at(r, c);
-  }
-  Param param() { return Param{w.data(), g.data(), rows, cols}; }
-};
-
-struct TestMlp {
-  Mat gate, up, down;
-  TestMlp(int64_t D, int64_t F, Rng& rng)
-      : gate(F, D, rng, 1.0f / std::sqrt(float(D))), up(F, D, rng, 1.0f / std::sqrt(float(D))),
-        down(D, F, rng, 1.0f / std::sqrt(float(F))) {}
-  explicit TestMlp(const MlpWeights& w) : gate(w.gate_proj), up(w.up_proj), down(w.down_proj) {}
-  MlpParams params() { return MlpParams{gate.param(), up.param(), down.param()}; }
-};
+using test::Mat;
+using test::mlp_row_ref;
+using test::randn;
+using test::TestMlp;
 
 struct TestMoe {
   DeepSeekConfig cfg;
@@ -118,35 +99,9 @@ TestMoe moe_from_weights(const DeepSeekConfig& cfg, const MoeWeights& w) {
   return m;
 }
 
-std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
-  Rng r(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = scale * r.normal();
-  return v;
-}
-
 const auto to_d = test::to_double;
 
 // ---------------- the double reference ----------------
-
-// y[D] += scale · down(silu(gate·x) ⊙ up·x) for one row.
-void mlp_row_ref(const double* gate, const double* up, const double* down, int64_t D, int64_t F, const double* x,
-                 double scale, double* y) {
-  std::vector<double> h(static_cast<size_t>(F));
-  for (int64_t f = 0; f < F; ++f) {
-    double a = 0, b = 0;
-    for (int64_t i = 0; i < D; ++i) {
-      a += gate[f * D + i] * x[i];
-      b += up[f * D + i] * x[i];
-    }
-    h[size_t(f)] = a / (1 + std::exp(-a)) * b;
-  }
-  for (int64_t d = 0; d < D; ++d) {
-    double s = 0;
-    for (int64_t f = 0; f < F; ++f) s += down[d * F + f] * h[size_t(f)];
-    y[d] += scale * s;
-  }
-}
 
 // Σ R ⊙ y + bw · mean_b α Σ_i f_bi P_bi, with the expert choice `chosen` [N·K] frozen. P = the
 // mats() order of TestMoe as doubles; xs [N, D].
@@ -170,9 +125,7 @@ double moe_loss_ref(const DeepSeekConfig& cfg, bool has_shared, const std::vecto
       if (cfg.scoring_func == ScoringFunc::kSigmoid) {
         for (double& v : s) v = 1 / (1 + std::exp(-v));
       } else {
-        double m = *std::max_element(s.begin(), s.end()), z = 0;
-        for (double& v : s) z += (v = std::exp(v - m));
-        for (double& v : s) v /= z;
+        softmax_ref(s.data(), E);
       }
       double S = 0, Z = 0;
       for (int64_t k = 0; k < K; ++k) S += s[size_t(chosen[size_t(t * K + k)])];
@@ -201,15 +154,7 @@ using test::fd_grad;
 
 // |got − want| ≤ kRelTol · max|want| (+ FD noise) over one tensor; returns the worst ratio.
 double expect_grad_near(const float* got, const std::vector<double>& want, const std::string& what) {
-  double scale = 0, worst = 0;
-  for (double w : want) scale = std::max(scale, std::fabs(w));
-  const double tol = kRelTol * scale + 1e-8;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double err = std::fabs(double(got[i]) - want[i]);
-    worst = std::max(worst, err / tol);
-    EXPECT_LE(err, tol) << what << " [" << i << "] got " << got[i] << " want " << want[i];
-  }
-  return worst;
+  return test::expect_grad_near(got, want, kRelTol, what);
 }
 
 // ---------------- MoE configurations for the gradient checks ----------------
@@ -328,62 +273,6 @@ TEST(MoeGrad, BalanceLossGradientAlone) {
   for (const MoeCase& c : kCases) check_moe_gradients(c, 1.0, 1.0, true);
 }
 
-TEST(MlpGrad, MatchesFiniteDifferences) {
-  const int64_t N = 5, D = 6, F = 10;
-  Rng rng(3);
-  TestMlp m(D, F, rng);
-  std::vector<float> x = randn(size_t(N * D), 4), R = randn(size_t(N * D), 5);
-  Arena keep, scratch;
-  MlpTape tape;
-  std::vector<float> y(static_cast<size_t>(N * D)), dx(static_cast<size_t>(N * D));
-  mlp_train_forward(m.params(), x.data(), N, D, keep, tape, y.data());
-  mlp_train_backward(m.params(), x.data(), N, D, tape, R.data(), dx.data(), scratch);
-
-  std::vector<std::vector<double>> P{to_d(m.gate.w), to_d(m.up.w), to_d(m.down.w)};
-  std::vector<double> xd = to_d(x);
-  auto loss = [&] {
-    double L = 0;
-    for (int64_t t = 0; t < N; ++t) {
-      std::vector<double> yt(static_cast<size_t>(D), 0.0);
-      mlp_row_ref(P[0].data(), P[1].data(), P[2].data(), D, F, xd.data() + t * D, 1.0, yt.data());
-      for (int64_t i = 0; i < D; ++i) L += double(R[size_t(t * D + i)]) * yt[size_t(i)];
-    }
-    return L;
-  };
-  Mat* mats[] = {&m.gate, &m.up, &m.down};
-  for (size_t j = 0; j < 3; ++j) expect_grad_near(mats[j]->g.data(), fd_grad(&P[j], loss), "mlp " + std::to_string(j));
-  expect_grad_near(dx.data(), fd_grad(&xd, loss), "mlp x");
-
-  // Gradients accumulate: a second backward adds the same amount again.
-  std::vector<float> g1 = m.down.g;
-  mlp_train_backward(m.params(), x.data(), N, D, tape, R.data(), dx.data(), scratch);
-  for (size_t i = 0; i < g1.size(); ++i) EXPECT_NEAR(m.down.g[i], 2 * g1[i], 1e-6 * std::fabs(g1[i]) + 1e-12);
-}
-
-// sgemm_fixed_tiles against the scalar sgemm_ref: every transpose case, shapes that straddle the
-// tiles, beta 0 over garbage and beta 1 accumulation, and an empty inner dimension. f32 sums of
-// K ≤ 37 O(1) terms: within 37·2^-24·Σ|terms| ≈ 1e-5 relative; 1e-5·(Σ|terms| scale ≈ K) + 1e-6.
-TEST(MlpGrad, FixedTileGemmMatchesReference) {
-  for (bool ta : {false, true})
-    for (bool tb : {false, true})
-      for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1},
-                             std::array<int64_t, 3>{kGemmTileRows + 3, 2 * kGemmTileCols + 5, 37},
-                             std::array<int64_t, 3>{5, 7, 0}})
-        for (float beta : {0.0f, 1.0f}) {
-          const int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
-          std::vector<float> A = randn(size_t((ta ? K : M) * lda + 1), 1);
-          std::vector<float> B = randn(size_t((tb ? N : K) * ldb + 1), 2);
-          std::vector<float> C = randn(size_t(M * ldc), 3), R = C;
-          if (beta == 0.0f) std::fill(C.begin(), C.end(), std::nanf(""));
-          sgemm_fixed_tiles(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
-          sgemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
-          for (int64_t i = 0; i < M; ++i)
-            for (int64_t j = 0; j < N; ++j)
-              ASSERT_NEAR(C[size_t(i * ldc + j)], R[size_t(i * ldc + j)], 1e-5 * double(K) + 1e-6)
-                  << ta << tb << " " << M << "x" << N << "x" << K << " beta " << beta << " at " << i << "," << j;
-        }
-}
-
 TEST(MoeTrain, ForwardEqualsInferenceOnFixture) {
   auto lm = load_model(kData + "/micro_f32");
   const DeepSeekConfig& cfg = lm->config;
@@ -391,13 +280,6 @@ TEST(MoeTrain, ForwardEqualsInferenceOnFixture) {
   std::vector<float> x = randn(size_t(N * D), 21);
   Arena arena, keep;
   std::vector<float> want(static_cast<size_t>(N * D)), got(static_cast<size_t>(N * D));
-
-  // Dense MLP (layer 0).
-  TestMlp mlp(lm->weights.layers[0].mlp);
-  mlp_forward(lm->weights.layers[0].mlp, x.data(), N, D, arena, want.data());
-  MlpTape mt;
-  mlp_train_forward(mlp.params(), x.data(), N, D, keep, mt, got.data());
-  for (int64_t i = 0; i < N * D; ++i) EXPECT_NEAR(got[size_t(i)], want[size_t(i)], 1e-5f) << "mlp " << i;
 
   // MoE layers (same routing code, the same math; the GEMMs may sum in another order).
   for (int64_t l : {1, 2}) {
@@ -482,7 +364,7 @@ TEST(MoeTrain, LoadsBalanceLossAndBiasUpdateMatchFixture) {
     // 1.7e-3 relative (layer 1, sequence 1), in its biased and unbiased-top-K variants alike, while
     // the loads and choices match exactly: its generator evaluated some undocumented variant. The
     // documented formula evaluated on the PyTorch reference's own routing (the lead's
-    // tools/dsv3_ref.py with a hook on Router.forward, see test_train_fixture.cpp) gives the values
+    // tools/dsv3_ref.py with a hook on Router.forward, see test_transformer_train.cpp) gives the values
     // below (7 digits), which we must match to rounding; the oracle is held to 2.5e-3.
     const double kReference[3][2] = {{}, {1.002693e-4, 1.228433e-4}, {1.141192e-4, 1.042689e-4}};
     constexpr double kOracleTol = 2.5e-3;
@@ -519,8 +401,7 @@ TEST(MoeTrain, BiasUpdateAndMaxViolation) {
 }
 
 // Forward + backward of a larger MoE (enough tokens per expert for the GEMM paths, several
-// experts per worker) and of a dense MLP: every output and gradient bit-identical across runs and
-// across thread counts (the reductions over experts run in slot order, not schedule order).
+// experts per worker): every output and gradient bit-identical across runs and across thread counts (the reductions over experts run in slot order, not schedule order).
 struct RunResult {
   std::vector<float> y, dx;
   std::vector<std::vector<float>> grads;
@@ -542,7 +423,6 @@ RunResult run_once(int threads) {
   m.bias = randn(16, 6, 0.1f);
   for (int e = 0; e < 16; ++e) m.experts.emplace_back(D, 32, rng);
   m.shared = std::make_unique<TestMlp>(D, 32, rng);
-  TestMlp dense(D, 96, rng);
   std::vector<float> x = randn(size_t(N * D), 7), R = randn(size_t(N * D), 8);
 
   RunResult out;
@@ -555,14 +435,7 @@ RunResult run_once(int threads) {
   moe_train_forward(cfg, p, x.data(), B, T, 1e-3, keep, tape, out.y.data(), &stats);
   moe_train_backward(cfg, p, x.data(), B, T, 1e-3, 1.0, tape, R.data(), out.dx.data(), scratch);
   out.balance = stats.balance_loss;
-  MlpTape mt;
-  std::vector<float> yd(static_cast<size_t>(N * D)), dxd(static_cast<size_t>(N * D));
-  mlp_train_forward(dense.params(), x.data(), N, D, keep, mt, yd.data());
-  mlp_train_backward(dense.params(), x.data(), N, D, mt, R.data(), dxd.data(), scratch);
-  out.y.insert(out.y.end(), yd.begin(), yd.end());
-  out.dx.insert(out.dx.end(), dxd.begin(), dxd.end());
   for (Mat* mat : m.mats()) out.grads.push_back(mat->g);
-  for (Mat* mat : {&dense.gate, &dense.up, &dense.down}) out.grads.push_back(mat->g);
   set_num_threads(saved);
   return out;
 }
@@ -582,73 +455,3 @@ TEST(MoeTrain, DeterministicAcrossRunsAndThreadCounts) {
 }
 
 }  // namespace
-
-// Timing of the "small" preset's FFN layers at 4 x 256 tokens against the sgemm peak measured in the
-// same run (bench/peaks.h's shapes). Prints numbers, asserts nothing; run with
-//   test_model --gtest_also_run_disabled_tests --gtest_filter='*SmallPresetTiming*'
-double sgemm_peak_gflops() {
-  double best = 0;
-  for (auto [M, N, K] : {std::array<int64_t, 3>{512, 2048, 2048}, std::array<int64_t, 3>{1024, 1024, 1024}}) {
-    std::vector<float> A = randn(size_t(M * K), 1), Bm = randn(size_t(N * K), 2), C(size_t(M * N));
-    for (int r = 0; r < 3; ++r) {
-      const double t0 = now_seconds();
-      sgemm(false, true, M, N, K, 1.0f, A.data(), K, Bm.data(), K, 0.0f, C.data(), N);
-      best = std::max(best, 2.0 * double(M * N) * double(K) / (now_seconds() - t0) / 1e9);
-    }
-  }
-  return best;
-}
-
-TEST(MoeTrain, DISABLED_SmallPresetTiming) {
-  const DeepSeekConfig cfg = random_model_preset("small");
-  const int64_t D = cfg.hidden_size, E = cfg.n_routed_experts, F = cfg.moe_intermediate_size, B = 4, T = 256;
-  const int64_t N = B * T, K = cfg.num_experts_per_tok, Fs = F * cfg.n_shared_experts, I = cfg.intermediate_size;
-  Rng rng(1);
-  TestMoe m;
-  m.cfg = cfg;
-  m.router = Mat(E, D, rng, 1.0f / std::sqrt(float(D)));
-  m.bias = randn(size_t(E), 2, 0.01f);
-  for (int64_t e = 0; e < E; ++e) m.experts.emplace_back(D, F, rng);
-  m.shared = std::make_unique<TestMlp>(D, Fs, rng);
-  TestMlp dense(D, I, rng);
-  std::vector<float> x = randn(size_t(N * D), 3), dy = randn(size_t(N * D), 4), y(size_t(N * D)), dx(size_t(N * D));
-  const double peak = sgemm_peak_gflops();
-  Arena keep, scratch;
-  MoeParams p = m.params();
-  const int reps = 5;
-  double fwd = 1e9, bwd = 1e9, dfwd = 1e9, dbwd = 1e9;
-  MoeStats stats;
-  for (int r = 0; r < reps; ++r) {
-    keep.reset();
-    MoeTape tape;
-    double t0 = now_seconds();
-    moe_train_forward(cfg, p, x.data(), B, T, 1e-4, keep, tape, y.data(), &stats);
-    double t1 = now_seconds();
-    moe_train_backward(cfg, p, x.data(), B, T, 1e-4, 1.0, tape, dy.data(), dx.data(), scratch);
-    double t2 = now_seconds();
-    fwd = std::min(fwd, t1 - t0);
-    bwd = std::min(bwd, t2 - t1);
-    MlpTape mt;
-    t0 = now_seconds();
-    mlp_train_forward(dense.params(), x.data(), N, D, keep, mt, y.data());
-    t1 = now_seconds();
-    mlp_train_backward(dense.params(), x.data(), N, D, mt, dy.data(), dx.data(), scratch);
-    t2 = now_seconds();
-    dfwd = std::min(dfwd, t1 - t0);
-    dbwd = std::min(dbwd, t2 - t1);
-  }
-  // FLOPs: router 2·N·D·E, routed experts 2·N·K·3·D·F, shared 2·N·3·D·Fs; the backward is twice that.
-  const double moe_flops = 2.0 * N * D * E + 2.0 * N * K * 3 * D * F + 2.0 * N * 3 * D * Fs;
-  const double mlp_flops = 2.0 * N * 3 * D * I;
-  std::printf("threads %d, sgemm peak %.1f GFLOP/s, MaxVio %.2f\n", num_threads(), peak,
-              max_violation(stats.load.data(), E));
-  std::printf("MoE  (N %lld, D %lld, E %lld, K %lld, F %lld, shared %lld): fwd %.2f ms = %.1f GFLOP/s (%.2f of peak), "
-              "bwd %.2f ms = %.1f GFLOP/s (%.2f of peak)\n",
-              (long long)N, (long long)D, (long long)E, (long long)K, (long long)F, (long long)Fs, fwd * 1e3,
-              moe_flops / fwd / 1e9, moe_flops / fwd / 1e9 / peak, bwd * 1e3, 2 * moe_flops / bwd / 1e9,
-              2 * moe_flops / bwd / 1e9 / peak);
-  std::printf("MLP  (N %lld, D %lld, I %lld): fwd %.2f ms = %.1f GFLOP/s (%.2f of peak), bwd %.2f ms = %.1f GFLOP/s "
-              "(%.2f of peak)\n",
-              (long long)N, (long long)D, (long long)I, dfwd * 1e3, mlp_flops / dfwd / 1e9,
-              mlp_flops / dfwd / 1e9 / peak, dbwd * 1e3, 2 * mlp_flops / dbwd / 1e9, 2 * mlp_flops / dbwd / 1e9 / peak);
-}
