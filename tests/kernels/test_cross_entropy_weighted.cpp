@@ -55,7 +55,7 @@ TEST(WeightedCrossEntropy, MatchesFiniteDifferencesWithZeroAndNegativeWeights) {
     for (double norm : {0.0, 2.5, 40.0}) {
       const int64_t ld = V + 2;
       auto l = randn(size_t(T * ld), uint64_t(V * 7 + int64_t(norm)), 3.0f);
-      std::vector<int32_t> tg(size_t(T));
+      std::vector<int32_t> tg(static_cast<size_t>(T));
       for (int64_t t = 0; t < T; ++t) tg[size_t(t)] = int32_t((t * 5 + 2) % V);
       tg[1] = -1;
       std::vector<float> d(size_t(T * ld), -7.0f);
@@ -97,7 +97,7 @@ TEST(WeightedCrossEntropy, UnitWeightsAreBitIdenticalToUnweighted) {
   for (Shape s : {Shape{1, 5}, Shape{9, 33}, Shape{64, 1100}}) {
     const int64_t ld = s.V;
     auto l = randn(size_t(s.T * ld), uint64_t(s.T * 31 + s.V), 4.0f);
-    std::vector<int32_t> tg(size_t(s.T));
+    std::vector<int32_t> tg(static_cast<size_t>(s.T));
     int64_t n_valid = 0;
     for (int64_t t = 0; t < s.T; ++t) {
       tg[size_t(t)] = t % 4 == 3 ? -100 : int32_t((t * 13 + 1) % s.V);

@@ -60,21 +60,21 @@ TrainOptions full_objective() {
   return opt;
 }
 
-struct Run {
+struct Result {
   StepLosses losses;
   std::vector<float> grads;
 };
 
-Run run(Fixture& fx, TrainModel& model, const std::vector<int32_t>& targets, const TrainOptions& opt,
+Result run_fb(Fixture& fx, TrainModel& model, const std::vector<int32_t>& targets, const TrainOptions& opt,
         const TokenWeights& tw) {
   fx.store.zero_grad();
-  Run r;
+  Result r;
   r.losses = model.forward_backward(fx.inputs.data(), targets.data(), fx.B, fx.T, opt, tw);
   r.grads = fx.grads();
   return r;
 }
 
-void expect_same(const Run& a, const Run& b, const char* what) {
+void expect_same(const Result& a, const Result& b, const char* what) {
   EXPECT_EQ(a.losses.main, b.losses.main) << what;
   EXPECT_EQ(a.losses.mtp, b.losses.mtp) << what;
   EXPECT_EQ(a.losses.balance + a.losses.balance_mtp, b.losses.balance + b.losses.balance_mtp) << what;
@@ -91,8 +91,8 @@ TEST(WeightedLoss, UnitWeightsBitIdenticalToUnweighted) {
   for (Recompute rc : {Recompute::kNone, Recompute::kFull}) {
     TrainOptions opt = full_objective();
     opt.recompute = rc;
-    const Run plain = run(fx, model, fx.targets, opt, {});
-    const Run weighted = run(fx, model, fx.targets, opt, {ones.data(), 0});
+    const Result plain = run_fb(fx, model, fx.targets, opt, {});
+    const Result weighted = run_fb(fx, model, fx.targets, opt, {ones.data(), 0});
     expect_same(plain, weighted, "weights 1");
     EXPECT_GT(plain.losses.mtp, 0);
   }
@@ -112,19 +112,19 @@ TEST(WeightedLoss, ZeroWeightsAreMaskedTargets) {
       masked[size_t(b * fx.T + t)] = -1;
     }
   const double n_resp = 6 + 3;  // scored response targets: positions 5..10 and 8..10
-  const Run by_weight = run(fx, model, fx.targets, opt, {mask.data(), n_resp});
+  const Result by_weight = run_fb(fx, model, fx.targets, opt, {mask.data(), n_resp});
   const std::vector<float> ones(fx.targets.size(), 1.0f);
-  const Run by_target = run(fx, model, masked, opt, {ones.data(), n_resp});
+  const Result by_target = run_fb(fx, model, masked, opt, {ones.data(), n_resp});
   expect_same(by_weight, by_target, "weight 0 vs target -1");
   // N = the response count makes the main term the mean over response tokens, like plain masking.
-  const Run plain = run(fx, model, masked, opt, {});
+  const Result plain = run_fb(fx, model, masked, opt, {});
   EXPECT_EQ(plain.losses.main_count, 9);
   EXPECT_NEAR(by_weight.losses.main, plain.losses.main, 1e-12 * plain.losses.main);
   // What a zero-weight token's target is does not matter at all.
   std::vector<int32_t> other = fx.targets;
   for (size_t i = 0; i < other.size(); ++i)
     if (mask[i] == 0.0f && other[i] >= 0) other[i] = (other[i] + 7) % int32_t(fx.cfg.vocab_size);
-  expect_same(by_weight, run(fx, model, other, opt, {mask.data(), n_resp}), "zero-weight targets changed");
+  expect_same(by_weight, run_fb(fx, model, other, opt, {mask.data(), n_resp}), "zero-weight targets changed");
 }
 
 TEST(WeightedLoss, NegativeWeightsNegateTheGradient) {
@@ -133,8 +133,8 @@ TEST(WeightedLoss, NegativeWeightsNegateTheGradient) {
   TrainOptions opt = full_objective();
   opt.aux_alpha = 0;  // the balance term is not weighted
   const std::vector<float> minus(fx.targets.size(), -1.0f);
-  const Run plain = run(fx, model, fx.targets, opt, {});
-  const Run neg = run(fx, model, fx.targets, opt, {minus.data(), 0});
+  const Result plain = run_fb(fx, model, fx.targets, opt, {});
+  const Result neg = run_fb(fx, model, fx.targets, opt, {minus.data(), 0});
   EXPECT_EQ(neg.losses.main, -plain.losses.main);
   EXPECT_EQ(neg.losses.mtp, -plain.losses.mtp);
   size_t differ = 0, nonzero = 0;
