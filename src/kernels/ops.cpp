@@ -97,20 +97,22 @@ void embedding_backward(const int32_t* ids, int64_t T, const float* dy, int64_t 
 }
 
 double cross_entropy_forward_backward(const float* logits, const int32_t* targets, int64_t T, int64_t V, int64_t ld,
-                                      float* dlogits) {
+                                      float* dlogits, const float* weights, double norm) {
+  FRUGAL_ASSERT(norm >= 0 && std::isfinite(norm), "cross_entropy: norm {} must be finite and >= 0", norm);
   int64_t n_valid = 0;
   for (int64_t t = 0; t < T; ++t) {
     FRUGAL_ASSERT(targets[t] < V, "cross_entropy: target {} at {} >= V = {}", targets[t], t, V);
     n_valid += targets[t] >= 0;
   }
-  const double inv_n = n_valid > 0 ? 1.0 / double(n_valid) : 0.0;
+  const double n = norm > 0 ? norm : double(n_valid);
+  const double inv_n = n > 0 ? 1.0 / n : 0.0;
   std::vector<double> row_loss(size_t(T), 0.0);
 #pragma omp parallel for schedule(static) if (T * V >= (1 << 16))
   for (int64_t t = 0; t < T; ++t) {
     const float* l = logits + t * ld;
     float* d = dlogits ? dlogits + t * ld : nullptr;
     const int32_t tgt = targets[t];
-    if (tgt < 0) {
+    if (tgt < 0 || (weights && weights[t] == 0.0f)) {
       if (d) std::fill(d, d + V, 0.0f);
       continue;
     }
@@ -120,10 +122,13 @@ double cross_entropy_forward_backward(const float* logits, const int32_t* target
     for (int64_t i = 0; i < V; ++i) z += std::exp(double(l[i]) - double(m));
     const double lse = double(m) + std::log(z);
     const double lt = l[tgt];  // read before d (which may alias l) is written
-    row_loss[size_t(t)] = lse - lt;
+    // Unweighted rows keep the exact operations of the plain mean (no multiplication by 1).
+    const double w = weights ? double(weights[t]) : 1.0;
+    const double c = weights ? w * inv_n : inv_n;  // ∂loss/∂CE_t
+    row_loss[size_t(t)] = weights ? w * (lse - lt) : lse - lt;
     if (d) {
-      for (int64_t i = 0; i < V; ++i) d[i] = float(std::exp(double(l[i]) - lse) * inv_n);
-      d[tgt] = float((std::exp(lt - lse) - 1.0) * inv_n);  // p − 1 in double: no cancellation in f32
+      for (int64_t i = 0; i < V; ++i) d[i] = float(std::exp(double(l[i]) - lse) * c);
+      d[tgt] = float((std::exp(lt - lse) - 1.0) * c);  // p − 1 in double: no cancellation in f32
     }
   }
   double loss = 0;

@@ -46,12 +46,19 @@ void swiglu_backward(const float* g, const float* u, const float* dh, int64_t T,
 void embedding_backward(const int32_t* ids, int64_t T, const float* dy, int64_t lddy, int64_t D, float* dW,
                         int64_t lddw, int64_t V);
 
-// Mean cross-entropy of logits [T, V] (row stride ld) against targets [T]; rows with target < 0
-// are masked out (no loss, zero gradient). Returns Σ_t (logsumexp(l_t) − l_t[target_t]) / N with N
-// the number of unmasked rows (0 when N = 0). If dlogits (row stride ld) is non-null it is
-// overwritten with ∂mean/∂logits = (softmax(l_t) − onehot(target_t)) / N. dlogits may alias
+// Cross-entropy of logits [T, V] (row stride ld) against targets [T], optionally weighted per row:
+//   loss = Σ_{t: target_t ≥ 0} w_t · (logsumexp(l_t) − l_t[target_t]) / N
+// with w_t = weights[t] (weights == nullptr: every w_t = 1) and N = norm when norm > 0, else the
+// number of rows with target ≥ 0 (0 rows: loss 0). Without weights and norm this is the mean over
+// the unmasked rows; weights let post-training reweight tokens (0 for SFT prompt tokens, the
+// advantage in GRPO — negative allowed) and norm lets the caller pick the denominator (Σ mask for a
+// mean over the unmasked tokens, a step-wide token count across micro-batches, ...).
+// Rows with target < 0 or w_t = 0 have no loss and a zero gradient (a w = 0 row never reads its
+// logits, so its CE cannot turn 0·∞ into NaN). If dlogits (row stride ld) is non-null it is
+// overwritten with ∂loss/∂logits = w_t · (softmax(l_t) − onehot(target_t)) / N. dlogits may alias
 // logits (the in-place form saves a [T, V] buffer at V = 129k). Row sums are taken in double.
+// Weights all 1 give bit for bit the unweighted result (w_t·x and x/N·w_t are exact for w_t = 1).
 double cross_entropy_forward_backward(const float* logits, const int32_t* targets, int64_t T, int64_t V, int64_t ld,
-                                      float* dlogits);
+                                      float* dlogits, const float* weights = nullptr, double norm = 0);
 
 }  // namespace frugal

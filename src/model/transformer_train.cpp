@@ -1,5 +1,6 @@
 #include "model/transformer_train.h"
 
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -46,6 +47,7 @@ struct TrainModel::MtpTape {
   int64_t Tk = 0;                  // rows per sequence: T − (k + 1)
   std::vector<int32_t> emb_ids;    // [B·Tk] ids whose embedding enters (inputs[b, i + k + 1])
   std::vector<int32_t> targets;    // [B·Tk]
+  std::vector<float> weights;      // [B·Tk] the targets' loss weights (empty: unweighted)
   const float* h_prev = nullptr;   // [B·Tk, D] gathered hidden rows (previous depth's output)
   float* emb = nullptr;            // [B·Tk, D] raw embedding rows
   float* cat = nullptr;            // [B·Tk, 2D] [enorm(emb) ; hnorm(h_prev)]
@@ -130,17 +132,17 @@ void TrainModel::layer_backward(const LayerParams& lp, int64_t B, int64_t T, Rec
 }
 
 StepLosses TrainModel::forward_backward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                                        const TrainOptions& opt) {
-  return run(inputs, targets, B, T, opt, true);
+                                        const TrainOptions& opt, const TokenWeights& weights) {
+  return run(inputs, targets, B, T, opt, weights, true);
 }
 
 StepLosses TrainModel::evaluate(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                                const TrainOptions& opt) {
-  return run(inputs, targets, B, T, opt, false);
+                                const TrainOptions& opt, const TokenWeights& weights) {
+  return run(inputs, targets, B, T, opt, weights, false);
 }
 
 StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                           const TrainOptions& opt, bool backward) {
+                           const TrainOptions& opt, const TokenWeights& weights, bool backward) {
   const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size, N = B * T, L = cfg_.num_hidden_layers;
   const float eps = float(cfg_.rms_norm_eps);
   if (B <= 0 || T <= 0) fail(ErrorKind::kInvalidArgument, "training batch must be non-empty (B={}, T={})", B, T);
@@ -149,7 +151,12 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
       fail(ErrorKind::kInvalidArgument, "input token id {} at row {} is outside the vocabulary [0, {})", inputs[i], i, V);
     if (targets[i] >= V)
       fail(ErrorKind::kInvalidArgument, "target token id {} at row {} is outside the vocabulary [0, {})", targets[i], i, V);
+    if (weights.w && !std::isfinite(weights.w[i]))
+      fail(ErrorKind::kInvalidArgument, "loss weight {} at row {} is not finite", weights.w[i], i);
   }
+  if (!(weights.norm >= 0) || !std::isfinite(weights.norm))
+    fail(ErrorKind::kInvalidArgument, "loss normaliser {} must be finite and >= 0 (0: the number of targets)",
+         weights.norm);
   const bool use_mtp = opt.mtp_weight > 0 && !p_.mtp.empty();
   const int64_t depth = use_mtp ? int64_t(p_.mtp.size()) : 0;
   const Recompute rc = backward ? opt.recompute : Recompute::kFull;  // evaluation keeps nothing
@@ -178,7 +185,8 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
   rmsnorm_forward(hidden, D, p_.norm.w, N, D, eps, xf, D);
   float* logits = scratch_.alloc<float>(size_t(N * V));
   sgemm(false, true, N, V, D, 1.0f, xf, D, p_.lm_head.w, D, 0.0f, logits, V);
-  losses.main = cross_entropy_forward_backward(logits, targets, N, V, V, backward ? logits : nullptr);
+  losses.main = cross_entropy_forward_backward(logits, targets, N, V, V, backward ? logits : nullptr, weights.w,
+                                               weights.norm);
   for (int64_t i = 0; i < N; ++i) losses.main_count += targets[i] >= 0;
   float* dx = nullptr;
   if (backward) {
@@ -204,6 +212,7 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
     if (Tk <= 0) break;
     m.emb_ids.resize(size_t(Nk));
     m.targets.resize(size_t(Nk));
+    if (weights.w) m.weights.resize(size_t(Nk));
     float* hp = keep_.alloc<float>(size_t(Nk * D));
     m.emb = keep_.alloc<float>(size_t(Nk * D));
     m.cat = keep_.alloc<float>(size_t(Nk * 2 * D));
@@ -212,6 +221,7 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
         const int64_t r = b * Tk + i;
         m.emb_ids[size_t(r)] = inputs[b * T + i + k + 1];
         m.targets[size_t(r)] = targets[b * T + i + k + 1];
+        if (weights.w) m.weights[size_t(r)] = weights.w[b * T + i + k + 1];
         std::memcpy(hp + r * D, h_prev + (b * T_prev + i) * D, D * sizeof(float));
         std::memcpy(m.emb + r * D, mp.embed_tokens.w + int64_t(m.emb_ids[size_t(r)]) * D, D * sizeof(float));
       }
@@ -232,7 +242,8 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
     rmsnorm_forward(m.out, D, mp.shared_head_norm.w, Nk, D, eps, m.xn, D);
     float* lg = scratch_.alloc<float>(size_t(Nk * V));
     sgemm(false, true, Nk, V, D, 1.0f, m.xn, D, mp.shared_head_head.w, D, 0.0f, lg, V);
-    const double ce = cross_entropy_forward_backward(lg, m.targets.data(), Nk, V, V, nullptr);
+    const float* mw = weights.w ? m.weights.data() : nullptr;
+    const double ce = cross_entropy_forward_backward(lg, m.targets.data(), Nk, V, V, nullptr, mw, weights.norm);
     mtp_sum += ce;
     for (int32_t t : m.targets) losses.mtp_count += t >= 0;
     scratch_.reset();
@@ -254,7 +265,8 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
     // Recompute this module's logits (the forward did not keep the [Nk, V] buffer).
     float* lg = scratch_.alloc<float>(size_t(Nk * V));
     sgemm(false, true, Nk, V, D, 1.0f, m.xn, D, mp.shared_head_head.w, D, 0.0f, lg, V);
-    cross_entropy_forward_backward(lg, m.targets.data(), Nk, V, V, lg);
+    cross_entropy_forward_backward(lg, m.targets.data(), Nk, V, V, lg, weights.w ? m.weights.data() : nullptr,
+                                   weights.norm);
     const float s = float(opt.mtp_weight / double(depth) * opt.loss_scale);
     for (int64_t i = 0; i < Nk * V; ++i) lg[i] *= s;
     float* dxn = scratch_.alloc<float>(size_t(Nk * D));

@@ -3,6 +3,15 @@
 // Objective (SPEC §3.5, §4.2): L = CE_main + λ · (1/D) Σ_k CE_mtp_k + Σ_moe-layers α Σ_i f_i P_i,
 // every gradient multiplied by loss_scale (1/grad_accum, so micro-batches average).
 //
+// Per-token loss weights (post-training; TokenWeights below) turn each cross-entropy term into
+//   CE = Σ_t w_t · CE_t / N       (t over rows with target >= 0)
+// where an MTP row takes the weight of the position whose target it predicts (depth k, row (b, i)
+// predicts targets[b, i+k+1] and takes w[b, i+k+1]), so SFT's masked prompt tokens are masked in
+// every CE term. N is the caller's (TokenWeights::norm, shared by the main and every MTP term) or,
+// when 0, each term's own number of targets >= 0 (the plain mean). The balance loss and the expert
+// loads ignore the weights: every token is routed, prompt or not, and the balance term keeps its
+// definition over all of them (set aux_alpha = 0 to drop it).
+//
 // Recomputation (SPEC §7.2), trading FLOPs for activation memory:
 //   none: keep every layer's norms, attention internals (q, K/V, probabilities) and FFN activations;
 //   attn: keep the FFN activations, but recompute the RMSNorms, the MLA up-projections and the
@@ -34,9 +43,15 @@ struct TrainOptions {
   double loss_scale = 1.0;  // multiplies every gradient (1/grad_accum)
 };
 
+// Per-token weights of the cross-entropy terms of one micro-batch (see the header comment).
+struct TokenWeights {
+  const float* w = nullptr;  // [B, T], finite, any sign; null: every weight 1
+  double norm = 0;           // N > 0 of every CE term; 0: each term's count of targets >= 0
+};
+
 struct StepLosses {
-  double main = 0;     // mean next-token cross-entropy over unmasked targets
-  double mtp = 0;      // (1/D) Σ_k mean CE of MTP module k (λ not applied); 0 when off
+  double main = 0;     // next-token cross-entropy: mean over unmasked targets, or Σ w·CE / N weighted
+  double mtp = 0;      // (1/D) Σ_k CE of MTP module k, weighted alike (λ not applied); 0 when off
   double balance = 0;      // Σ over the main model's MoE layers of α·mean_seq Σ_i f_i P_i
   double balance_mtp = 0;  // the same for MoE blocks of the MTP modules (also in the objective)
   int64_t main_count = 0, mtp_count = 0;  // unmasked targets
@@ -52,10 +67,12 @@ class TrainModel {
   TrainModel(const DeepSeekConfig& cfg, ModelParams& params);
 
   // inputs, targets [B, T] (target < 0: masked, no loss). Forward, backward, gradients += .
+  // Throws kInvalidArgument on ids outside the vocabulary, a non-finite weight or a bad norm.
   StepLosses forward_backward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                              const TrainOptions& opt);
+                              const TrainOptions& opt, const TokenWeights& weights = {});
   // The same losses without any gradient (validation); keeps one layer's activations at a time.
-  StepLosses evaluate(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, const TrainOptions& opt);
+  StepLosses evaluate(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, const TrainOptions& opt,
+                      const TokenWeights& weights = {});
 
   // High-water bytes of the activation tape and of the backward scratch since construction.
   size_t tape_high_water() const { return keep_.high_water(); }
@@ -65,7 +82,7 @@ class TrainModel {
   struct LayerTape;
   struct MtpTape;
   StepLosses run(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, const TrainOptions& opt,
-                 bool backward);
+                 const TokenWeights& weights, bool backward);
   void layer_forward(const LayerParams& lp, int64_t B, int64_t T, const float* x_in, float* x_out, Recompute rc,
                      double aux_alpha, LayerTape& tape, StepLosses* losses, int64_t layer_index, Arena& arena);
   void layer_backward(const LayerParams& lp, int64_t B, int64_t T, Recompute rc, double aux_alpha,

@@ -20,14 +20,12 @@
 #include "io/hf_config.h"
 #include "io/hf_params.h"
 #include "io/random_model.h"
-#include "model/moe_train.h"
 #include "model/param_store.h"
-#include "model/transformer_train.h"
 #include "train/checkpoint.h"
 #include "train/flops.h"
-#include "train/optimizer.h"
 #include "train/schedule.h"
 #include "train/telemetry.h"
+#include "train/train_step.h"
 
 namespace frugal {
 
@@ -55,15 +53,6 @@ double unigram_entropy(const data::TokenSource& src) {
   return h;
 }
 
-LrScheduleKind to_schedule_kind(TrainConfig::Schedule s) {
-  switch (s) {
-    case TrainConfig::Schedule::kConstant: return LrScheduleKind::kConstant;
-    case TrainConfig::Schedule::kCosine: return LrScheduleKind::kCosine;
-    case TrainConfig::Schedule::kWsd: return LrScheduleKind::kWsd;
-  }
-  return LrScheduleKind::kCosine;
-}
-
 // The model's configuration: from --init's config.json, or a preset sized to the data's vocabulary.
 DeepSeekConfig model_config(const TrainConfig& c, const data::TokenSource& train) {
   DeepSeekConfig m;
@@ -89,19 +78,22 @@ DeepSeekConfig model_config(const TrainConfig& c, const data::TokenSource& train
 
 // Mean validation losses over a fixed set of batches (always the same ones, from the start of the
 // validation split), so successive evaluations are comparable.
-double evaluate(TrainModel& model, const data::TokenSource& val, const TrainConfig& c, const TrainOptions& opt,
-                int64_t* batches_out) {
+double evaluate(Trainer& trainer, const data::TokenSource& val, const TrainConfig& c, int64_t* batches_out) {
   const int64_t B = c.train.batch, T = c.data.seq_len;
   const int64_t n_seq = val.size() / (T + 1);
   const int64_t rows = std::min<int64_t>(n_seq, B * c.log.eval_batches);
   if (rows <= 0) return -1;
   data::BatchLoader loader(val, std::min<int64_t>(B, rows), T, 0, false);
-  std::vector<int32_t> in(size_t(loader.batch() * T)), tg(size_t(loader.batch() * T));
+  MicroBatch mb;
+  mb.B = loader.batch();
+  mb.T = T;
+  mb.inputs.resize(size_t(mb.B * T));
+  mb.targets.resize(size_t(mb.B * T));
   double sum = 0;
   int64_t n = 0;
   for (int64_t r = 0; r + loader.batch() <= rows; r += loader.batch()) {
-    loader.next(in.data(), tg.data());
-    sum += model.evaluate(in.data(), tg.data(), loader.batch(), T, opt).main;
+    loader.next(mb.inputs.data(), mb.targets.data());
+    sum += trainer.evaluate(mb).main;
     ++n;
   }
   if (batches_out) *batches_out = n;
@@ -141,41 +133,19 @@ TrainSummary run_training(const TrainConfig& c) {
   data::BatchLoader loader(train, B, T, c.train.seed, c.data.shuffle);
 
   const DeepSeekConfig mcfg = model_config(c, train);
-  ParamStore store(mcfg, mcfg.num_nextn_predict_layers > 0);
+  Trainer trainer(mcfg, trainer_settings(c));
+  ParamStore& store = trainer.store();
   if (!c.model.init.empty()) {
     load_params_hf(c.model.init, store);
   } else {
     Rng rng(c.train.seed ^ 0x9e3779b97f4a7c15ULL);
     store.init_random(rng, kInitStd);
   }
-  std::vector<AdamWParam> aps;
-  for (const ParamStore::Entry& e : store.entries())
-    if (e.trainable) aps.push_back({e.name, store.value(e), store.grad(e), e.numel, e.decay, e.shape});
-  AdamWConfig acfg;
-  acfg.beta1 = c.optim.beta1;
-  acfg.beta2 = c.optim.beta2;
-  acfg.eps = c.optim.eps;
-  acfg.weight_decay = c.optim.weight_decay;
-  acfg.grad_clip = c.optim.grad_clip;
-  AdamW adamw(std::move(aps), acfg);
-  LrScheduleConfig lcfg;
-  lcfg.kind = to_schedule_kind(c.optim.schedule);
-  lcfg.lr = c.optim.lr;
-  lcfg.min_lr = c.optim.min_lr;
-  lcfg.warmup_steps = c.optim.warmup;
-  lcfg.total_steps = c.train.steps;
-  lcfg.decay_fraction = c.optim.decay_fraction;
-  LrSchedule schedule(lcfg);
   BatchRamp ramp({B, c.train.grad_accum, c.optim.batch_warmup_start, c.optim.batch_warmup_tokens});
-
-  TrainModel model(mcfg, store.params());
-  TrainOptions topt;
-  topt.recompute = c.train.recompute;
-  topt.mtp_weight = c.train.mtp_weight;
-  topt.aux_alpha = c.train.aux_alpha;
+  const TrainOptions& topt = trainer.settings().model;
 
   // Accumulated across resumes (stored in the checkpoint).
-  int64_t step = 0, tokens_seen = 0, nan_skips = 0;
+  int64_t tokens_seen = 0, nan_skips = 0;
   double elapsed_prev = 0;
   const std::string metrics_path = path_join(c.checkpoint.out, "metrics.jsonl");
   const nlohmann::json model_json = hf_config_to_json(mcfg);
@@ -189,31 +159,31 @@ TrainSummary run_training(const TrainConfig& c) {
       const nlohmann::json& meta = ck->meta;
       if (meta.value("model", nlohmann::json()) != model_json)
         fail(ErrorKind::kInvalidArgument, "{}: the checkpoint's model config differs from this run's", ck->dir);
-      for (const ParamStore::Entry& e : store.entries()) ck->copy_to(e.name, store.value(e), e.numel);
-      adamw.import_state(meta.at("optimizer"), *ck);
+      trainer.restore(*ck, meta);
       loader.restore(meta.at("loader"));
-      step = meta.at("step").get<int64_t>();
       tokens_seen = meta.at("tokens_seen").get<int64_t>();
       nan_skips = meta.at("nan_skips").get<int64_t>();
       elapsed_prev = meta.at("elapsed_s").get<double>();
-      truncate_metrics(metrics_path, step);
-      std::fprintf(stderr, "frugal train: resumed from %s (step %lld)\n", ck->dir.c_str(), (long long)step);
+      truncate_metrics(metrics_path, trainer.step_count());
+      std::fprintf(stderr, "frugal train: resumed from %s (step %lld)\n", ck->dir.c_str(),
+                   (long long)trainer.step_count());
     }
   } else if (file_exists(metrics_path)) {
     write_file_atomic(metrics_path, "");  // a fresh run in an old directory starts a fresh log
   }
   write_file_atomic(path_join(c.checkpoint.out, "config.resolved.toml"), to_toml(c));
-  sum.start_step = step;
+  sum.start_step = trainer.step_count();
 
-  auto save = [&](int64_t at_step, double elapsed) {
-    std::vector<CheckpointTensor> tensors;
-    for (const ParamStore::Entry& e : store.entries()) tensors.push_back({e.name, e.shape, store.value(e)});
-    for (CheckpointTensor& t : adamw.state_tensors()) tensors.push_back(std::move(t));
-    nlohmann::json meta = {{"step", at_step},           {"tokens_seen", tokens_seen},
-                           {"nan_skips", nan_skips},    {"elapsed_s", elapsed},
-                           {"model", model_json},       {"optimizer", adamw.state_json()},
-                           {"loader", loader.state()}};
-    save_checkpoint(c.checkpoint.out, at_step, tensors, meta, int(c.checkpoint.keep_last));
+  // A checkpoint of the step just taken: the trainer's state ("step", "optimizer", tensors) plus the loop's.
+  auto save = [&](double elapsed) {
+    nlohmann::json meta = trainer.state_json();
+    meta["tokens_seen"] = tokens_seen;
+    meta["nan_skips"] = nan_skips;
+    meta["elapsed_s"] = elapsed;
+    meta["model"] = model_json;
+    meta["loader"] = loader.state();
+    save_checkpoint(c.checkpoint.out, trainer.step_count(), trainer.state_tensors(), meta,
+                    int(c.checkpoint.keep_last));
   };
 
   const double peak_gflops = measure_sgemm_peak_gflops(0.3);
@@ -230,92 +200,69 @@ TrainSummary run_training(const TrainConfig& c) {
   tel_opt.usd_per_hour = c.log.usd_per_hour;
   tel_opt.prior_elapsed_s = elapsed_prev;
   Telemetry tel(c.checkpoint.out, tel_opt);
-  std::vector<int32_t> inputs(size_t(B * T)), targets(size_t(B * T));
   const double t_start = now_seconds();
   int64_t consecutive_nan = 0, tokens_this_run = 0;
-  std::vector<std::vector<int64_t>> load;
-  std::vector<const LayerParams*> moe_blocks;
-  for (const LayerParams& x : store.params().layers)
-    if (x.is_moe) moe_blocks.push_back(&x);
-  for (const MtpParams& m : store.params().mtp)
-    if (m.block.is_moe) moe_blocks.push_back(&m.block);
-  while (step < c.train.steps) {
+  std::vector<MicroBatch> micro_batches;
+  while (trainer.step_count() < c.train.steps) {
     const double t0 = now_seconds();
-    const int64_t K = ramp.micro_batches_at(tokens_seen);
-    topt.loss_scale = 1.0 / double(K);
-    store.zero_grad();
-    double loss = 0, mtp = 0, bal = 0;
-    load.clear();
-    for (int64_t k = 0; k < K; ++k) {
-      loader.next(inputs.data(), targets.data());
-      StepLosses l = model.forward_backward(inputs.data(), targets.data(), B, T, topt);
-      loss += l.main / double(K);
-      mtp += l.mtp / double(K);
-      bal += (l.balance + l.balance_mtp) / double(K);
-      if (load.empty()) load = l.expert_load;
-      else
-        for (size_t i = 0; i < load.size(); ++i)
-          for (size_t e = 0; e < load[i].size(); ++e) load[i][e] += l.expert_load[i][e];
+    micro_batches.resize(size_t(ramp.micro_batches_at(tokens_seen)));
+    for (MicroBatch& mb : micro_batches) {
+      mb.B = B;
+      mb.T = T;
+      mb.inputs.resize(size_t(B * T));
+      mb.targets.resize(size_t(B * T));
+      loader.next(mb.inputs.data(), mb.targets.data());
     }
-    tokens_seen += K * B * T;
-    tokens_this_run += K * B * T;
-    const double lr = schedule.lr_at(step);
-    AdamWStepResult r;
-    if (std::isfinite(loss) && std::isfinite(mtp)) r = adamw.step(lr);
-    if (!r.applied) {  // NaN/Inf loss or gradient: skip the update, count it, stop after a bound
+    const StepResult r = trainer.step(micro_batches);
+    tokens_seen += r.tokens;
+    tokens_this_run += r.tokens;
+    if (!r.applied) {  // NaN/Inf loss or gradient: the update was skipped; count it, stop after a bound
       ++nan_skips;
       if (++consecutive_nan > c.train.max_nan_skips)
         fail(ErrorKind::kInvalidArgument,
              "step {}: loss or gradient is NaN/Inf for {} consecutive steps (train.max_nan_skips = {}); "
              "lower the learning rate or check the data",
-             step + 1, consecutive_nan, c.train.max_nan_skips);
+             r.step, consecutive_nan, c.train.max_nan_skips);
     } else {
       consecutive_nan = 0;
-      // Aux-loss-free balancing: one bias update per step from the loads of the whole step
-      // (moe_blocks is in the order the forward reports loads: main layers, then MTP blocks).
-      for (size_t i = 0; i < load.size() && i < moe_blocks.size(); ++i)
-        if (float* bias = moe_blocks[i]->moe.e_score_correction_bias)
-          update_routing_bias(bias, load[i].data(), mcfg.n_routed_experts, c.train.bias_gamma);
     }
-    ++step;
+    const int64_t step = r.step;
     const double now = now_seconds();
     StepRecord rec;
     rec.step = step;
     rec.total_steps = c.train.steps;
-    rec.loss = loss;
-    if (topt.mtp_weight > 0 && mcfg.num_nextn_predict_layers > 0) rec.mtp_loss = mtp;
-    rec.balance_loss = bal;
-    rec.lr = lr;
+    rec.loss = r.loss;
+    if (topt.mtp_weight > 0 && mcfg.num_nextn_predict_layers > 0) rec.mtp_loss = r.mtp_loss;
+    rec.balance_loss = r.balance_loss;
+    rec.lr = r.lr;
     rec.grad_norm = r.grad_norm;
     rec.step_ms = (now - t0) * 1e3;
-    rec.tokens_per_s = double(K * B * T) / (now - t0);
+    rec.tokens_per_s = double(r.tokens) / (now - t0);
     rec.mfu = model_flops_utilization(flops_per_token, rec.tokens_per_s, peak_gflops);
-    double vio = 0;
-    for (const auto& l : load) vio = std::max(vio, moe_max_violation(l));
-    rec.moe_max_violation = vio;
+    rec.moe_max_violation = r.moe_max_violation;
     rec.tokens_seen = tokens_seen;
     rec.examples_seen = loader.rows_seen();
     rec.nan_skips = nan_skips;
     const bool last = step == c.train.steps;
     if (val && c.log.eval_every > 0 && (step % c.log.eval_every == 0 || last)) {
-      const double v = evaluate(model, *val, c, topt, nullptr);
+      const double v = evaluate(trainer, *val, c, nullptr);
       if (v >= 0) rec.val_loss = v;
     }
     rec = tel.log(rec, last || step == 1 || step % c.log.every == 0 || rec.val_loss.has_value());
     const double elapsed = rec.elapsed_s;
-    sum.last_loss = loss;
+    sum.last_loss = r.loss;
     if (rec.val_loss) sum.val_loss = *rec.val_loss;
     if ((c.checkpoint.every > 0 && step % c.checkpoint.every == 0) || last) {
-      save(step, elapsed);
+      save(elapsed);
       tel.message(fmt::format("checkpoint step {} saved", step));
     }
   }
   const double run_s = now_seconds() - t_start;
-  sum.steps_done = step;
+  sum.steps_done = trainer.step_count();
   sum.nan_skips = nan_skips;
   sum.tokens_per_s = run_s > 0 ? double(tokens_this_run) / run_s : 0;
   sum.mfu = model_flops_utilization(flops_per_token, sum.tokens_per_s, peak_gflops);
-  if (val && sum.val_loss < 0) sum.val_loss = evaluate(model, *val, c, topt, nullptr);
+  if (val && sum.val_loss < 0) sum.val_loss = evaluate(trainer, *val, c, nullptr);
   if (!c.checkpoint.export_dir.empty()) {
     export_params_hf(store, c.checkpoint.export_dir);
     sum.export_dir = c.checkpoint.export_dir;

@@ -1,6 +1,7 @@
-// The pretraining loop behind `frugal train`: data -> micro-batches -> forward/backward (with MTP,
-// balance loss, recomputation) -> global-norm clip + AdamW at the scheduled lr -> aux-loss-free
-// bias update -> telemetry, validation, atomic checkpoints; `--resume` continues bit for bit.
+// The pretraining loop behind `frugal train`: data -> micro-batches -> Trainer::step (train_step.h:
+// forward/backward with MTP, balance loss, recomputation; global-norm clip + AdamW at the scheduled
+// lr; aux-loss-free bias update) -> telemetry, validation, atomic checkpoints; `--resume` continues
+// bit for bit.
 //
 // Run directory (ECOSYSTEM §6): RUN_DIR/{config.resolved.toml, metrics.jsonl, ckpt/step_N/, ckpt/latest}.
 // Determinism: with the same config and thread count every loss is a pure function of the step,
