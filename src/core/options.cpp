@@ -289,7 +289,8 @@ std::vector<OptionField> Options::fields() const {
   std::vector<OptionField> out;
   for (const Field& f : fields_) {
     const char* type = read(f.ref, [](const auto& v) { return type_name<std::decay_t<decltype(v)>>(); });
-    out.push_back({fmt::format("{}.{}", f.meta.section, f.meta.key), type, field_text(f.ref), std::string(f.meta.help)});
+    out.push_back(
+        {fmt::format("{}.{}", f.meta.section, f.meta.key), type, field_text(f.ref), std::string(f.meta.help)});
   }
   return out;
 }

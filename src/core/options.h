@@ -42,8 +42,8 @@ struct OptionMeta {
   std::string_view section, key, flag, help;
   OptionRule rule;
 };
-inline OptionMeta option(std::string_view section, std::string_view key, std::string_view flag,
-                         std::string_view help, OptionRule rule = {}) {
+inline OptionMeta option(std::string_view section, std::string_view key, std::string_view flag, std::string_view help,
+                         OptionRule rule = {}) {
   return OptionMeta{section, key, flag, help, rule};
 }
 

@@ -53,7 +53,7 @@ auto read(const Options::Ref& ref, Fn&& fn) {
 }
 
 std::string expected_one_of(std::span<const std::string_view> names);  // "expected one of a|b|c"
-std::string toml_string(std::string_view s);                          // a quoted TOML basic string
+std::string toml_string(std::string_view s);                           // a quoted TOML basic string
 
 std::string parse_text(std::string_view s, int64_t& out);
 std::string parse_text(std::string_view s, uint64_t& out);

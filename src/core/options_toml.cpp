@@ -96,8 +96,7 @@ void Options::load_toml(const std::string& path) {
         std::string pr = parse_toml(node, v);
         return pr.empty() ? check(f->meta.rule, v) : pr;
       });
-      if (!problem.empty())
-        fail(ErrorKind::kConfig, "{}: {}.{} = {}: {}", at, section, key, node_text(node), problem);
+      if (!problem.empty()) fail(ErrorKind::kConfig, "{}: {}.{} = {}: {}", at, section, key, node_text(node), problem);
     }
   }
 }

@@ -28,8 +28,7 @@ Options serve_options(ServeConfig& c) {
   auto& s = c.server;
   f.add(option("server", "host", "host", "address to bind; 0.0.0.0 exposes the server to the network"), s.host);
   f.add(option("server", "port", "port", "TCP port (0: any free port, printed at start)", between(0, 65535)), s.port);
-  f.add(option("server", "api_key", "api-key", "require 'Authorization: Bearer KEY' (also FRUGAL_API_KEY)"),
-        s.api_key);
+  f.add(option("server", "api_key", "api-key", "require 'Authorization: Bearer KEY' (also FRUGAL_API_KEY)"), s.api_key);
   f.add(option("server", "api_key_file", "api-key-file", "file with one accepted key per line"), s.api_key_file);
   f.add(option("server", "http_threads", "http-threads", "HTTP worker threads (0: max-batch + max-queue + 16)",
                between(0, 2147483647)),

@@ -24,12 +24,14 @@ Options train_options(TrainConfig& c) {
   Options f;
   auto& m = c.model;
   f.add(option("model", "init", "init", "HF checkpoint dir to start from (empty: from scratch)"), m.init);
-  f.add(option("model", "preset", "preset", "from-scratch model shape: micro|tiny|small|medium", OptionRule{.choices = kPresets}),
-    m.preset);
-  f.add(option("model", "vocab_size", "vocab-size", "vocabulary size (0: from the tokenizer / token file)", at_least(0)),
-    m.vocab_size);
+  f.add(option("model", "preset", "preset", "from-scratch model shape: micro|tiny|small|medium",
+               OptionRule{.choices = kPresets}),
+        m.preset);
+  f.add(
+      option("model", "vocab_size", "vocab-size", "vocabulary size (0: from the tokenizer / token file)", at_least(0)),
+      m.vocab_size);
   f.add(option("model", "mtp_layers", "mtp-layers", "MTP depth D of a from-scratch model (0: no MTP)", between(0, 8)),
-    m.mtp_layers);
+        m.mtp_layers);
 
   auto& d = c.data;
   f.add(option("data", "tokens", "tokens", "training token file"), d.tokens);
@@ -41,53 +43,57 @@ Options train_options(TrainConfig& c) {
   f.add(option("train", "steps", "steps", "optimizer steps", between(1, 1e12)), t.steps);
   f.add(option("train", "batch", "batch", "sequences per micro-batch B", between(1, kMaxCount)), t.batch);
   f.add(option("train", "grad_accum", "grad-accum", "micro-batches per optimizer step K", between(1, kMaxCount)),
-    t.grad_accum);
+        t.grad_accum);
   f.add(option("train", "seed", "seed", "random seed (init, data order)", between(0, 9.2e18)), t.seed);
-  f.add(option("train", "recompute", "recompute", "activations recomputed in backward: none|attn|full"), t.recompute, kRecomputeNames);
+  f.add(option("train", "recompute", "recompute", "activations recomputed in backward: none|attn|full"), t.recompute,
+        kRecomputeNames);
   f.add(option("train", "mtp_weight", "mtp-weight", "MTP loss weight lambda", at_least(0)), t.mtp_weight);
   f.add(option("train", "aux_alpha", "aux-alpha", "sequence-wise balance loss weight alpha", at_least(0)), t.aux_alpha);
   f.add(option("train", "bias_gamma", "bias-gamma", "aux-loss-free routing bias update speed gamma", at_least(0)),
-    t.bias_gamma);
-  f.add(option("train", "max_nan_skips", "max-nan-skips", "stop after this many consecutive NaN/Inf steps", between(0, 1e9)),
-    t.max_nan_skips);
+        t.bias_gamma);
+  f.add(option("train", "max_nan_skips", "max-nan-skips", "stop after this many consecutive NaN/Inf steps",
+               between(0, 1e9)),
+        t.max_nan_skips);
 
   auto& o = c.optim;
   f.add(option("optim", "lr", "lr", "peak learning rate", positive()), o.lr);
   f.add(option("optim", "min_lr", "min-lr", "final learning rate (-1: lr / 10)", at_least(-1)), o.min_lr);
-  f.add(option("optim", "schedule", "schedule", "learning-rate schedule: constant|cosine|wsd"), o.schedule, kScheduleNames);
+  f.add(option("optim", "schedule", "schedule", "learning-rate schedule: constant|cosine|wsd"), o.schedule,
+        kScheduleNames);
   f.add(option("optim", "warmup", "warmup", "linear warmup steps", between(0, 1e12)), o.warmup);
   f.add(option("optim", "decay_fraction", "decay-fraction", "wsd: fraction of steps in the final decay",
-          OptionRule{.lo = 0, .hi = 1, .lo_open = true}),
-    o.decay_fraction);
+               OptionRule{.lo = 0, .hi = 1, .lo_open = true}),
+        o.decay_fraction);
   f.add(option("optim", "weight_decay", "weight-decay", "AdamW decoupled weight decay", at_least(0)), o.weight_decay);
   f.add(option("optim", "beta1", "beta1", "AdamW beta1", unit_open()), o.beta1);
   f.add(option("optim", "beta2", "beta2", "AdamW beta2", unit_open()), o.beta2);
   f.add(option("optim", "eps", "eps", "AdamW epsilon", positive()), o.eps);
   f.add(option("optim", "grad_clip", "grad-clip", "global gradient-norm clip (0: off)", at_least(0)), o.grad_clip);
   f.add(option("optim", "batch_warmup_start", "batch-warmup-start", "sequences per step at step 0 (0: no batch ramp)",
-          between(0, kMaxCount)),
-    o.batch_warmup_start);
+               between(0, kMaxCount)),
+        o.batch_warmup_start);
   f.add(option("optim", "batch_warmup_tokens", "batch-warmup-tokens", "tokens over which the batch ramps to B*K",
-          between(0, 1e18)),
-    o.batch_warmup_tokens);
+               between(0, 1e18)),
+        o.batch_warmup_tokens);
 
   auto& k = c.checkpoint;
   f.add(option("checkpoint", "out", "out", "run directory", OptionRule{.nonempty = true}), k.out);
   f.add(option("checkpoint", "every", "checkpoint-every", "steps between checkpoints (0: only at the end)",
-          between(0, 1e12)),
-    k.every);
+               between(0, 1e12)),
+        k.every);
   f.add(option("checkpoint", "keep_last", "keep-last", "checkpoints kept (0: all)", between(0, 1e9)), k.keep_last);
   f.add(option("checkpoint", "resume", "resume", "resume from the latest complete checkpoint in out"), k.resume);
   f.add(option("checkpoint", "export", "export", "HF safetensors export dir of the final model (empty: none)"),
-    k.export_dir);
+        k.export_dir);
 
   auto& l = c.log;
   f.add(option("log", "every", "log-every", "steps between log lines", between(1, 1e12)), l.every);
   f.add(option("log", "usd_per_hour", "usd-per-hour", "device price per hour for the cost meter", at_least(0)),
-    l.usd_per_hour);
+        l.usd_per_hour);
   f.add(option("log", "eval_every", "eval-every", "steps between validation passes (0: never)", between(0, 1e12)),
-    l.eval_every);
-  f.add(option("log", "eval_batches", "eval-batches", "validation micro-batches per pass", between(1, 1e9)), l.eval_batches);
+        l.eval_every);
+  f.add(option("log", "eval_batches", "eval-batches", "validation micro-batches per pass", between(1, 1e9)),
+        l.eval_batches);
   return f;
 }
 

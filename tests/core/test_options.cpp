@@ -102,7 +102,8 @@ TEST(Options, UnknownNamesHaveHints) {
   expect_error([&] { o.set("net.prot", "1", "here"); }, ErrorKind::kConfig,
                {"here: unknown key 'net.prot'", "did you mean 'net.port'"});
   expect_error([&] { o.set("calc.host", "1"); }, ErrorKind::kConfig, {"did you mean 'net.host'"});  // other section
-  expect_error([&] { o.set("nett.port", "1"); }, ErrorKind::kConfig, {"unknown section 'nett'", "did you mean '[net]'"});
+  expect_error([&] { o.set("nett.port", "1"); }, ErrorKind::kConfig,
+               {"unknown section 'nett'", "did you mean '[net]'"});
   expect_error([&] { o.set("zzzz.port", "1"); }, ErrorKind::kConfig, {"valid sections: net, calc"});
   expect_error([&] { o.set("net.qqqqqqq", "1"); }, ErrorKind::kConfig,
                {"valid keys in [net]: host, port, verbose, cache"});
@@ -125,12 +126,15 @@ TEST(Options, TomlSetsFieldsAndNamesFileLineAndKey) {
     Options ox = demo_options(x);
     ox.load_toml(write_toml(dir, text));
   };
-  expect_error([&] { load("[net]\nport = 1.5\n"); }, ErrorKind::kConfig, {"demo.toml:2:8: net.port = 1.5: expected an integer"});
+  expect_error([&] { load("[net]\nport = 1.5\n"); }, ErrorKind::kConfig,
+               {"demo.toml:2:8: net.port = 1.5: expected an integer"});
   expect_error([&] { load("[net]\nport = -1\n"); }, ErrorKind::kConfig, {"demo.toml:2", "must be in [0, 65535]"});
-  expect_error([&] { load("[net]\nverbose = 1\n"); }, ErrorKind::kConfig, {"net.verbose = 1", "expected true or false"});
+  expect_error([&] { load("[net]\nverbose = 1\n"); }, ErrorKind::kConfig,
+               {"net.verbose = 1", "expected true or false"});
   expect_error([&] { load("[net]\nhost = 3\n"); }, ErrorKind::kConfig, {"net.host = 3", "expected a string"});
   expect_error([&] { load("[calc]\ncolor = 1\n"); }, ErrorKind::kConfig, {"calc.color", "expected a string"});
-  expect_error([&] { load("[calc]\ncolor = \"pink\"\n"); }, ErrorKind::kConfig, {"calc.color = \"pink\"", "red|green|blue"});
+  expect_error([&] { load("[calc]\ncolor = \"pink\"\n"); }, ErrorKind::kConfig,
+               {"calc.color = \"pink\"", "red|green|blue"});
   expect_error([&] { load("[calc]\nseed = -2\n"); }, ErrorKind::kConfig, {"calc.seed", "non-negative"});
   expect_error([&] { load("[net]\nprot = 1\n"); }, ErrorKind::kConfig,
                {"demo.toml:2", "unknown key 'net.prot'", "did you mean 'net.port'"});
@@ -138,7 +142,12 @@ TEST(Options, TomlSetsFieldsAndNamesFileLineAndKey) {
   expect_error([&] { load("port = 1\n"); }, ErrorKind::kConfig,
                {"demo.toml:1", "key 'port' is outside any [section]", "did you mean 'port' under [net]?"});
   expect_error([&] { load("[net\n"); }, ErrorKind::kConfig, {"demo.toml:1", "invalid TOML"});
-  expect_error([&] { Demo x; demo_options(x).load_toml(dir.file("missing.toml")); }, ErrorKind::kIo, {"missing.toml"});
+  expect_error(
+      [&] {
+        Demo x;
+        demo_options(x).load_toml(dir.file("missing.toml"));
+      },
+      ErrorKind::kIo, {"missing.toml"});
 }
 
 TEST(Options, TomlWriterRoundTrips) {

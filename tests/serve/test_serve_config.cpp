@@ -70,10 +70,26 @@ TEST(ServeConfig, EveryFlagOfServeExists) {
     EXPECT_TRUE(keys.count(f.key)) << f.flag << " -> " << f.key;
     EXPECT_TRUE(flags.insert(f.flag).second) << "duplicate flag " << f.flag;
   }
-  for (const char* f : {"tokenizer", "host", "port", "api-key", "api-key-file", "max-batch", "max-queue", "ctx",
-                        "kv-cache-dtype", "prefill-chunk", "prefix-cache-tokens", "reasoning-parser", "max-n",
-                        "max-top-logprobs", "max-stop-strings", "max-body-bytes", "http-threads", "drain-seconds",
-                        "log-requests", "check-tensors"})
+  for (const char* f : {"tokenizer",
+                        "host",
+                        "port",
+                        "api-key",
+                        "api-key-file",
+                        "max-batch",
+                        "max-queue",
+                        "ctx",
+                        "kv-cache-dtype",
+                        "prefill-chunk",
+                        "prefix-cache-tokens",
+                        "reasoning-parser",
+                        "max-n",
+                        "max-top-logprobs",
+                        "max-stop-strings",
+                        "max-body-bytes",
+                        "http-threads",
+                        "drain-seconds",
+                        "log-requests",
+                        "check-tensors"})
     EXPECT_TRUE(flags.count(f)) << "--" << f;
   EXPECT_EQ(flags.size(), 20u);
   for (const CliFlag& f : serve_cli_flags())
@@ -111,8 +127,8 @@ max_body_bytes = 65536
   ov.push_back(flag_of("max-batch", "4"));
   ov.push_back(flag_of("check-tensors"));
   const ServeConfig c = load_text(dir, toml, ov);
-  EXPECT_EQ(c.engine.max_batch, 4);   // flag > override > toml
-  EXPECT_EQ(c.server.port, 9001);     // override > toml
+  EXPECT_EQ(c.engine.max_batch, 4);    // flag > override > toml
+  EXPECT_EQ(c.server.port, 9001);      // override > toml
   EXPECT_EQ(c.engine.max_queue, 100);  // toml > default
   EXPECT_TRUE(c.model.check_tensors);
   EXPECT_EQ(c.model.dir, "models/m");
@@ -242,8 +258,7 @@ TEST(ServeConfig, ServeConfigErrors) {
   // A bad command line is a usage error (2), naming the argument and the field.
   r = run_command(frugal_serve() + " " + kModelDir + " --engine.max_batch=0 2>&1");
   EXPECT_EQ(r.rc, 2) << r.out;
-  EXPECT_NE(r.out.find("--engine.max_batch: engine.max_batch = '0': must be in [1, 4096]"), std::string::npos)
-      << r.out;
+  EXPECT_NE(r.out.find("--engine.max_batch: engine.max_batch = '0': must be in [1, 4096]"), std::string::npos) << r.out;
   r = run_command(frugal_serve() + " " + kModelDir + " --max-batch 0 2>&1");
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("--max-batch"), std::string::npos) << r.out;
