@@ -1,5 +1,8 @@
 // frugal serve MODEL_DIR [--host 127.0.0.1] [--port 8080] [--api-key KEY | --api-key-file FILE]
 //              [--max-batch N] [--max-queue N] [--ctx N] [--kv-cache-dtype f32] [--tokenizer PATH] ...
+//              [--config FILE.toml] [--section.key=value ...]
+// The options come from serve/serve_config.h's table (one declaration per key, TOML sections
+// [model] [server] [engine] [limits]). Precedence: MODEL_DIR and flags > overrides > TOML.
 // An OpenAI-compatible server (src/serve/http_server.h) over the continuous-batching engine. It
 // listens at once (/health answers, /ready says 503 while loading), loads the model and tokenizer,
 // runs a one-token warm-up through the engine, then turns /ready to 200. SIGTERM or SIGINT stop it
@@ -18,6 +21,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/config_flags.h"
 #include "core/error.h"
 #include "io/hf_loader.h"
 #include "model/transformer.h"
@@ -25,22 +29,13 @@
 #include "serve/http_backend.h"
 #include "serve/http_server.h"
 #include "serve/openai_model.h"
+#include "serve/serve_config.h"
 
 namespace frugal::cli {
 
 namespace {
 
-struct ServeOpts {
-  std::string model, tokenizer, host = "127.0.0.1", api_key, api_key_file, kv_cache_dtype = "f32";
-  std::string reasoning_parser = "auto";
-  int port = 8080, http_threads = 0;
-  int64_t max_batch = 8, max_queue = 64, ctx = 0, prefill_chunk = 512, prefix_cache_tokens = 65536;
-  serve::RequestLimits limits;
-  double drain_seconds = 10;
-  bool log_requests = false, check_tensors = false;
-};
-
-std::vector<std::string> read_api_keys(const ServeOpts& o) {
+std::vector<std::string> read_api_keys(const ServeConfig::Server& o) {
   std::vector<std::string> keys;
   if (!o.api_key.empty()) keys.push_back(o.api_key);
   if (const char* env = std::getenv("FRUGAL_API_KEY"); env && *env && o.api_key.empty()) keys.push_back(env);
@@ -133,16 +128,19 @@ void warm_up(Engine& engine, const serve::ServedModel& m) {
   if (finish == FinishReason::kError) fail(ErrorKind::kInternal, "warm-up generation failed: {}", error);
 }
 
-void run_serve(const ServeOpts& o) {
-  const serve::ReasoningParser reasoning = serve::parse_reasoning_parser(o.reasoning_parser);
+void run_serve(const ServeConfig& c) {
+  const ServeConfig::Model& m = c.model;
+  const ServeConfig::Server& o = c.server;
+  const ServeConfig::Engine& e = c.engine;
+  const serve::ReasoningParser reasoning = serve::parse_reasoning_parser(m.reasoning_parser);
   serve::ServerOptions so;
   so.host = o.host;
-  so.port = o.port;
+  so.port = int(o.port);
   so.api_keys = read_api_keys(o);
-  so.limits = o.limits;
-  so.threads = o.http_threads;
-  so.max_batch = o.max_batch;
-  so.max_queue = o.max_queue;
+  so.limits = c.limits;
+  so.threads = int(o.http_threads);
+  so.max_batch = e.max_batch;
+  so.max_queue = e.max_queue;
   so.log_requests = o.log_requests;
 
   StopSignal stop;
@@ -150,20 +148,20 @@ void run_serve(const ServeOpts& o) {
   const int port = server.bind();
   server.start();
   std::fprintf(stderr, "frugal serve: listening on http://%s:%d (loading %s)%s\n", o.host.c_str(), port,
-               o.model.c_str(), so.api_keys.empty() ? "" : " [API key required]");
+               m.dir.c_str(), so.api_keys.empty() ? "" : " [API key required]");
 
   LoadOptions lo;
-  lo.check_finite = o.check_tensors;
-  auto loaded = load_model(o.model, lo);
+  lo.check_finite = m.check_tensors;
+  auto loaded = load_model(m.dir, lo);
   auto served = std::make_shared<serve::ServedModel>(
-      serve::load_served_model(o.model, o.tokenizer, loaded->config, o.ctx, reasoning));
+      serve::load_served_model(m.dir, m.tokenizer, loaded->config, e.ctx, reasoning));
   Transformer model(loaded->config, loaded->weights);
   EngineOptions eo;
-  eo.max_batch = o.max_batch;
-  eo.max_queue = o.max_queue;
+  eo.max_batch = e.max_batch;
+  eo.max_queue = e.max_queue;
   eo.ctx = served->ctx;
-  eo.prefill_chunk = o.prefill_chunk;
-  eo.prefix_cache_tokens = o.prefix_cache_tokens;
+  eo.prefill_chunk = e.prefill_chunk;
+  eo.prefix_cache_tokens = e.prefix_cache_tokens;
   Engine engine(model, eo);
   served->ctx = std::min(served->ctx, engine.context_tokens());
   server.set_model(served);
@@ -172,7 +170,7 @@ void run_serve(const ServeOpts& o) {
   server.set_backend(&backend);
   stop.loaded();
   std::fprintf(stderr, "frugal serve: ready: model '%s', context %lld, max batch %lld%s\n", served->name.c_str(),
-               (long long)served->ctx, (long long)o.max_batch, served->reasoning ? ", reasoning split on" : "");
+               (long long)served->ctx, (long long)e.max_batch, served->reasoning ? ", reasoning split on" : "");
 
   stop.wait();
   server.shutdown(o.drain_seconds);
@@ -183,50 +181,34 @@ void run_serve(const ServeOpts& o) {
 }  // namespace
 
 void register_serve(CLI::App& app) {
-  auto o = std::make_shared<ServeOpts>();
   CLI::App* c = app.add_subcommand("serve", "OpenAI-compatible HTTP server (chat, completions, a chat page at /)");
-  c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory (with tokenizer.json, or see --tokenizer)")
-      ->required();
-  c->add_option("--tokenizer", o->tokenizer, "tokenizer.json, its folder or .gz (default: MODEL_DIR)");
-  c->add_option("--host", o->host, "address to bind; 0.0.0.0 exposes the server to the network")->capture_default_str();
-  c->add_option("--port", o->port, "TCP port (0: any free port, printed at start)")
-      ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
-  c->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' (also FRUGAL_API_KEY)");
-  c->add_option("--api-key-file", o->api_key_file, "file with one accepted key per line");
-  c->add_option("--max-batch", o->max_batch, "sequences decoded together")->check(CLI::Range(1, 4096))->capture_default_str();
-  c->add_option("--max-queue", o->max_queue, "waiting requests before 503")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  c->add_option("--ctx", o->ctx, "per-sequence context in tokens (default: min(4096, max_position_embeddings))")
-      ->check(CLI::NonNegativeNumber);
-  c->add_option("--kv-cache-dtype", o->kv_cache_dtype, "latent KV cache dtype (f32)")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            return v == "f32" ? std::string()
-                              : "'" + v + "': this build keeps the latent KV cache in f32 only (allowed values: f32)";
-          },
-          "f32"))
-      ->capture_default_str();
-  c->add_option("--prefill-chunk", o->prefill_chunk, "prompt tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--prefix-cache-tokens", o->prefix_cache_tokens, "latent-KV tokens kept for prefix reuse (0: off)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--reasoning-parser", o->reasoning_parser,
-                "auto | deepseek_r1 | none: split <think> blocks into reasoning_content (auto: when the chat "
-                "template mentions </think>)")
-      ->check(CLI::IsMember({"auto", "deepseek_r1", "none"}))
-      ->capture_default_str();
-  c->add_option("--max-n", o->limits.max_n, "largest n (choices per request)")->check(CLI::Range(1, 128))->capture_default_str();
-  c->add_option("--max-top-logprobs", o->limits.max_top_logprobs, "largest top_logprobs")->check(CLI::Range(0, 100))->capture_default_str();
-  c->add_option("--max-stop-strings", o->limits.max_stop_strings, "most stop strings per request")
-      ->check(CLI::Range(0, 1024))->capture_default_str();
-  c->add_option("--max-body-bytes", o->limits.max_body_bytes, "largest request body (413 beyond)")
-      ->check(CLI::Range(int64_t(1024), int64_t(1) << 30))->capture_default_str();
-  c->add_option("--http-threads", o->http_threads, "HTTP worker threads (default: max-batch + max-queue + 16)")
-      ->check(CLI::NonNegativeNumber);
-  c->add_option("--drain-seconds", o->drain_seconds, "on SIGTERM, time running requests get to finish")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_flag("--log-requests", o->log_requests, "one line per request on stderr");
-  c->add_flag("--check-tensors", o->check_tensors, "scan every weight for NaN/Inf while loading (slow)");
-  c->callback([o] { run_serve(*o); });
+  auto model_dir = std::make_shared<std::string>();
+  c->add_option("MODEL_DIR", *model_dir,
+                "Hugging Face checkpoint directory (with tokenizer.json, or see --tokenizer); "
+                "required unless the --config file sets [model] dir");
+  auto o = ConfigFlags::add_to(c, serve_cli_flags(), "TOML config file ([model] [server] [engine] [limits])");
+  c->callback([o, c, model_dir] {
+    std::vector<ConfigFlags::Setting> settings;
+    try {
+      for (const std::string& a : c->remaining())
+        if (a.starts_with("--") && a.find('.') != std::string::npos && a.find('=') == std::string::npos)
+          fail(ErrorKind::kConfig, "'{}' needs its value after '=' (--section.key=value)", a);
+      settings = o->settings(c);
+      if (!model_dir->empty()) settings.push_back({"model.dir=" + *model_dir, "MODEL_DIR"});
+      // Each setting checked on its own first, so that a bad command line exits 2 as CLI11's own
+      // checks did, naming the flag; the TOML file's errors come later and exit 1 (bad input).
+      ServeConfig probe;
+      Options p = serve_options(probe);
+      for (const ConfigFlags::Setting& s : settings) p.set_assignment(s.assignment, s.source);
+    } catch (const Error& e) {
+      throw CLI::ValidationError(e.what());
+    }
+    std::vector<std::string> overrides;
+    for (const ConfigFlags::Setting& s : settings) overrides.push_back(s.assignment);
+    const ServeConfig cfg = load_serve_config(o->config(), overrides);
+    if (cfg.model.dir.empty()) throw CLI::RequiredError("MODEL_DIR");
+    run_serve(cfg);
+  });
 }
 
 static CommandRegistrar reg(60, &register_serve);

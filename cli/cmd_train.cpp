@@ -4,10 +4,10 @@
 // The training command's flags come from train/train_config.h's table (one declaration per key);
 // generic `--section.key=value` overrides reach every key. Precedence: flags > overrides > TOML.
 #include <cstdio>
-#include <map>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/config_flags.h"
 #include "core/error.h"
 #include "io/hf_config.h"
 #include "io/hf_params.h"
@@ -21,29 +21,13 @@ namespace frugal::cli {
 namespace {
 
 void register_train(CLI::App& app) {
-  struct Opts {
-    std::string config;
-    std::map<std::string, std::string> values;  // flag -> value as typed
-    std::map<std::string, bool> set;            // switch flags given
-  };
-  auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("train", "pretrain a DeepSeek-V3-architecture model (see --help for every key)");
-  c->allow_extras();  // --section.key=value overrides
-  c->add_option("--config", o->config, "TOML config file ([model] [data] [train] [optim] [checkpoint] [log])");
-  for (const TrainCliFlag& f : train_cli_flags()) {
-    if (f.kind == TrainCliFlag::Kind::kValue) c->add_option("--" + f.flag, o->values[f.flag], f.help);
-    else c->add_flag("--" + f.flag, o->set[f.flag], f.help);
-  }
+  auto o = ConfigFlags::add_to(c, train_cli_flags(),
+                               "TOML config file ([model] [data] [train] [optim] [checkpoint] [log])");
   c->callback([o, c] {
-    std::vector<std::string> overrides = parse_dotted_overrides(c->remaining());
-    for (const TrainCliFlag& f : train_cli_flags()) {
-      if (f.kind == TrainCliFlag::Kind::kValue) {
-        if (c->count("--" + f.flag) > 0) overrides.push_back(flag_override(f, o->values[f.flag]));
-      } else if (o->set[f.flag]) {
-        overrides.push_back(flag_override(f));
-      }
-    }
-    TrainConfig cfg = load_train_config(o->config.empty() ? nullptr : &o->config, overrides);
+    std::vector<std::string> overrides;
+    for (const ConfigFlags::Setting& set : o->settings(c)) overrides.push_back(set.assignment);
+    TrainConfig cfg = load_train_config(o->config(), overrides);
     TrainSummary s = run_training(cfg);
     std::printf("trained %lld steps (%lld this run) in %s: last loss %.4f", (long long)s.steps_done,
                 (long long)(s.steps_done - s.start_step), s.run_dir.c_str(), s.last_loss);

@@ -2,7 +2,8 @@
 //
 // Each field is declared once, in train_config.cpp's field table (section, key, default, help,
 // range), and TOML loading, `section.key=value` overrides, the CLI flags, --help text and the
-// resolved-config writer all come from that one table. Defaults are DeepSeek-V3's (SPEC §8.1) where
+// resolved-config writer all come from that one table, through the shared option machinery
+// (core/options.h). Defaults are DeepSeek-V3's (SPEC §8.1) where
 // they make sense for a small CPU run: AdamW β 0.9/0.95, weight decay 0.1, clip 1.0, eps 1e-8,
 // MTP λ 0.3, sequence-balance α 1e-4, bias-update γ 1e-3.
 //
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/options.h"
 #include "model/transformer_train.h"
 
 namespace frugal {
@@ -108,34 +110,14 @@ void validate_train_config(TrainConfig& c);
 // an identical config. Saved by the training loop as RUN_DIR/config.resolved.toml.
 std::string to_toml(const TrainConfig& c);
 
-// The field table, for --help and docs: one row per key, in file order.
-struct TrainConfigField {
-  std::string key;            // "optim.lr"
-  std::string type;           // "int" | "uint" | "float" | "bool" | "string" | "enum"
-  std::string default_value;  // TOML text of the default
-  std::string help;           // includes the allowed values of enums
-};
+// The field table, for --help and docs: one row per key, in file order, with the defaults.
+using TrainConfigField = OptionField;
 const std::vector<TrainConfigField>& train_config_fields();
 
-// The dedicated flags of `frugal train` (without the leading "--"), each mapped to one key.
-// kValue flags take a value; kSetTrue/kSetFalse flags take none (--resume, --no-shuffle).
-struct TrainCliFlag {
-  enum class Kind { kValue, kSetTrue, kSetFalse };
-  std::string flag;  // "lr", "no-shuffle", "checkpoint-every"
-  std::string key;   // "optim.lr", "data.shuffle", "checkpoint.every"
-  Kind kind = Kind::kValue;
-  std::string help;
-};
+// The dedicated flags of `frugal train` (without the leading "--"), each mapped to one key; turn a
+// given flag into an override with flag_override (core/options.h). Generic `--section.key=value`
+// arguments become overrides with parse_dotted_overrides (core/options.h).
+using TrainCliFlag = CliFlag;
 const std::vector<TrainCliFlag>& train_cli_flags();
-// "section.key=value" for a flag given on the command line (value ignored for kSet* flags).
-std::string flag_override(const TrainCliFlag& f, std::string_view value = {});
-
-// Turns leftover command-line arguments of the generic form `--section.key=value` or
-// `--section.key value` into "section.key=value" strings; anything else is a kConfig error
-// naming the argument (the key itself is checked when applied).
-std::vector<std::string> parse_dotted_overrides(const std::vector<std::string>& args);
-
-// Levenshtein distance (the "did you mean" hints); exposed for tests.
-size_t edit_distance(std::string_view a, std::string_view b);
 
 }  // namespace frugal

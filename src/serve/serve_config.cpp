@@ -1,0 +1,84 @@
+// ServeConfig: the field table of `frugal serve` (flags, TOML keys, defaults, ranges).
+#include "serve/serve_config.h"
+
+namespace frugal {
+namespace {
+
+constexpr std::string_view kReasoningParsers[] = {"auto", "deepseek_r1", "none"};
+constexpr std::string_view kKvCacheDtypes[] = {"f32"};
+
+}  // namespace
+
+// THE field table: every key, once, in file order, with its `frugal serve` flag (the flags and
+// ranges `frugal serve` has always had).
+Options serve_options(ServeConfig& c) {
+  Options f;
+  auto& m = c.model;
+  f.add(option("model", "dir", "", "Hugging Face checkpoint directory (MODEL_DIR)"), m.dir);
+  f.add(option("model", "tokenizer", "tokenizer", "tokenizer.json, its folder or .gz (empty: the model dir)"),
+        m.tokenizer);
+  f.add(option("model", "reasoning_parser", "reasoning-parser",
+               "auto | deepseek_r1 | none: split <think> blocks into reasoning_content (auto: when the chat "
+               "template mentions </think>)",
+               OptionRule{.choices = kReasoningParsers}),
+        m.reasoning_parser);
+  f.add(option("model", "check_tensors", "check-tensors", "scan every weight for NaN/Inf while loading (slow)"),
+        m.check_tensors);
+
+  auto& s = c.server;
+  f.add(option("server", "host", "host", "address to bind; 0.0.0.0 exposes the server to the network"), s.host);
+  f.add(option("server", "port", "port", "TCP port (0: any free port, printed at start)", between(0, 65535)), s.port);
+  f.add(option("server", "api_key", "api-key", "require 'Authorization: Bearer KEY' (also FRUGAL_API_KEY)"), s.api_key);
+  f.add(option("server", "api_key_file", "api-key-file", "file with one accepted key per line"), s.api_key_file);
+  f.add(option("server", "http_threads", "http-threads", "HTTP worker threads (0: max-batch + max-queue + 16)",
+               between(0, 2147483647)),
+        s.http_threads);
+  f.add(option("server", "drain_seconds", "drain-seconds", "on SIGTERM, time running requests get to finish",
+               at_least(0)),
+        s.drain_seconds);
+  f.add(option("server", "log_requests", "log-requests", "one line per request on stderr"), s.log_requests);
+
+  auto& e = c.engine;
+  f.add(option("engine", "max_batch", "max-batch", "sequences decoded together", between(1, 4096)), e.max_batch);
+  f.add(option("engine", "max_queue", "max-queue", "waiting requests before 503", between(1, 1 << 20)), e.max_queue);
+  f.add(option("engine", "ctx", "ctx", "per-sequence context in tokens (0: min(4096, max_position_embeddings))",
+               at_least(0)),
+        e.ctx);
+  f.add(option("engine", "prefill_chunk", "prefill-chunk", "prompt tokens per forward pass", at_least(1)),
+        e.prefill_chunk);
+  f.add(option("engine", "prefix_cache_tokens", "prefix-cache-tokens",
+               "latent-KV tokens kept for prefix reuse (0: off)", at_least(0)),
+        e.prefix_cache_tokens);
+  f.add(option("engine", "kv_cache_dtype", "kv-cache-dtype", "latent KV cache dtype (f32)",
+               OptionRule{.choices = kKvCacheDtypes,
+                          .note = "this build keeps the latent KV cache in f32 only (allowed values: f32)"}),
+        e.kv_cache_dtype);
+
+  auto& l = c.limits;
+  f.add(option("limits", "max_n", "max-n", "largest n (choices per request)", between(1, 128)), l.max_n);
+  f.add(option("limits", "max_top_logprobs", "max-top-logprobs", "largest top_logprobs", between(0, 100)),
+        l.max_top_logprobs);
+  f.add(option("limits", "max_stop_strings", "max-stop-strings", "most stop strings per request", between(0, 1024)),
+        l.max_stop_strings);
+  f.add(option("limits", "max_body_bytes", "max-body-bytes", "largest request body (413 beyond)",
+               between(1024, double(int64_t(1) << 30))),
+        l.max_body_bytes);
+  return f;
+}
+
+ServeConfig load_serve_config(const std::string* toml_path, const std::vector<std::string>& overrides) {
+  ServeConfig c;
+  Options o = serve_options(c);
+  load_options(o, toml_path, overrides, [] {});  // every check is one field's
+  return c;
+}
+
+const std::vector<CliFlag>& serve_cli_flags() {
+  static const std::vector<CliFlag> flags = [] {
+    ServeConfig defaults;
+    return serve_options(defaults).cli_flags();
+  }();
+  return flags;
+}
+
+}  // namespace frugal
