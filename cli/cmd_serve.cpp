@@ -19,9 +19,10 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "infer/engine.h"
+#include "infer/model_info.h"
 #include "io/hf_loader.h"
 #include "model/transformer.h"
-#include "serve/engine.h"
 #include "serve/http_backend.h"
 #include "serve/http_server.h"
 #include "serve/openai_model.h"
@@ -156,7 +157,7 @@ void run_serve(const ServeOpts& o) {
   lo.check_finite = o.check_tensors;
   auto loaded = load_model(o.model, lo);
   auto served = std::make_shared<serve::ServedModel>(
-      serve::load_served_model(o.model, o.tokenizer, loaded->config, o.ctx, reasoning));
+      serve::load_served_model(o.model, o.tokenizer, model_info(loaded->config), o.ctx, reasoning));
   Transformer model(loaded->config, loaded->weights);
   EngineOptions eo;
   eo.max_batch = o.max_batch;

@@ -15,7 +15,7 @@
 #include "infer/generate.h"
 #include "io/hf_loader.h"
 #include "model/transformer.h"
-#include "serve/engine.h"
+#include "infer/engine.h"
 
 namespace frugal::test {
 

@@ -7,7 +7,7 @@
 
 #include "infer/sampler.h"
 #include "model/kv_cache.h"
-#include "serve/engine.h"
+#include "infer/engine.h"
 
 namespace frugal {
 

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "serve/prefix_cache.h"
+#include "infer/prefix_cache.h"
 #include "test_engine_util.h"
 
 using namespace frugal;

@@ -14,7 +14,7 @@
 //      depend on its neighbours), for every decoding sequence and every prompt completed in this
 //      step; then the events, in order, on this thread.
 // Nothing a request does can stop the thread: exceptions end that request with kError.
-#include "serve/engine.h"
+#include "infer/engine.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -28,9 +28,9 @@
 #include "core/error.h"
 #include "core/sys.h"
 #include "model/transformer.h"
-#include "serve/engine_metrics.h"
-#include "serve/engine_seq.h"
-#include "serve/prefix_cache.h"
+#include "infer/engine_metrics.h"
+#include "infer/engine_seq.h"
+#include "infer/prefix_cache.h"
 
 namespace frugal {
 

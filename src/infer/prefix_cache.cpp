@@ -1,4 +1,4 @@
-#include "serve/prefix_cache.h"
+#include "infer/prefix_cache.h"
 
 #include <algorithm>
 #include <cstring>
