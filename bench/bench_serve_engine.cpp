@@ -32,7 +32,7 @@
 #include "io/random_model.h"
 #include "kernels/linear.h"
 #include "model/transformer.h"
-#include "serve/engine.h"
+#include "infer/engine.h"
 
 using namespace frugal;
 

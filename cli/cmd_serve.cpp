@@ -23,9 +23,10 @@
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/error.h"
+#include "infer/engine.h"
+#include "infer/model_info.h"
 #include "io/hf_loader.h"
 #include "model/transformer.h"
-#include "serve/engine.h"
 #include "serve/http_backend.h"
 #include "serve/http_server.h"
 #include "serve/openai_model.h"
@@ -154,7 +155,7 @@ void run_serve(const ServeConfig& c) {
   lo.check_finite = m.check_tensors;
   auto loaded = load_model(m.dir, lo);
   auto served = std::make_shared<serve::ServedModel>(
-      serve::load_served_model(m.dir, m.tokenizer, loaded->config, e.ctx, reasoning));
+      serve::load_served_model(m.dir, m.tokenizer, model_info(loaded->config), e.ctx, reasoning));
   Transformer model(loaded->config, loaded->weights);
   EngineOptions eo;
   eo.max_batch = e.max_batch;

@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "serve/engine.h"
+#include "infer/engine.h"
 
 namespace frugal::serve {
 

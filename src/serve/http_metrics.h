@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "serve/engine.h"
+#include "infer/engine.h"
 
 namespace frugal::serve {
 

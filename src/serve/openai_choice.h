@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "serve/engine.h"
+#include "infer/engine.h"
 #include "serve/openai_model.h"
 #include "serve/openai_output.h"
 #include "serve/openai_request.h"

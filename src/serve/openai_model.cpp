@@ -38,7 +38,7 @@ void finish_served_model(ServedModel& m, ReasoningParser reasoning) {
 }
 
 ServedModel load_served_model(const std::string& model_dir, const std::string& tokenizer_path,
-                              const DeepSeekConfig& config, int64_t ctx, ReasoningParser reasoning) {
+                              const ModelInfo& config, int64_t ctx, ReasoningParser reasoning) {
   ServedModel m;
   std::filesystem::path dir(model_dir);
   if (!dir.has_filename()) dir = dir.parent_path();  // "models/foo/" -> "foo"

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/config.h"
+#include "infer/model_info.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
@@ -37,7 +37,7 @@ struct ServedModel {
 // Loads the tokenizer (tokenizer_path, or model_dir when empty) and the tokenizer_config.json beside
 // it; the context must fit the model's max_position_embeddings. Throws frugal::Error naming the file.
 ServedModel load_served_model(const std::string& model_dir, const std::string& tokenizer_path,
-                              const DeepSeekConfig& config, int64_t ctx, ReasoningParser reasoning);
+                              const ModelInfo& config, int64_t ctx, ReasoningParser reasoning);
 
 // The texts of a tokenizer.json's added_tokens (special or not), longest first: what encode()
 // matches inside text, and so what must be escaped out of user content.

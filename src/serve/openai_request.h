@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "serve/engine.h"
+#include "infer/engine.h"
 #include "serve/openai_model.h"
 
 namespace frugal::serve {

@@ -10,9 +10,10 @@
 
 #include <filesystem>
 
+#include "infer/engine.h"
+#include "infer/model_info.h"
 #include "io/hf_loader.h"
 #include "model/transformer.h"
-#include "serve/engine.h"
 #include "test_http_util.h"
 #include "test_util.h"
 
@@ -27,7 +28,7 @@ const std::string kTokDir = FRUGAL_TEST_DATA "/serve/byte_v3";
 struct EngineServer {
   EngineServer() : loaded(load_model(kModelDir)), model(loaded->config, loaded->weights) {
     served = std::make_shared<serve::ServedModel>(
-        serve::load_served_model(kModelDir, kTokDir, loaded->config, 0, serve::ReasoningParser::kAuto));
+        serve::load_served_model(kModelDir, kTokDir, model_info(loaded->config), 0, serve::ReasoningParser::kAuto));
     EngineOptions eo;
     eo.max_batch = 4;
     eo.max_queue = 16;

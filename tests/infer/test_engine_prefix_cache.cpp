@@ -1,11 +1,11 @@
 // PrefixCache on its own: exact rows back, whole blocks only, longest match, salts apart, LRU
-// eviction that never strands a block's extensions, and the capacity bounds.
+// eviction that never strands a block's extensions, weights versions, and the capacity bounds.
 #include <gtest/gtest.h>
 
 #include <cstring>
 
 #include "core/error.h"
-#include "serve/prefix_cache.h"
+#include "infer/prefix_cache.h"
 #include "test_engine_util.h"
 
 using namespace frugal;
@@ -95,6 +95,24 @@ TEST(PrefixCache, LruEvictsLeastRecentChainsAndKeepsWithinCapacity) {
   LatentKvCache g = s.m.model.make_cache(10);
   EXPECT_EQ(pc.lookup(b.data(), 8, 0, g), 8);
   EXPECT_EQ(pc.tokens(), 12);
+}
+
+TEST(PrefixCache, NewWeightsVersionDropsAndNeverMatchesOldRows) {
+  CacheSetup s;
+  PrefixCache pc(s.L, s.W, kBlock, 1000);
+  std::vector<int32_t> a = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  pc.insert(a.data(), 9, 0, s.filled(a));
+  EXPECT_EQ(pc.tokens(), 8);
+  pc.set_weights_version(0);  // the same version: nothing changes
+  EXPECT_EQ(pc.tokens(), 8);
+  pc.set_weights_version(1);
+  EXPECT_EQ(pc.weights_version(), 1u);
+  EXPECT_EQ(pc.tokens(), 0);
+  LatentKvCache d = s.m.model.make_cache(10);
+  EXPECT_EQ(pc.lookup(a.data(), 9, 0, d), 0);
+  pc.insert(a.data(), 9, 0, s.filled(a));  // rows of the new weights are cached as before
+  LatentKvCache e = s.m.model.make_cache(10);
+  EXPECT_EQ(pc.lookup(a.data(), 9, 0, e), 8);
 }
 
 TEST(PrefixCache, ZeroCapacityKeepsNothing) {

@@ -1,4 +1,4 @@
-#include "serve/engine_metrics.h"
+#include "infer/engine_metrics.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "serve/engine_seq.h"
+#include "infer/engine_seq.h"
 
 #include <algorithm>
 #include <cstring>

@@ -3,7 +3,6 @@
 // ends only its own request, the context and max_tokens limits, and the metrics snapshot.
 #include <gtest/gtest.h>
 
-#include <future>
 #include <limits>
 #include <thread>
 
@@ -15,28 +14,6 @@ using namespace frugal;
 using namespace frugal::test;
 
 namespace {
-
-GenRequest simple(const std::vector<int32_t>& prompt, int64_t max_tokens, std::function<bool(const TokenEvent&)> f) {
-  GenRequest r;
-  r.prompt = prompt;
-  r.sampling = greedy();
-  r.max_tokens = max_tokens;
-  r.on_event = std::move(f);
-  return r;
-}
-
-// Blocks the scheduler thread inside on_event at the first token until released: lets a test
-// fill the queue or cancel a running request at a known point.
-struct Gate {
-  std::promise<void> reached, release;
-  std::shared_future<void> released{release.get_future().share()};
-  std::atomic<bool> fired{false};
-  void block_once() {
-    if (fired.exchange(true)) return;
-    reached.set_value();
-    released.wait();
-  }
-};
 
 TEST(EngineApi, BadRequestsAreNamedErrors) {
   MicroModel m;

@@ -7,9 +7,11 @@
 // block, and the salt keeps tenants apart (one tenant's prompts never hit another's cache). Each
 // entry stores its own B token ids and its parent's key, and a lookup walks from the first block,
 // checking both, so a hit is always the exact prefix (barring a 64-bit collision of the chain key
-// itself). Only whole blocks are cached. Entries are evicted least-recently-used once more than
-// capacity_tokens are held; a lookup refreshes a chain from its last block back to its first, so a
-// block is never evicted before the blocks that extend it.
+// itself). The chain starts from a root key of (salt, weights version), so rows computed with
+// other weights never match; set_weights_version() also drops them. Only whole blocks are cached.
+// Entries are evicted least-recently-used once more than capacity_tokens are held; a lookup
+// refreshes a chain from its last block back to its first, so a block is never evicted before the
+// blocks that extend it.
 //
 // Not thread-safe: the engine's scheduler thread is its only user.
 //
@@ -37,6 +39,11 @@ class PrefixCache {
   // `cache` (rows [0, n_tokens) must hold exactly those tokens). Evicts to stay within capacity.
   void insert(const int32_t* ids, int64_t n_tokens, uint64_t salt, const LatentKvCache& cache);
 
+  // Rows from now on belong to weights version v: every block cached under another version is
+  // dropped (it could never match again).
+  void set_weights_version(uint64_t v);
+  uint64_t weights_version() const { return version_; }
+
   int64_t tokens() const { return int64_t(blocks_.size()) * block_; }  // tokens held now
   int64_t capacity_tokens() const { return capacity_; }
   int64_t block_tokens() const { return block_; }
@@ -49,12 +56,13 @@ class PrefixCache {
     std::list<uint64_t>::iterator lru;
   };
   static uint64_t chain(uint64_t parent, const int32_t* ids, int64_t n);
-  static uint64_t root(uint64_t salt);
+  uint64_t root(uint64_t salt) const;  // the chain's start for (salt, version_)
   // The entry for (parent, ids) if it is cached with exactly that content.
   Block* find(uint64_t key, uint64_t parent, const int32_t* ids);
   void evict_to(int64_t max_tokens);
 
   int64_t layers_, width_, block_, capacity_;
+  uint64_t version_ = 0;
   std::unordered_map<uint64_t, Block> blocks_;
   std::list<uint64_t> lru_;  // keys, most recently used first
 };

@@ -1,8 +1,9 @@
 // The serving engine: one scheduler thread owns the model and runs continuous batching — between
 // decode steps it admits queued requests (prefilling their prompts, reusing cached prefixes of the
 // latent KV cache), then advances every running sequence by one token in a single batched forward
-// (MLA and MoE GEMMs over all running rows). HTTP handlers only submit requests and consume the
-// per-token callbacks; no model logic lives in the HTTP layer.
+// (MLA and MoE GEMMs over all running rows); scheduler.h has the step. Callers (the HTTP handlers)
+// only submit requests and consume the per-token callbacks. The same scheduler runs synchronously
+// on the caller's thread in BatchGenerator (batch_generate.h).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -25,6 +26,10 @@ struct EngineOptions {
   int64_t prefill_chunk = 512;  // prompt tokens per forward pass
   int64_t prefix_cache_tokens = 65536;  // latent-KV tokens kept for prefix reuse (0: off)
   int64_t prefix_block = 64;            // prefix-cache granularity: only whole blocks of this many tokens are reused
+  // A sequence whose whole prompt equals one still prefilling waits, then copies its rows and its
+  // last logits row: the prompt runs once for all copies (BatchGenerator sets it; the server keeps
+  // it off, so a choice's cached_prompt_tokens counts prefix-cache hits only).
+  bool fork_identical_prompts = false;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
@@ -67,6 +72,8 @@ struct EngineMetrics {  // a consistent snapshot for /metrics
   int64_t finished_stop = 0, finished_length = 0, finished_cancelled = 0, finished_error = 0;
   int64_t rejected_total = 0;                           // submit() refusals: EngineBusy (queue full, shut down)
   int64_t decode_steps_total = 0, decode_rows_total = 0;  // batched steps, and sequences advanced summed over them
+  int64_t prefill_tokens_total = 0;  // prompt tokens run through the model (the rest were cached or forked)
+  int64_t weights_version = 0;       // update_weights() calls so far
   std::vector<double> ttft_buckets, itl_buckets;  // histogram upper bounds (seconds)
   std::vector<int64_t> ttft_counts, itl_counts;   // cumulative counts per bucket (Prometheus style)
   double ttft_sum = 0, itl_sum = 0;
@@ -90,6 +97,13 @@ class Engine {
   // waiting requests with kCancelled, else lets them (queued ones included) finish. Joins the
   // scheduler thread unless called from it (an on_event callback). Idempotent.
   void shutdown(bool cancel_running);
+  // Runs fn, which changes the model's weights in place (may be empty when they changed already),
+  // on the scheduler thread between two steps, and bumps the weights version: the prefix cache
+  // drops every row computed with the old weights. Requests still running keep the rows they have
+  // (computed with the old weights) and continue with the new ones; their rows are never cached.
+  // Blocks until done; rethrows what fn throws (the version is bumped all the same). Safe from
+  // any thread, an on_event callback included (it then runs at once), and after shutdown().
+  void update_weights(const std::function<void()>& fn);
   // The effective per-sequence context: EngineOptions::ctx capped at the model's
   // max_position_embeddings. submit() refuses prompts of this many tokens or more.
   int64_t context_tokens() const;

@@ -1,11 +1,14 @@
-// Shared by the engine tests: the micro fixture model, a thread-safe collector of TokenEvents per
-// request, and the one-request reference (infer/generate.h) the engine must reproduce.
+// Shared by the engine tests: the micro fixture model (and other weights of its shapes), a
+// thread-safe collector of TokenEvents per request, and the one-request reference
+// (infer/generate.h) the engine must reproduce.
 #pragma once
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,8 +17,9 @@
 
 #include "infer/generate.h"
 #include "io/hf_loader.h"
+#include "io/random_model.h"
 #include "model/transformer.h"
-#include "serve/engine.h"
+#include "infer/engine.h"
 
 namespace frugal::test {
 
@@ -27,6 +31,14 @@ struct MicroModel {
   std::unique_ptr<LoadedModel> loaded;
   Transformer model;
 };
+
+// Random weights of the fixture's shapes (seeded), in dir: what a weight update swaps in.
+inline std::unique_ptr<LoadedModel> other_weights(const std::string& dir, uint64_t seed) {
+  RandomModelOptions o;
+  o.seed = seed;
+  write_random_model(dir, random_model_preset("micro"), o);
+  return load_model(dir);
+}
 
 // A deterministic prompt of `len` ids in [2, 256) (0 and 1 are bos/eos in the fixture).
 inline std::vector<int32_t> make_prompt(int64_t len, int32_t salt) {
@@ -96,5 +108,28 @@ inline SamplingParams greedy() {
   sp.temperature = 0;
   return sp;
 }
+
+inline GenRequest simple(const std::vector<int32_t>& prompt, int64_t max_tokens,
+                         std::function<bool(const TokenEvent&)> f) {
+  GenRequest r;
+  r.prompt = prompt;
+  r.sampling = greedy();
+  r.max_tokens = max_tokens;
+  r.on_event = std::move(f);
+  return r;
+}
+
+// Blocks the scheduler thread inside on_event at the first token until released: lets a test
+// fill the queue or cancel a running request at a known point.
+struct Gate {
+  std::promise<void> reached, release;
+  std::shared_future<void> released{release.get_future().share()};
+  std::atomic<bool> fired{false};
+  void block_once() {
+    if (fired.exchange(true)) return;
+    reached.set_value();
+    released.wait();
+  }
+};
 
 }  // namespace frugal::test

@@ -7,7 +7,7 @@
 
 #include "infer/sampler.h"
 #include "model/kv_cache.h"
-#include "serve/engine.h"
+#include "infer/engine.h"
 
 namespace frugal {
 
@@ -26,10 +26,11 @@ struct EngineSeq {
   TokenPenalties penalties;
   LatentKvCache cache;
   int64_t prompt_len = 0;
-  int64_t cached = 0;            // prompt tokens copied from the prefix cache
+  int64_t cached = 0;            // prompt tokens copied from the prefix cache (or from a fork source)
   std::vector<int32_t> generated;
   int32_t next = -1;             // the token the next decode step feeds
-  bool prefix_checked = false;   // the prefix cache was consulted (at the first prefill chunk)
+  bool prefix_checked = false;   // the prefix cache was consulted (at the first prefill chunk) or rows forked
+  uint64_t weights_version = 0;  // of the weights its first rows were computed with (set with prefix_checked)
   bool decoding = false;         // prompt fully in the cache: takes part in decode steps
   bool done = false;             // its final event has been delivered
   bool cancel_requested = false;

@@ -1,4 +1,4 @@
-#include "serve/prefix_cache.h"
+#include "infer/prefix_cache.h"
 
 #include <algorithm>
 #include <cstring>
@@ -16,7 +16,17 @@ PrefixCache::PrefixCache(int64_t n_layers, int64_t width, int64_t block_tokens, 
     fail(ErrorKind::kInvalidArgument, "prefix cache capacity must be >= 0 tokens (got {})", capacity_tokens);
 }
 
-uint64_t PrefixCache::root(uint64_t salt) { return mix64(salt ^ 0x66727567616c7063ull); }
+uint64_t PrefixCache::root(uint64_t salt) const {
+  const uint64_t r = mix64(salt ^ 0x66727567616c7063ull);
+  return version_ == 0 ? r : mix64(r ^ version_);  // version 0: the keys of the cache before versions
+}
+
+void PrefixCache::set_weights_version(uint64_t v) {
+  if (v == version_) return;
+  version_ = v;
+  blocks_.clear();
+  lru_.clear();
+}
 
 uint64_t PrefixCache::chain(uint64_t parent, const int32_t* ids, int64_t n) {
   uint64_t h = mix64(parent);
