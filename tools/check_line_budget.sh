@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# STYLE §4.8: files stay small. Fail at 1,000 lines, warn at 600.
+# docs/conventions.md, File size: files stay small. Fail at 1,000 lines, warn at 600.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0

@@ -1,4 +1,4 @@
-// frugal::Error — the one exception type of the library (STYLE §4.14).
+// frugal::Error — the one exception type of the library (docs/conventions.md, Errors).
 // Library code throws; only main() decides to exit. Messages name the input (file, tensor, key)
 // and what was expected, so a user can fix the input without reading the source.
 #pragma once

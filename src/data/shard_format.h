@@ -2,7 +2,8 @@
 // then the token ids packed as uint16 (vocabularies up to 65536) or uint32. The header carries a
 // magic, a format version, the token width, the count, the tokenizer's vocabulary size and EOS id
 // and the zlib CRC32 of the payload, so a shard can be checked on its own (llm.c-style headers,
-// STYLE §4.14) and a flipped or truncated byte is an error naming the file, never silent garbage.
+// docs/conventions.md, Binary formats) and a flipped or truncated byte is an error naming the
+// file, never silent garbage.
 //
 // Header layout (all fields little-endian):
 //   offset  size  field

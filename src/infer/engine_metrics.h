@@ -1,4 +1,4 @@
-// Latency histograms of the serving engine (ECOSYSTEM §1.5): the bucket bounds are vLLM's for
+// Latency histograms of the serving engine (docs/serving.md, Metrics): the bucket bounds are vLLM's for
 // time_to_first_token_seconds and inter_token_latency_seconds, so dashboards built for vLLM read
 // frugal's /metrics unchanged.
 #pragma once

@@ -1,4 +1,4 @@
-// Prefix cache of MLA latent KV rows (ECOSYSTEM §1.4): requests that share a prompt prefix (a
+// Prefix cache of MLA latent KV rows (docs/serving.md, Prefix cache): requests that share a prompt prefix (a
 // system prompt, the n choices of one request, a multi-turn chat) copy its cached [c_kv | k_pe]
 // rows instead of prefilling it again.
 //

@@ -1,13 +1,14 @@
-// config.json -> DeepSeekConfig with every value checked (SPEC §9, STYLE §4.7).
+// config.json -> DeepSeekConfig with every value checked (docs/model.md, Configuration;
+// docs/conventions.md, Configuration).
 //
 // Keys ignored on purpose (unknown keys are ignored too: HF configs grow new keys every release):
 //   architectures, auto_map, torch_dtype, transformers_version — bookkeeping, not architecture;
 //   initializer_range, aux_loss_alpha, seq_aux — HF training defaults, not the paper's values
-//     (SPEC §14.11); training hyper-parameters come from our own train config;
+//     (docs/model.md, Released configurations); training hyper-parameters come from our own train config;
 //   num_key_value_heads — MLA has no KV heads (every head reads the same latent);
 //   pretraining_tp, use_cache, attention_dropout (0.0 in every release), ep_size — runtime knobs;
 //   qk_head_dim, head_dim, rope_interleave — derived keys newer transformers add; qk_head_dim is
-//     always nope + rope, and we pick the RoPE pairing ourselves (SPEC §5.1);
+//     always nope + rope, and we pick the RoPE pairing ourselves (docs/model.md, RoPE and YaRN);
 //   quantization_config.scale_fmt ("ue8m0", V3.1) — how activation scales are rounded at run time;
 //     weight scales are stored as plain FP32 either way.
 // MoE keys are read only when n_routed_experts is non-null and non-zero (a dense model may carry
@@ -221,7 +222,7 @@ void read_moe(const Keys& k, DeepSeekConfig& c) {
   if (c.topk_method == TopkMethod::kNoauxTc) {
     if (c.scoring_func != ScoringFunc::kSigmoid)
       k.bad(ErrorKind::kConfig, "scoring_func",
-            "must be \"sigmoid\" when topk_method is \"noaux_tc\" (V3 gating, SPEC §3.3)");
+            "must be \"sigmoid\" when topk_method is \"noaux_tc\" (V3 gating, see docs/model.md, Routing)");
     // V3 scores a group by the sum of its top-2 biased scores, so a group needs two experts.
     if (c.n_group > 1 && group_size < 2)
       k.bad(ErrorKind::kConfig, "n_group",

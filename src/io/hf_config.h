@@ -1,4 +1,4 @@
-// Hugging Face config.json <-> DeepSeekConfig (SPEC §9). Every key the released DeepSeek-V3, V2
+// Hugging Face config.json <-> DeepSeekConfig (docs/model.md, Configuration). Every key the released DeepSeek-V3, V2
 // and V2-Lite configs carry is either read and validated or deliberately ignored (the list is in
 // hf_config.cpp). Errors name the file, the key, the bad value and why it is bad:
 //   kConfig      a required key is missing, has the wrong JSON type, or an impossible value;

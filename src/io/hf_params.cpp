@@ -61,7 +61,7 @@ void export_params_hf(const ParamStore& store, const std::string& out_dir, DType
     for (int64_t i = 0; i < e.numel; ++i) b[size_t(i)] = f32_to_bf16(v[i]);
     w.add_raw(name, DType::kBF16, e.shape, b.data(), b.size() * sizeof(uint16_t));
   };
-  // Table order; the MTP modules' copies of the shared embedding and head (SPEC §4.1, §10.1) come
+  // Table order; the MTP modules' copies of the shared embedding and head (docs/model.md, Checkpoint tensors) come
   // with the main model's entry.
   store.for_each_tensor([&](const TensorSpec& t, const ParamStore::Entry& e) { add(t.name, e); });
   w.set_metadata("format", "pt");

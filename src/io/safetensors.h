@@ -3,7 +3,7 @@
 // JSON {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}},
 // then the data; offsets are relative to the start of the data section.
 //
-// The reader rejects everything ECOSYSTEM §4.2/§4.5 lists — header too small/large/longer than the
+// The reader rejects every case of docs/conventions.md, Malformed files — header too small/large/longer than the
 // file, non-UTF-8 or non-JSON or non-object header, unknown dtype, negative/overflowing shapes,
 // byte count != numel·size, gaps/overlaps/out-of-range offsets, data not covering the file,
 // duplicate names, non-string metadata — with an Error naming the file (and tensor).

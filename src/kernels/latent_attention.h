@@ -1,5 +1,5 @@
 // Attention of one new token over a latent KV cache, read in place: MLA's absorbed decode step
-// (SPEC §2) for G query rows (the heads) against S cached rows [c_kv | k_pe] of width cw.
+// (docs/model.md, MLA absorbed form) for G query rows (the heads) against S cached rows [c_kv | k_pe] of width cw.
 //
 //   scores[g, s] = scale · (q_lat[g] · c_kv[s] + q_pe[g] · k_pe[s])      s in [0, S)
 //   p[g, :]      = softmax(scores[g, :])

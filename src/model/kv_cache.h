@@ -1,4 +1,4 @@
-// The latent KV cache of MLA (SPEC §2.3): per token and layer, the normalised c_kv
+// The latent KV cache of MLA (docs/model.md, Latent KV cache): per token and layer, the normalised c_kv
 // (kv_lora_rank values) followed by the RoPE-rotated shared key k_pe (qk_rope_head_dim values) —
 // 576 values for DeepSeek-V3 instead of the 2·128·(128+..) of standard attention.
 #pragma once

@@ -1,4 +1,5 @@
-// Multi-head latent attention (SPEC §2), both forms kept side by side (STYLE §13):
+// Multi-head latent attention (docs/model.md, MLA), both forms kept side by side
+// (docs/conventions.md, Reference beside the fast path):
 //  * naive:  decompress K/V of every cached token with kv_b_proj, then ordinary attention with
 //            192-dim keys (nope 128 + rope 64) and 128-dim values per head — fewer FLOPs for long
 //            prefill chunks;
@@ -31,7 +32,7 @@ struct RopeTables {
 // The two projections every form shares, over R rows at absolute positions pos [R]:
 //  q [R, H·(dn+dr)] = q_b(norm(q_a(x))) or q_proj(x), each head's q_pe rotated (arena-allocated);
 //  rows [R, C + dr] (leading dim ld_rows) = kv_a_proj_with_mqa(x) with c_kv normalised and k_pe
-//  rotated: exactly what the latent cache holds (SPEC §14.2).
+//  rotated: exactly what the latent cache holds (docs/model.md, Latent KV cache).
 float* mla_queries(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,
                    int64_t R, const int64_t* pos, Arena& arena);
 void mla_latent_rows(const DeepSeekConfig& cfg, const MlaWeights& w, const RopeTables& rope, const float* x_norm,

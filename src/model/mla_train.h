@@ -1,5 +1,5 @@
 // Multi-head latent attention for training: forward that records a tape, and the exact backward
-// (SPEC §2.2, the naive / decompressed form — in training every token's K/V is needed anyway, and
+// (docs/model.md, MLA naive form: K/V decompressed — in training every token's K/V is needed anyway, and
 // 192/128-dim heads cost fewer FLOPs than the 576/512-dim absorbed form). The inference twin is
 // model/mla.h; tests/model/test_mla_train.cpp checks the two forwards agree and the backward against
 // finite differences of a double-precision scalar reference.
@@ -8,7 +8,7 @@
 // sequence; attention is causal within a sequence and never crosses sequences (packed documents
 // are not masked from each other, as in V3 pre-training).
 //
-// Recomputation (SPEC §7.2, `--recompute attn`): with save_internals = false the tape holds only
+// Recomputation (docs/training.md, Recomputation, `--recompute attn`): with save_internals = false the tape holds only
 // the two down-projection outputs (c_q before its norm, [c_kv | k_pe] before norm / RoPE), and the
 // backward recomputes the RMSNorms, the up-projections (q_b_proj, kv_b_proj) and the attention
 // probabilities with the same code, so the gradients are bit-identical to save_internals = true.

@@ -1,5 +1,5 @@
 // Training forward and backward of the SwiGLU MLP y = down(silu(gate(x)) ⊙ up(x)): the dense FFN of
-// the first layers, the fused shared expert and every routed expert of DeepSeekMoE (SPEC §3.1).
+// the first layers, the fused shared expert and every routed expert of DeepSeekMoE (docs/model.md, Experts).
 // The forward is the inference mlp_forward's math (equal up to f32 summation order) with its
 // activations kept for the backward; the backward is three transposed GEMM pairs plus
 // swiglu_backward.

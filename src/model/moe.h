@@ -1,4 +1,4 @@
-// DeepSeekMoE (SPEC §3): a router picks num_experts_per_tok routed experts per token, tokens are
+// DeepSeekMoE (docs/model.md, DeepSeekMoE): a router picks num_experts_per_tok routed experts per token, tokens are
 // grouped per expert so each expert runs as one GEMM over its tokens, and the fused shared
 // expert(s) are added unweighted.
 //
@@ -23,7 +23,7 @@ struct Routing {
 
 // The scalar specification of routing (V3 noaux_tc, V2 group_limited_greedy, greedy) for a single
 // token's router logits [E]. Group-limited selection masks dropped groups with -inf (not 0, see
-// SPEC §3.3: biased scores can be negative).
+// docs/model.md, Routing: biased scores can be negative).
 void route_token(const DeepSeekConfig& cfg, const float* logits, const float* bias, int32_t* expert_out,
                  float* weight_out, float* scores_out);
 

@@ -1,8 +1,8 @@
-// Training forward and backward of DeepSeekMoE (SPEC §3): top-K routing exactly as the inference
+// Training forward and backward of DeepSeekMoE (docs/model.md, DeepSeekMoE): top-K routing exactly as the inference
 // (route_token: V3 noaux_tc sigmoid + correction bias for selection only, group-limited; V2
 // softmax group_limited_greedy; greedy), routed experts as GEMMs over their grouped tokens, the
-// fused shared expert, the complementary sequence-wise balance loss (SPEC §3.5) and the
-// auxiliary-loss-free bias update (SPEC §3.4).
+// fused shared expert, the complementary sequence-wise balance loss (docs/model.md, Balance loss) and the
+// auxiliary-loss-free bias update (docs/model.md, Bias update).
 //
 // What is differentiated: y_t = shared(x_t) + Σ_k g_tk · expert_{e_tk}(x_t) with the choice e_tk
 // held fixed. The router gets its gradient only through the chosen experts' gate weights g_tk
@@ -64,7 +64,7 @@ void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const flo
                         double aux_alpha, double balance_weight, const MoeTape& tape, const float* dy, float* dx,
                         Arena& scratch);
 
-// Auxiliary-loss-free balancing (SPEC §3.4), once per step with the loads summed over the whole
+// Auxiliary-loss-free balancing (docs/model.md, Bias update), once per step with the loads summed over the whole
 // step (all micro-batches): bias_i += γ · sign(mean_load − load_i), sign(0) = 0.
 void update_routing_bias(float* bias, const int64_t* load, int64_t E, double gamma);
 // MaxVio = (max_i load_i − mean) / mean (0 when nothing was routed).

@@ -4,7 +4,7 @@
 // (name, pointer, size) while the model code sees the structured ModelParams (train_params.h).
 //
 // The MTP modules' `embed_tokens` / `shared_head.head` are not stored: in training they are the
-// main model's embedding and head (SPEC §4.1); export writes them as copies.
+// main model's embedding and head (docs/model.md, Multi-token prediction); export writes them as copies.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-// Tensor list (SPEC §10.1) and parameter counts (SPEC §9.5) from one DeepSeekConfig.
+// Tensor list and parameter counts of one DeepSeekConfig (docs/model.md, Checkpoint tensors / Parameter counts).
 #include "model/params.h"
 
 #include <string>

@@ -1,5 +1,6 @@
 // The checkpoint's tensor list and the parameter / KV-cache arithmetic of a DeepSeekConfig
-// (SPEC §2.4, §9.5, §10.1). Dims legend: V vocab_size, D hidden_size, H num_attention_heads,
+// (docs/model.md, Checkpoint tensors / Parameter counts / KV-cache sizes).
+// Dims legend: V vocab_size, D hidden_size, H num_attention_heads,
 // C kv_lora_rank, Cq q_lora_rank, dn/dr/dv qk_nope/qk_rope/v head dims, I intermediate_size,
 // Im moe_intermediate_size, E n_routed_experts, L num_hidden_layers.
 #pragma once
@@ -20,7 +21,7 @@ namespace frugal {
 // The walk of the tensor table (model/tensor_table.h) without binding anything.
 std::vector<TensorSpec> expected_tensors(const DeepSeekConfig& c, bool include_mtp);
 
-// Parameter counts in elements. Conventions (they reproduce every figure in SPEC §9.5 exactly):
+// Parameter counts in elements. Conventions (they reproduce every figure in docs/model.md, Parameter counts exactly):
 //  * total_main: embedding + L layers + final norm + lm_head; every stored main-model tensor,
 //    including the FP32 e_score_correction_bias (a buffer, but stored: V3 total needs it) and
 //    excluding MTP modules and FP8 scale tensors.
@@ -57,7 +58,7 @@ ParamCounts count_params(const DeepSeekConfig& c);
 // Cached elements per token over the L main layers (MTP layers not included; each adds one layer).
 // Absorbed MLA: L * (C + dr), V3 35,136.
 int64_t kv_cache_elems_per_token(const DeepSeekConfig& c);
-// The MHA baseline of SPEC §2.4: 2 * H * dv * L (d_h = dv = 128), V3 1,998,848.
+// The multi-head attention baseline of docs/model.md, KV-cache sizes: 2 * H * dv * L (d_h = dv = 128), V3 1,998,848.
 int64_t mha_cache_elems_per_token(const DeepSeekConfig& c);
 // Naive MLA caching materialised K (dn + dr) and V (dv) per head: L * H * (dn + dr + dv), V3 2,498,560.
 int64_t naive_mla_cache_elems_per_token(const DeepSeekConfig& c);

@@ -1,5 +1,5 @@
 // YaRN as in DeepSeek-V3 inference/model.py precompute_freqs_cis and the HF remote
-// DeepseekV3YarnRotaryEmbedding (SPEC §5.3); both agree on every step below.
+// DeepseekV3YarnRotaryEmbedding (docs/model.md, RoPE and YaRN); both agree on every step below.
 #include "model/rope_yarn.h"
 
 #include <algorithm>

@@ -1,4 +1,5 @@
-// RoPE frequencies with YaRN context extension, and the attention softmax scale (SPEC §2.2, §5).
+// RoPE frequencies with YaRN context extension, and the attention softmax scale
+// (docs/model.md, RoPE and YaRN / Softmax scale).
 // Everything is computed in double once per model; kernels cast to their own precision.
 // dr = qk_rope_head_dim (64 in every release); the tables have dr/2 entries, one per rotated pair.
 #pragma once
@@ -9,7 +10,7 @@
 
 namespace frugal {
 
-// YaRN attention temperature m(s, mu) = 0.1 * mu * ln(s) + 1, or 1 when s <= 1 (SPEC §5.3 step 5).
+// YaRN attention temperature m(s, mu) = 0.1 * mu * ln(s) + 1, or 1 when s <= 1 (docs/model.md, RoPE and YaRN).
 double yarn_get_mscale(double factor, double mscale);
 
 // The pair range [low, high] over which YaRN blends extrapolation into interpolation:

@@ -35,8 +35,9 @@ struct Param {
 };
 
 // The block structs and their tensors are declared once, in model/tensor_table.h. In training an
-// MTP module's embed_tokens / shared_head_head alias the main model's Params (SPEC §4.1, V3 report
-// §3.2.3), so their gradients add up in one place; export writes the copies HF checkpoints carry.
+// MTP module's embed_tokens / shared_head_head alias the main model's Params (docs/model.md,
+// Multi-token prediction; V3 report §3.2.3), so their gradients add up in one place; export
+// writes the copies HF checkpoints carry.
 // The routing bias (noaux_tc) is a buffer: a bare f32 pointer [E], no gradient, updated by the
 // aux-loss-free rule; null if unused.
 struct ParamSlots {

@@ -100,7 +100,7 @@ void Transformer::forward_mtp(int64_t k, const float* hidden, const int32_t* nex
   const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size;
   const float eps = float(cfg_.rms_norm_eps);
   arena_.reset();
-  // h' = eh_proj([enorm(emb(next_id)) ; hnorm(h)]): the embedding comes first (SPEC §4.1).
+  // h' = eh_proj([enorm(emb(next_id)) ; hnorm(h)]): the embedding comes first (docs/model.md, Multi-token prediction).
   float* cat = arena_.alloc<float>(size_t(T * 2 * D));  // [T, 2D]
   for (int64_t t = 0; t < T; ++t) {
     weight_row_f32(m.embed_tokens, next_ids[t], cat + t * 2 * D);

@@ -16,8 +16,8 @@
 
 namespace frugal {
 
-// Called with each named intermediate when set (STYLE §12): "attn_out", "ffn_out", "layer_out"
-// per layer (layer >= 0), "final_norm" (layer -1). data is [rows, cols] row-major.
+// Called with each named intermediate when set (docs/conventions.md, Named intermediates):
+// "attn_out", "ffn_out", "layer_out" per layer (layer >= 0), "final_norm" (layer -1). data is [rows, cols] row-major.
 using DumpFn = std::function<void(std::string_view name, int64_t layer, const float* data, int64_t rows,
                                   int64_t cols)>;
 

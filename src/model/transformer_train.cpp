@@ -42,7 +42,8 @@ struct TrainModel::LayerTape {
   MoeTape moe;
 };
 
-// One MTP module's tape (SPEC §4.1): its input rows, the concatenated normalised inputs, the block.
+// One MTP module's tape (docs/model.md, Multi-token prediction): its input rows, the concatenated
+// normalised inputs, the block.
 struct TrainModel::MtpTape {
   int64_t Tk = 0;                  // rows per sequence: T − (k + 1)
   std::vector<int32_t> emb_ids;    // [B·Tk] ids whose embedding enters (inputs[b, i + k + 1])
@@ -199,7 +200,7 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
   }
   scratch_.reset();
 
-  // MTP modules: depth k predicts the token k+1 positions after the next one (SPEC §4).
+  // MTP modules: depth k predicts the token k+1 positions after the next one (docs/model.md, Multi-token prediction).
   std::vector<MtpTape> mtps(static_cast<size_t>(depth));
   const float* h_prev = hidden;  // [B, T_prev] rows of the previous depth
   int64_t T_prev = T;

@@ -1,6 +1,6 @@
 // The DeepSeek-V3 decoder for training: the forward that keeps what the backward needs (a tape per
 // layer), and the backward beside it, over a micro-batch of B packed sequences of T tokens.
-// Objective (SPEC §3.5, §4.2): L = CE_main + λ · (1/D) Σ_k CE_mtp_k + Σ_moe-layers α Σ_i f_i P_i,
+// docs/training.md, Objective: L = CE_main + λ · (1/D) Σ_k CE_mtp_k + Σ_moe-layers α Σ_i f_i P_i,
 // every gradient multiplied by loss_scale (1/grad_accum, so micro-batches average).
 //
 // Per-token loss weights (post-training; TokenWeights below) turn each cross-entropy term into
@@ -12,7 +12,7 @@
 // loads ignore the weights: every token is routed, prompt or not, and the balance term keeps its
 // definition over all of them (set aux_alpha = 0 to drop it).
 //
-// Recomputation (SPEC §7.2), trading FLOPs for activation memory:
+// Recomputation (docs/training.md, Recomputation), trading FLOPs for activation memory:
 //   none: keep every layer's norms, attention internals (q, K/V, probabilities) and FFN activations;
 //   attn: keep the FFN activations, but recompute the RMSNorms, the MLA up-projections and the
 //         attention probabilities in the backward (V3's choice);

@@ -20,7 +20,7 @@ using MlaWeights = MlaT<WeightSlots>;
 using MlpWeights = MlpT<WeightSlots>;
 using MoeWeights = MoeT<WeightSlots>;
 using LayerWeights = LayerT<WeightSlots>;
-using MtpWeights = MtpT<WeightSlots>;  // multi-token prediction module k (SPEC §4)
+using MtpWeights = MtpT<WeightSlots>;  // multi-token prediction module k (docs/model.md, Multi-token prediction)
 using ModelWeights = ModelT<WeightSlots>;
 
 // Row `r` of an embedding-like weight, widened to f32.

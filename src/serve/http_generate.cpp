@@ -213,7 +213,7 @@ bool stream_events(const std::shared_ptr<Session>& s, httplib::DataSink& sink) {
     if (!finished) return true;
     const std::string reason = s->choices[size_t(i)].finish_reason();
     if (reason == "cancelled" || reason == "error") {
-      // After the stream started, an error is one error event and then [DONE] (ECOSYSTEM §1.3).
+      // After the stream started, an error is one error event and then [DONE] (docs/serving.md, Errors).
       failed = true;
       const ApiError e = *s->failure();
       s->cancel_all();

@@ -1,5 +1,5 @@
 // /metrics: Prometheus text exposition with vLLM's metric names under the `frugal:` prefix
-// (ECOSYSTEM §1.5). Engine-side numbers (running/waiting, tokens, TTFT and inter-token latency
+// (docs/serving.md, Metrics). Engine-side numbers (running/waiting, tokens, TTFT and inter-token latency
 // histograms, KV-cache use) come from an EngineMetrics snapshot; request outcomes are counted here.
 #pragma once
 #include <cstdint>

@@ -1,5 +1,5 @@
 // The OpenAI error envelope: {"error": {"message", "type", "param", "code"}} with the HTTP status
-// that goes with it (ECOSYSTEM §1.3). Request parsing throws ApiError; the HTTP layer turns it into
+// that goes with it (docs/serving.md, Errors). Request parsing throws ApiError; the HTTP layer turns it into
 // a response, or into one `data: {"error": ...}` event once a stream has started.
 #pragma once
 #include <stdexcept>

@@ -3,7 +3,7 @@
 //
 // Why the marker: the template's output is one string, and encoding it matches every added token
 // in it — including "<｜User｜>" or "</think>" typed by a user, which would let a user forge turns
-// or tool calls (ECOSYSTEM §4.5 #18). Before rendering, each special-token text inside a
+// or tool calls (docs/serving.md, Request validation). Before rendering, each special-token text inside a
 // user/system/tool content gets a 0xFF byte after its first character. 0xFF never occurs in UTF-8,
 // so after rendering the text is cut at the markers and the pieces are encoded one by one: no piece
 // holds the whole special text, so it becomes plain tokens. Without such text there is no marker

@@ -1,6 +1,6 @@
 // Request validation in one place: an OpenAI chat/completions JSON body -> ParsedRequest (the
 // engine's GenRequest plus what the HTTP layer needs: n, stream, stop strings, tool/reasoning
-// parsing). Every cap of ECOSYSTEM §4.5 is checked here; anything wrong is a 400 naming the
+// parsing). Every cap of docs/serving.md, Request validation, is checked here; anything wrong is a 400 naming the
 // field, and parameters we do not implement are refused by name, never silently ignored.
 #pragma once
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Training checkpoints (ECOSYSTEM §4.4): crash-safe, verified, resumable bit for bit.
+// Training checkpoints (docs/training.md, Checkpoints and resume): crash-safe, verified, resumable bit for bit.
 //
 // Layout under RUN_DIR/ckpt/:
 //   step_00001000/state.safetensors  every f32 tensor the caller passes (weights, optimizer moments,

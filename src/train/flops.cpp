@@ -1,4 +1,4 @@
-// Model FLOPs per training token (SPEC §12.2) and the measured sgemm peak for MFU.
+// Model FLOPs per training token (docs/training.md, FLOPs and MFU) and the measured sgemm peak for MFU.
 #include "train/flops.h"
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 // AdamW with decoupled weight decay (Loshchilov & Hutter) and global-norm gradient clipping, as
-// DeepSeek-V3 trains (SPEC §8.1: β1 0.9, β2 0.95, wd 0.1, clip 1.0). Per element, at step t:
+// DeepSeek-V3 trains (β1 0.9, β2 0.95, wd 0.1, clip 1.0; docs/training.md, Hyper-parameters).
+// Per element, at step t:
 //   g ← g · min(1, clip / (‖g‖ + 1e-6))             ‖g‖ = L2 norm over all tensors together
 //   m ← β1 m + (1−β1) g          v ← β2 v + (1−β2) g²
 //   w ← w·(1 − lr·wd) − lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + eps)    (wd only if `decay`)

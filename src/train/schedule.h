@@ -1,6 +1,7 @@
-// Learning-rate and batch-size schedules (SPEC §8.1, DeepSeek-V3: linear warmup 0 → 2.2e-4 over
-// 2K steps, constant, then cosine decay to 2.2e-5; batch ramped 3072 → 15360 sequences over the
-// first 469B tokens). Pure functions of the step / tokens seen, so a resumed run gets the same values.
+// Learning-rate and batch-size schedules (docs/training.md, Hyper-parameters; DeepSeek-V3: linear
+// warmup 0 → 2.2e-4 over 2K steps, constant, then cosine decay to 2.2e-5; batch ramped 3072 → 15360
+// sequences over the first 469B tokens). Pure functions of the step / tokens seen, so a resumed
+// run gets the same values.
 //
 // Step numbering: `step` is the 0-based index of the optimizer step about to run (the number of
 // steps already taken). Warmup is linear from 0 as llm.c does it, lr·(step+1)/W for step < W, so

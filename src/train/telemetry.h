@@ -1,10 +1,10 @@
-// Training telemetry: one StepRecord per logged step, written twice (ECOSYSTEM §2, §6):
+// Training telemetry: one StepRecord per logged step, written twice (docs/training.md, Telemetry):
 //  * a JSON line appended (and flushed) to RUN_DIR/metrics.jsonl, the machine-readable twin;
 //  * a fixed-width human line, llm.c / torchtitan style, plus ETA:
 //      step  1200/20000 | loss 2.8134 | gnorm 0.91 | lr 2.95e-04 |  412 ms | 318k tok/s | mfu 38.4% |
 //      mem 61.2 GiB | skip 0 | $0.42 | eta 1h02m
 //    On a terminal a live progress line between log steps uses '\r'; otherwise only plain lines.
-// Cost meter (SPEC §12.1): device_hours = elapsed wall hours × devices, usd = device_hours × $/h.
+// Cost meter (docs/training.md, Cost): device_hours = elapsed wall hours × devices, usd = device_hours × $/h.
 #pragma once
 #include <cstdint>
 #include <cstdio>

@@ -1,11 +1,11 @@
-// TrainConfig: every option of `frugal train`, in torchtitan-style TOML sections (ECOSYSTEM §6).
+// TrainConfig: every option of `frugal train`, in torchtitan-style TOML sections (docs/training.md, Configuration).
 //
 // Each field is declared once, in train_config.cpp's field table (section, key, default, help,
 // range), and TOML loading, `section.key=value` overrides, the CLI flags, --help text and the
 // resolved-config writer all come from that one table, through the shared option machinery
-// (core/options.h). Defaults are DeepSeek-V3's (SPEC §8.1) where
-// they make sense for a small CPU run: AdamW β 0.9/0.95, weight decay 0.1, clip 1.0, eps 1e-8,
-// MTP λ 0.3, sequence-balance α 1e-4, bias-update γ 1e-3.
+// (core/options.h). Defaults are DeepSeek-V3's where they make
+// sense for a small CPU run (docs/training.md, Hyper-parameters): AdamW β 0.9/0.95, weight decay
+// 0.1, clip 1.0, eps 1e-8, MTP λ 0.3, sequence-balance α 1e-4, bias-update γ 1e-3.
 //
 // Precedence (highest first): CLI flags > `--section.key=value` overrides > TOML file > defaults.
 // The CLI turns its flags into overrides too (train_cli_flags() + flag_override()) and passes them
@@ -79,7 +79,7 @@ struct TrainConfig {
 
   struct Log {
     int64_t every = 10;         // steps between log lines / metrics.jsonl records
-    double usd_per_hour = 2.0;  // device price for the cost meter (SPEC §12.1 uses $2/GPU-h)
+    double usd_per_hour = 2.0;  // device price for the cost meter ($2/GPU-h as in docs/training.md, Cost)
     int64_t eval_every = 100;   // steps between validation passes (when data.val_tokens is set); 0 = never
     int64_t eval_batches = 8;   // validation micro-batches per pass
     bool operator==(const Log&) const = default;

@@ -3,7 +3,7 @@
 // lr; aux-loss-free bias update) -> telemetry, validation, atomic checkpoints; `--resume` continues
 // bit for bit.
 //
-// Run directory (ECOSYSTEM §6): RUN_DIR/{config.resolved.toml, metrics.jsonl, ckpt/step_N/, ckpt/latest}.
+// docs/training.md, Run directory: RUN_DIR/{config.resolved.toml, metrics.jsonl, ckpt/step_N/, ckpt/latest}.
 // Determinism: with the same config and thread count every loss is a pure function of the step,
 // so a run killed at any moment and resumed from its last checkpoint reproduces the uninterrupted
 // run's losses bit for bit (the checkpoint holds weights, moments, routing biases, the loader

@@ -1,5 +1,5 @@
 // config.json parsing (io/hf_config), tensor list and parameter counts (model/params), RoPE/YaRN
-// tables (model/rope_yarn). Targets are SPEC §2.4, §5.3, §9, §15 and tests/data/fixtures/README.md.
+// tables (model/rope_yarn). Targets are the numbers in docs/model.md and tests/data/fixtures/README.md.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -24,7 +24,8 @@ namespace {
 
 std::string fixture(const std::string& name) { return std::string(FRUGAL_TEST_DATA) + "/fixtures/" + name; }
 
-// SPEC §9.1, including the keys we ignore on purpose.
+// DeepSeek-V3's config.json (docs/model.md, Released configurations), including the keys we ignore
+// on purpose.
 const char* kV3 = R"({
   "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
   "auto_map": {"AutoConfig": "configuration_deepseek.DeepseekV3Config"},
@@ -42,7 +43,7 @@ const char* kV3 = R"({
   "quantization_config": {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
   "weight_block_size": [128, 128]}})";
 
-// SPEC §9.2.
+// DeepSeek-V2's config.json (docs/model.md, Released configurations).
 const char* kV2 = R"({
   "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2", "vocab_size": 102400,
   "hidden_size": 5120, "intermediate_size": 12288, "moe_intermediate_size": 1536, "num_hidden_layers": 60,
@@ -56,7 +57,8 @@ const char* kV2 = R"({
   "mscale_all_dim": 0.707}, "max_position_embeddings": 163840, "bos_token_id": 100000, "eos_token_id": 100001,
   "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.39.3"})";
 
-// SPEC §9.3 (moe_layer_freq, num_nextn_predict_layers left to their defaults).
+// DeepSeek-V2-Lite's config.json (docs/model.md, Released configurations); moe_layer_freq and
+// num_nextn_predict_layers are left to their defaults.
 const char* kV2Lite = R"({
   "model_type": "deepseek_v2", "vocab_size": 102400, "hidden_size": 2048, "intermediate_size": 10944,
   "moe_intermediate_size": 1408, "num_hidden_layers": 27, "num_attention_heads": 16, "q_lora_rank": null,
@@ -425,7 +427,7 @@ TEST(ConfigBad, Files) {
   fs::remove_all(dir);
 }
 
-// ---- parameter counts and KV cache (SPEC §2.4, §9.5, §15) ----
+// ---- parameter counts and KV cache (docs/model.md, Parameter counts / KV-cache sizes) ----
 
 TEST(ParamsCounts, V3) {
   ParamCounts p = count_params(v3());
@@ -472,7 +474,7 @@ TEST(ParamsCounts, KvCache) {
   EXPECT_EQ(naive_mla_cache_elems_per_token(v2_lite()), 138'240);
 }
 
-// The tensor list agrees with the counts and with the stored R1/V3 checkpoint (SPEC §9.5):
+// The tensor list agrees with the counts and with the stored R1/V3 checkpoint (docs/model.md, Parameter counts):
 // 684,531,386,000 elements, of which 41,540,496 are FP32 block scales of the FP8 tensors.
 TEST(ParamsTensors, V3ListMatchesCheckpointTotals) {
   const DeepSeekConfig c = v3();
@@ -529,7 +531,7 @@ TEST(ParamsTensors, LayerAndMtpTags) {
   EXPECT_EQ(expected_tensors(c, false).size() + 3 + 9 + 2 + 8 * 3 + 3 + 3, t.size());
 }
 
-// ---- RoPE / YaRN (SPEC §5.3, fixtures README) ----
+// ---- RoPE / YaRN (docs/model.md, RoPE and YaRN; tests/data/fixtures/README.md) ----
 
 TEST(RopeYarn, MicroFixtures) {
   DeepSeekConfig c = load_hf_config(fixture("micro_f32"));
@@ -563,7 +565,7 @@ TEST(RopeYarn, V3AndV2) {
       EXPECT_DOUBLE_EQ(ratio, k <= 10 ? 1.0 : 40.0) << k;
     }
   }
-  EXPECT_NEAR(std::pow(10000.0, -22.0 / 64) / f[11], 1.081, 5e-4);  // SPEC §5.3 pair factors
+  EXPECT_NEAR(std::pow(10000.0, -22.0 / 64) / f[11], 1.081, 5e-4);  // pair factors of docs/model.md, RoPE and YaRN
   EXPECT_NEAR(std::pow(10000.0, -32.0 / 64) / f[16], 1.818, 5e-4);
   EXPECT_NEAR(std::pow(10000.0, -44.0 / 64) / f[22], 10.0, 1e-9);
   EXPECT_NEAR(yarn_get_mscale(40, 1.0), 1.368888, 1e-6);

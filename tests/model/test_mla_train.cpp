@@ -137,7 +137,7 @@ DeepSeekConfig micro_config(bool q_lora) {
   return c;
 }
 
-// ---------------- Double-precision scalar reference (the spec, SPEC §2.2) ----------------
+// ---------------- Double-precision scalar reference (docs/model.md, MLA naive form) ----------------
 
 struct RefParams {  // same layouts as MlaParams, in double
   std::vector<double> q_a, q_a_ln, q_b, q_proj, kv_a, kv_a_ln, kv_b, o;

@@ -1,5 +1,5 @@
-// Thousands of random, truncated and type-confused bodies against every POST route (ECOSYSTEM
-// §4.5 #13-17): each must get a well-formed answer — 200 with JSON or a complete SSE stream, or an
+// Thousands of random, truncated and type-confused bodies against every POST route (docs/serving.md,
+// Request validation): each must get a well-formed answer — 200 with JSON or a complete SSE stream, or an
 // error in OpenAI's envelope — and the server must stay healthy. Deterministic (fixed seed).
 #include <gtest/gtest.h>
 

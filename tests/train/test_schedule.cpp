@@ -1,4 +1,5 @@
-// LR schedules (constant / cosine / wsd with linear warmup) and the batch-size ramp (SPEC §8.1).
+// LR schedules (constant / cosine / wsd with linear warmup) and the batch-size ramp
+// (docs/training.md, Hyper-parameters).
 #include <cmath>
 #include <numbers>
 

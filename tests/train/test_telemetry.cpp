@@ -1,4 +1,4 @@
-// Telemetry (JSON line, human line, MaxVio, cost, metrics file) and FLOPs per token (SPEC §12.2).
+// Telemetry (JSON line, human line, MaxVio, cost, metrics file) and FLOPs per token (docs/training.md, FLOPs and MFU).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -208,7 +208,7 @@ TEST(Telemetry, RunDirErrorsNamePath) {
   test::expect_error([&] { Telemetry t(dir.file("file") + "/run"); }, ErrorKind::kIo, {"file/run"});
 }
 
-// DeepSeek-V3 from SPEC §9.1.
+// DeepSeek-V3 from docs/model.md, Released configurations.
 DeepSeekConfig v3_config() {
   DeepSeekConfig c;
   c.model_type = "deepseek_v3";
@@ -256,7 +256,7 @@ TEST(Flops, ReproducesSpecV3Numbers) {
 
 TEST(Flops, WithoutMtp) {
   const TrainingFlops f = training_flops_per_token(v3_config(), 4096, false);
-  EXPECT_EQ(f.n_params, 37'552'297'472 - 926'679'040);  // SPEC: 36.63B
+  EXPECT_EQ(f.n_params, 37'552'297'472 - 926'679'040);  // 36.63B (docs/training.md, FLOPs and MFU)
   EXPECT_EQ(f.attention_flops, 3.0 * 335'544'320.0 / 2 * 61);
   DeepSeekConfig no_mtp = v3_config();
   no_mtp.num_nextn_predict_layers = 0;
