@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,27 @@ double fd_grad_at(std::vector<double>* x, size_t i, Fn&& loss, double h = kFdSte
   const double lm = loss();
   (*x)[i] = x0;
   return (lp - lm) / (2 * h);
+}
+
+// d objective / d v[i] for an f32 parameter the model reads in place (a ParamStore value): the
+// step is taken in f32, the difference formed in double.
+template <typename Fn>
+double fd_grad_at_f32(float* v, int64_t i, Fn&& objective, float h = 1e-3f) {
+  const float orig = v[i];
+  v[i] = orig + h;
+  const double up = objective();
+  v[i] = orig - h;
+  const double down = objective();
+  v[i] = orig;
+  return (up - down) / (2.0 * double(h));
+}
+
+// Index of the largest |g[i]| (the first on ties): the most informative element to check.
+inline int64_t argmax_abs(const float* g, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (std::fabs(g[i]) > std::fabs(g[best])) best = i;
+  return best;
 }
 
 // d loss / d x for every entry of *x.

@@ -21,6 +21,7 @@
 #include "model/moe_train.h"
 #include "model/param_store.h"
 #include "model/transformer_train.h"
+#include "grad_check.h"
 
 using namespace frugal;
 
@@ -178,19 +179,8 @@ TEST(TrainFixture, ObjectiveFiniteDifferences) {
     float* v = fx.store.value(*e);
     const float* g = fx.store.grad(*e);
     // The elements with the largest gradients (informative) plus a few fixed ones.
-    std::vector<int64_t> idx;
-    int64_t best = 0;
-    for (int64_t i = 1; i < e->numel; ++i)
-      if (std::fabs(g[i]) > std::fabs(g[best])) best = i;
-    idx = {best, e->numel / 3, e->numel - 1};
-    for (int64_t i : idx) {
-      const float h = 1e-3f, orig = v[i];
-      v[i] = orig + h;
-      const double up = objective();
-      v[i] = orig - h;
-      const double down = objective();
-      v[i] = orig;
-      const double fd = (up - down) / (2.0 * double(h));
+    for (int64_t i : {test::argmax_abs(g, e->numel), e->numel / 3, e->numel - 1}) {
+      const double fd = test::fd_grad_at_f32(v, i, objective);
       EXPECT_NEAR(g[i], fd, 2e-3 + 0.02 * std::fabs(fd)) << name << " element " << i;
       ++compared;
     }

@@ -21,6 +21,7 @@
 #include "io/npy.h"
 #include "model/param_store.h"
 #include "model/transformer_train.h"
+#include "grad_check.h"
 
 using namespace frugal;
 
@@ -173,18 +174,10 @@ TEST(WeightedLoss, ObjectiveFiniteDifferences) {
     ASSERT_NE(e, nullptr) << name;
     float* v = fx.store.value(*e);
     const float* g = fx.store.grad(*e);
-    int64_t best = 0;
-    for (int64_t i = 1; i < e->numel; ++i)
-      if (std::fabs(g[i]) > std::fabs(g[best])) best = i;
+    const int64_t best = test::argmax_abs(g, e->numel);
     EXPECT_GT(std::fabs(g[best]), 1e-3) << name << ": no gradient to check";
     for (int64_t i : {best, e->numel / 3, e->numel - 1}) {
-      const float h = 1e-3f, orig = v[i];
-      v[i] = orig + h;
-      const double up = objective();
-      v[i] = orig - h;
-      const double down = objective();
-      v[i] = orig;
-      const double fd = (up - down) / (2.0 * double(h));
+      const double fd = test::fd_grad_at_f32(v, i, objective);
       EXPECT_NEAR(g[i], fd, 2e-3 + 0.02 * std::fabs(fd)) << name << " element " << i;
       ++compared;
     }
