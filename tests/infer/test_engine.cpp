@@ -3,7 +3,7 @@
 // cancelled around it; logprobs and penalties match a plain reference loop.
 //
 // Exact token equality is the right check even though batched logits differ from one-at-a-time
-// ones in the last f32 bits (test_batch_decode.cpp bounds that drift at 1e-5): a greedy or seeded
+// ones in the last f32 bits (test_batch_mla.cpp bounds that drift at 1e-5): a greedy or seeded
 // choice changes only if two candidates are within ~1e-6 of a tie, and the fixture's logits are
 // random-weight logits of spread O(1) over 256 ids. The seeds and prompts are fixed, so a failure
 // here is deterministic, not flaky.

@@ -7,7 +7,7 @@
 //  (c) weights −1 negate every cross-entropy gradient exactly;
 //  (d) the weighted objective (zero, negative and large weights, the caller's N, MTP and balance
 //      terms on) against central finite differences on sampled elements of the tensors each term
-//      reaches. Tolerance as in test_train_fixture.cpp's ObjectiveFiniteDifferences: f32 losses
+//      reaches. Tolerance as in test_transformer_train.cpp's ObjectiveFiniteDifferences: f32 losses
 //      carry ~1e-6 absolute noise, so with h = 1e-3 the quotient is good to ~1e-3; we require 2%
 //      relative or 2e-3 absolute.
 #include <gtest/gtest.h>
