@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,13 +23,15 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
+// Members of one JSON object in a request: far more than any message or tool schema has, and few
+// enough that ordered_json's linear key lookup stays fast.
+constexpr int64_t kMaxRequestMembers = 10000;
+
 ChatRequest parse_request(const std::string& text, const std::string& where) {
-  ojson j;
-  try {
-    j = ojson::parse(text);
-  } catch (const ojson::exception& e) {
-    fail(ErrorKind::kInvalidArgument, "{}: malformed JSON: {}", where, e.what());
-  }
+  // Member count bounded too: ordered_json's linear key map makes a huge object quadratic.
+  JsonLimits lim;
+  lim.max_members = kMaxRequestMembers;
+  const ojson j = parse_ordered_json(text, where, lim);
   try {
     return ChatRequest::from_json(j);
   } catch (const Error& e) {

@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/sys.h"
 #include "tokenizer/tokenizer.h"
 
@@ -23,13 +24,9 @@ using json = nlohmann::json;
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 json parse_line(const std::string& line, size_t lineno) {
-  try {
-    json j = json::parse(line);
-    if (!j.is_object()) fail(ErrorKind::kInvalidArgument, "stdin line {}: expected a JSON object", lineno);
-    return j;
-  } catch (const json::exception& e) {
-    fail(ErrorKind::kInvalidArgument, "stdin line {}: malformed JSON: {}", lineno, e.what());
-  }
+  json j = parse_json(line, fmt::format("stdin line {}", lineno));
+  if (!j.is_object()) fail(ErrorKind::kInvalidArgument, "stdin line {}: expected a JSON object", lineno);
+  return j;
 }
 
 bool opt_flag(const json& j, const char* key, size_t lineno) {

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "core/file.h"
 
 namespace frugal::data {
@@ -136,13 +137,7 @@ DatasetIndex DatasetIndex::load(const std::string& dir) {
     fail(ErrorKind::kIo, "{}: no {}: not a prepared data directory (make one with `frugal data prepare`), or "
          "its preparation did not finish", dir, kIndexFile);
   const std::string text = read_file(path);
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    fail(ErrorKind::kFormat, "{}: invalid JSON: {}", path, e.what());
-  }
-  return from_json(j, path);
+  return from_json(parse_json(text, path), path);
 }
 
 void DatasetIndex::save(const std::string& dir) const {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace frugal::data {
 
@@ -95,12 +96,7 @@ bool DocumentReader::next_jsonl(std::string& doc) {
   while (pos_ < file_.size()) {
     const std::string_view line = next_line();
     if (is_blank(line)) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      fail(ErrorKind::kFormat, "{}:{}: invalid JSON: {}", file_.path(), line_, e.what());
-    }
+    const nlohmann::json j = parse_json(line, fmt::format("{}:{}", file_.path(), line_));
     if (!j.is_object()) fail(ErrorKind::kFormat, "{}:{}: expected a JSON object per line", file_.path(), line_);
     const auto it = j.find(opt_.jsonl_key);
     if (it == j.end())

@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 
 namespace frugal {
 namespace {
@@ -336,21 +337,9 @@ DeepSeekConfig load_hf_config(const std::string& path_or_dir) {
   const std::string path = dir ? path_join(path_or_dir, "config.json") : path_or_dir;
   if (!file_exists(path))
     fail(ErrorKind::kIo, "{}: no such file{}", path, dir ? " (the model directory has no config.json)" : "");
-  // nlohmann reports syntax errors by byte offset and number overflow ("1e400") with no position
-  // at all, so remember the last key read to point the user at the offending entry.
-  std::string last_key;
-  auto track = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key) last_key = parsed.get<std::string>();
-    return true;
-  };
-  json j;
-  try {
-    j = json::parse(read_file(path), track);
-  } catch (const json::exception& e) {
-    fail(ErrorKind::kFormat, "{}: not valid JSON{}: {}", path,
-         last_key.empty() ? "" : fmt::format(" (at or after key '{}')", last_key), e.what());
-  }
-  return parse_hf_config(j, path);
+  // parse_json names the last key read in a syntax error: nlohmann gives a byte offset at best
+  // and no position at all for a number overflow ("1e400").
+  return parse_hf_config(parse_json(read_file(path), path), path);
 }
 
 json hf_config_to_json(const DeepSeekConfig& c) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace frugal {
 
@@ -80,44 +82,16 @@ std::string escaped(std::string_view s) {
   return out;
 }
 
-// Parses `text` as one JSON value (whitespace around it allowed, nothing else) and rejects a key
-// repeated within any object: nlohmann silently keeps the last duplicate, which would let two
-// readers of the same file disagree about a tensor. Containers nested deeper than `max_depth`
-// (root = 0) are rejected as they open, so a header of 100 MB of '[' costs no memory.
-// `top_level_key` says what a top-level key is ("tensor name") for the duplicate message.
+// The header or index as JSON, with a key repeated within any object rejected: nlohmann silently
+// keeps the last duplicate, which would let two readers of the same file disagree about a tensor.
+// Containers nested deeper than `max_depth` (root = 0) are rejected as they open, so a header of
+// 100 MB of '[' costs no memory. `top_level_key` says what a top-level key is ("tensor name").
 json parse_json_checked(std::string_view text, const std::string& what, const char* top_level_key, int max_depth) {
-  // JSON never holds a raw NUL, and nlohmann's lexer treats one as the end of input, which would
-  // silently accept anything after it.
-  if (size_t nul = text.find('\0'); nul != std::string_view::npos)
-    fail(ErrorKind::kFormat, "{}: NUL byte at offset {} (JSON cannot contain one)", what, nul);
-  struct Frame {
-    std::string owner;  // the key this object was found under ("" at the top level)
-    std::set<std::string> keys;
-  };
-  std::vector<Frame> frames;
-  std::string last_key;
-  // Errors are thrown from inside the parse (nlohmann lets callback exceptions through) so
-  // nothing more of a bad header is read or stored.
-  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
-    using E = json::parse_event_t;
-    if ((event == E::object_start || event == E::array_start) && depth > max_depth)
-      fail(ErrorKind::kFormat, "{}: JSON nested deeper than {} levels (under '{}')", what, max_depth, last_key);
-    if (event == E::object_start) frames.push_back({last_key, {}});
-    if (event == E::object_end && !frames.empty()) frames.pop_back();
-    if (event == E::key) {
-      last_key = parsed.get<std::string>();
-      if (!frames.empty() && !frames.back().keys.insert(last_key).second) {
-        if (frames.size() == 1) fail(ErrorKind::kFormat, "{}: duplicate {} '{}'", what, top_level_key, last_key);
-        fail(ErrorKind::kFormat, "{}: duplicate key '{}' inside '{}'", what, last_key, frames.back().owner);
-      }
-    }
-    return true;
-  };
-  try {
-    return json::parse(text.begin(), text.end(), on_event);
-  } catch (const json::exception& e) {
-    fail(ErrorKind::kFormat, "{}: not valid JSON: {}", what, e.what());
-  }
+  JsonLimits lim;
+  lim.max_depth = max_depth;
+  lim.unique_keys = true;
+  lim.top_level_key = top_level_key;
+  return parse_json(text, what, lim);
 }
 
 const char* json_type(const json& j) { return j.type_name(); }
@@ -276,6 +250,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   metadata_ = std::move(metadata);
   data_start_ = data_start;
   file_ = std::move(file);
+  copies_ = std::make_shared<AlignedCopies>();
 }
 
 const SafetensorsEntry& SafetensorsFile::entry(const std::string& name) const {
@@ -284,15 +259,26 @@ const SafetensorsEntry& SafetensorsFile::entry(const std::string& name) const {
   return entries_[it->second];
 }
 
+// Keyed by entry index. Callers keep raw pointers (a LoadedCheckpoint's spans, a model's
+// WeightViews) as long as they keep the file, so a copy must live exactly as long as the mapping.
+struct SafetensorsFile::AlignedCopies {
+  std::mutex mu;
+  std::map<size_t, Tensor> by_entry;
+};
+
 Tensor SafetensorsFile::tensor(const std::string& name) const {
   const SafetensorsEntry& e = entry(name);
   const uint8_t* p = file_->data() + data_start_ + e.begin;
   // Files from other writers may place a tensor at an offset that is not a multiple of its
-  // element size; a typed access there is UB, so such tensors get an aligned copy instead.
+  // element size (or have a header length that shifts all of them); a typed access there is UB.
   if (reinterpret_cast<uintptr_t>(p) % dtype_size(e.dtype) != 0) {
-    Tensor copy = Tensor::zeros(e.dtype, e.shape);
-    if (e.end > e.begin) std::memcpy(copy.data(), p, e.end - e.begin);
-    return copy;
+    std::lock_guard<std::mutex> lock(copies_->mu);
+    auto [it, fresh] = copies_->by_entry.try_emplace(size_t(&e - entries_.data()));
+    if (fresh) {
+      it->second = Tensor::zeros(e.dtype, e.shape);
+      if (e.end > e.begin) std::memcpy(it->second.data(), p, e.end - e.begin);
+    }
+    return it->second;
   }
   return Tensor(e.dtype, e.shape, const_cast<uint8_t*>(p), file_);
 }

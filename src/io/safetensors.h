@@ -35,12 +35,17 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   const SafetensorsEntry& entry(const std::string& name) const;  // throws naming file + tensor
-  // Zero-copy view into the mapping; the returned Tensor keeps the mapping alive.
+  // Zero-copy view into the mapping; the returned Tensor keeps the mapping alive. A tensor whose
+  // bytes are not aligned for its dtype is served from an aligned copy, made on first use and kept
+  // with the file, so its data pointer too stays valid as long as either the Tensor or this file
+  // (or a copy of it) lives, and asking twice returns the same memory.
   Tensor tensor(const std::string& name) const;
 
  private:
+  struct AlignedCopies;
   std::string path_;
   std::shared_ptr<MappedFile> file_;
+  std::shared_ptr<AlignedCopies> copies_;
   std::vector<SafetensorsEntry> entries_;
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace frugal::serve {
@@ -18,7 +19,7 @@ ReasoningParser parse_reasoning_parser(const std::string& name) {
 
 std::vector<std::string> added_token_strings(std::string_view tokenizer_json_text) {
   std::vector<std::string> out;
-  const auto j = nlohmann::json::parse(tokenizer_json_text, nullptr, false);
+  const auto j = parse_json(tokenizer_json_text, "tokenizer.json");  // already validated by Tokenizer::from_json_text
   if (!j.is_object() || !j.contains("added_tokens") || !j["added_tokens"].is_array()) return out;
   for (const auto& t : j["added_tokens"])
     if (t.is_object() && t.contains("content") && t["content"].is_string()) out.push_back(t["content"].get<std::string>());

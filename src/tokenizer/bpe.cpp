@@ -61,7 +61,7 @@ std::string opt_string(const json& m, const char* key, const std::string& where)
 
 }  // namespace
 
-BpeModel BpeModel::from_json(const json& m, const std::string& where) {
+BpeModel BpeModel::from_json(const json& m, const std::string& where, int64_t id_limit) {
   if (!m.is_object()) fail(ErrorKind::kConfig, "{}: \"model\" must be an object", where);
   const std::string type = m.value("type", std::string("BPE"));
   if (type != "BPE")
@@ -84,8 +84,9 @@ BpeModel BpeModel::from_json(const json& m, const std::string& where) {
     if (!it.value().is_number_integer())
       fail(ErrorKind::kConfig, "{}: model.vocab[\"{}\"] must be an integer id", where, it.key());
     const int64_t id = it.value().get<int64_t>();
-    if (id < 0 || id >= (int64_t(1) << 26))
-      fail(ErrorKind::kConfig, "{}: model.vocab[\"{}\"] has id {} out of range", where, it.key(), id);
+    if (id < 0 || id >= id_limit)
+      fail(ErrorKind::kConfig, "{}: model.vocab[\"{}\"] has id {}, outside [0, {}): {}", where, it.key(), id, id_limit,
+           kTokenIdLimitRule);
     max_id = std::max(max_id, id);
     b.vocab_.emplace(it.key(), int32_t(id));
   }

@@ -43,10 +43,21 @@ class MergeTable {
   size_t mask_ = 0, size_ = 0;
 };
 
+// Token ids index dense tables (id -> token), so a single stray id of 2^26 would cost gigabytes
+// whatever the size of the file. Hugging Face files number their tokens 0..n-1 (model.vocab, then
+// added_tokens); gaps are tolerated while the unused ids stay fewer than the used ones (plus
+// kTokenIdSlack), which keeps every table proportional to the file. `n_tokens` counts the
+// entries of model.vocab and added_tokens.
+inline constexpr int64_t kTokenIdSlack = 256;
+inline int64_t token_id_limit(int64_t n_tokens) { return 2 * n_tokens + kTokenIdSlack; }
+inline constexpr const char* kTokenIdLimitRule =
+    "token ids may leave gaps but must stay below twice the number of tokens in model.vocab and added_tokens, plus 256";
+
 class BpeModel {
  public:
-  // `model` is the "model" object; `where` names the file for errors.
-  static BpeModel from_json(const nlohmann::json& model, const std::string& where);
+  // `model` is the "model" object; `where` names the file for errors. Ids must lie below
+  // `id_limit` (see tok::token_id_limit): the id -> token table is sized by the largest id.
+  static BpeModel from_json(const nlohmann::json& model, const std::string& where, int64_t id_limit);
 
   // Appends the ids of one pre-token piece. With `byte_level` each byte starts as its alphabet
   // character; otherwise each UTF-8 character does (byte fallback or unk for unknown ones).

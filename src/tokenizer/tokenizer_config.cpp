@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace frugal {
 namespace {
@@ -40,12 +41,7 @@ bool bool_field(const nlohmann::json& j, const char* key, bool dflt, const std::
 }  // namespace
 
 TokenizerConfig TokenizerConfig::from_json_text(std::string_view json_text, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::kFormat, "{}: not valid JSON: {}", source, e.what());
-  }
+  const nlohmann::json j = parse_json(json_text, source);
   if (!j.is_object()) fail(ErrorKind::kFormat, "{}: expected a JSON object", source);
   TokenizerConfig c;
   c.bos_token = token_field(j, "bos_token", source);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace frugal::tok {
@@ -77,10 +78,28 @@ AddedToken parse_added(const json& a, size_t i, const std::string& src) {
   return t;
 }
 
-std::vector<int32_t> special_ids(const json& specials, const std::string& name, const std::string& where) {
-  if (!specials.is_object() || !specials.contains(name) || !specials[name].contains("ids"))
+// A token id the post-processor adds to every encoding (`field` names it for the message): it
+// must name a token of this vocabulary, or every encode would emit an id no model row matches.
+int32_t post_id(const json& v, const std::string& field, const std::string& where, const Tokenizer::Impl& im) {
+  const bool is_int = v.is_number_integer();
+  const int64_t id = is_int ? v.get<int64_t>() : -1;
+  if (!is_int || id < 0 || id >= im.vocab_size ||
+      (!im.bpe.id_to_token(int32_t(id)) && !im.added_by_id.count(int32_t(id))))
+    fail(ErrorKind::kConfig, "{}: post_processor {} is {}, which is not a token id of this vocabulary ({} ids)", where,
+         field, v.dump(), im.vocab_size);
+  return int32_t(id);
+}
+
+std::vector<int32_t> special_ids(const json& specials, const std::string& name, const std::string& where,
+                                 const Tokenizer::Impl& im) {
+  if (!specials.is_object() || !specials.contains(name) || !specials[name].contains("ids") ||
+      !specials[name]["ids"].is_array())
     fail(ErrorKind::kConfig, "{}: post_processor names special token \"{}\" without ids", where, name);
-  return specials[name]["ids"].get<std::vector<int32_t>>();
+  const json& ids = specials[name]["ids"];
+  std::vector<int32_t> out;
+  for (size_t i = 0; i < ids.size(); ++i)
+    out.push_back(post_id(ids[i], fmt::format("special_tokens[\"{}\"].ids[{}]", name, i), where, im));
+  return out;
 }
 
 // Fills prefix/suffix ids of the single-sequence template. ByteLevel only adjusts offsets.
@@ -96,7 +115,9 @@ void parse_post(const json& p, const std::string& where, Tokenizer::Impl& im) {
       if (item.contains("Sequence")) {
         seen_a = true;
       } else if (item.contains("SpecialToken")) {
-        auto ids = special_ids(p.value("special_tokens", json::object()), item["SpecialToken"].at("id"), where);
+        static const json kNoSpecials = json::object();
+        const json& specials = p.contains("special_tokens") ? p["special_tokens"] : kNoSpecials;
+        auto ids = special_ids(specials, item["SpecialToken"].at("id"), where, im);
         auto& dst = seen_a ? im.suffix_ids : im.prefix_ids;
         dst.insert(dst.end(), ids.begin(), ids.end());
       } else {
@@ -104,8 +125,8 @@ void parse_post(const json& p, const std::string& where, Tokenizer::Impl& im) {
       }
     }
   } else if (type == "BertProcessing" || type == "RobertaProcessing") {
-    im.prefix_ids.push_back(p.at("cls").at(1).get<int32_t>());
-    im.suffix_ids.push_back(p.at("sep").at(1).get<int32_t>());
+    im.prefix_ids.push_back(post_id(p.at("cls").at(1), "cls[1]", where, im));
+    im.suffix_ids.push_back(post_id(p.at("sep").at(1), "sep[1]", where, im));
   } else {
     fail(ErrorKind::kUnsupported, "{}: post_processor type \"{}\" is not supported", where, type);
   }
@@ -140,12 +161,7 @@ std::string read_tokenizer_file(const std::string& path, std::string* resolved) 
 
 std::unique_ptr<Tokenizer::Impl> parse_tokenizer_json(std::string_view text, const std::string& src) {
   static std::atomic<uint64_t> next_instance{1};
-  json j;
-  try {
-    j = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    fail(ErrorKind::kFormat, "{}: malformed JSON: {}", src, e.what());
-  }
+  const json j = parse_json(text, src);
   if (!j.is_object()) fail(ErrorKind::kFormat, "{}: top level must be a JSON object", src);
   auto im = std::make_unique<Tokenizer::Impl>();
   im->source = src;
@@ -154,7 +170,14 @@ std::unique_ptr<Tokenizer::Impl> parse_tokenizer_json(std::string_view text, con
     if (!j.contains("model")) fail(ErrorKind::kConfig, "{}: missing \"model\"", src);
     im->normalizer = Normalizer::from_json(j.value("normalizer", json()), src);
     im->pretok = PreTokenizer::from_json(j.value("pre_tokenizer", json()), src);
-    im->bpe = BpeModel::from_json(j["model"], src);
+    const json& model = j["model"];
+    const auto entries = [](const json& x, bool object) {
+      return int64_t((object ? x.is_object() : x.is_array()) ? x.size() : 0);
+    };
+    const int64_t n_added = j.contains("added_tokens") ? entries(j["added_tokens"], false) : 0;
+    const int64_t id_limit =
+        token_id_limit((model.is_object() && model.contains("vocab") ? entries(model["vocab"], true) : 0) + n_added);
+    im->bpe = BpeModel::from_json(model, src, id_limit);
     int64_t max_id = im->bpe.max_id();
     if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
       if (!j["added_tokens"].is_array()) fail(ErrorKind::kConfig, "{}: added_tokens must be an array", src);
@@ -162,6 +185,9 @@ std::unique_ptr<Tokenizer::Impl> parse_tokenizer_json(std::string_view text, con
       im->added.reserve(arr.size());
       for (size_t i = 0; i < arr.size(); ++i) {
         AddedToken t = parse_added(arr[i], i, src);
+        if (t.id >= id_limit)
+          fail(ErrorKind::kConfig, "{}: added_tokens[{}] has id {}, outside [0, {}): {}", src, i, t.id, id_limit,
+               kTokenIdLimitRule);
         if (im->added_by_id.count(t.id))
           fail(ErrorKind::kConfig, "{}: added_tokens[{}] repeats id {}", src, i, t.id);
         max_id = std::max<int64_t>(max_id, t.id);

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "io/safetensors.h"
 
 namespace frugal {
@@ -196,12 +197,9 @@ LoadedCheckpoint load_dir(const std::string& dir, std::optional<int64_t> expecte
   if (!is_directory(dir)) fail(ErrorKind::kFormat, "{}: no such checkpoint directory", dir);
   const std::string meta_path = path_join(dir, kMetaFile);
   if (!file_exists(meta_path)) fail(ErrorKind::kFormat, "{}: missing", meta_path);
-  json doc;
-  try {
-    doc = json::parse(read_file(meta_path));
-  } catch (const json::exception& e) {
-    fail(ErrorKind::kFormat, "{}: not valid JSON ({})", meta_path, e.what());
-  }
+  // Depth-limited: a too-deep meta.json is one more corruption to fall back from, not a stack
+  // overflow in the copies and dumps below.
+  const json doc = parse_json(read_file(meta_path), meta_path);
   if (!doc.is_object()) fail(ErrorKind::kFormat, "{}: expected a JSON object", meta_path);
   const json& format = field(doc, "format", meta_path);
   if (format != kFormatName)

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "core/file.h"
 #include "core/progress.h"
 #include "core/sys.h"
@@ -91,12 +92,7 @@ std::string step_record_json(const StepRecord& r) {
 }
 
 StepRecord step_record_from_json(std::string_view line) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::kFormat, "metrics record is not valid JSON: {}", e.what());
-  }
+  const nlohmann::json j = parse_json(line, "metrics record");
   if (!j.is_object()) fail(ErrorKind::kFormat, "metrics record is not a JSON object");
   if (!j.contains("step") || !j["step"].is_number()) fail(ErrorKind::kFormat, "metrics record has no numeric \"step\"");
   StepRecord r;

@@ -11,7 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/dir_lock.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/file.h"
 #include "core/rng.h"
 #include "core/sys.h"
@@ -107,8 +109,13 @@ void truncate_metrics(const std::string& path, int64_t step) {
   std::istringstream in(read_file(path));
   std::string line, kept;
   while (std::getline(in, line)) {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("step")) continue;  // a torn last line
+    nlohmann::json j;
+    try {
+      j = parse_json(line, path);
+    } catch (const Error&) {
+      continue;  // a torn last line
+    }
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
     if (j["step"].get<int64_t>() <= step) kept += line + "\n";
   }
   write_file_atomic(path, kept);
@@ -121,6 +128,9 @@ TrainSummary run_training(const TrainConfig& c) {
   sum.run_dir = c.checkpoint.out;
   if (c.data.tokens.empty()) fail(ErrorKind::kConfig, "data.tokens (--tokens) is required: the training tokens");
   std::filesystem::create_directories(c.checkpoint.out);
+  // Held until this function returns (or the process dies): a second run on the same directory
+  // is refused here, before it reads or writes anything in it.
+  const DirLock run_lock(c.checkpoint.out, kRunLockFile, "training run");
 
   data::TokenSource train = data::TokenSource::open(c.data.tokens);
   std::optional<data::TokenSource> val;

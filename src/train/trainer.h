@@ -3,7 +3,9 @@
 // lr; aux-loss-free bias update) -> telemetry, validation, atomic checkpoints; `--resume` continues
 // bit for bit.
 //
-// docs/training.md, Run directory: RUN_DIR/{config.resolved.toml, metrics.jsonl, ckpt/step_N/, ckpt/latest}.
+// docs/training.md, Run directory: RUN_DIR/{config.resolved.toml, metrics.jsonl, train.lock, ckpt/step_N/,
+// ckpt/latest}. A run holds RUN_DIR/train.lock (core/dir_lock.h) while it lives; a second run on
+// the same directory is refused at start with the holder's PID.
 // Determinism: with the same config and thread count every loss is a pure function of the step,
 // so a run killed at any moment and resumed from its last checkpoint reproduces the uninterrupted
 // run's losses bit for bit (the checkpoint holds weights, moments, routing biases, the loader
@@ -28,6 +30,9 @@ struct TrainSummary {
   double mfu = 0;                // this invocation's average, vs the measured sgemm peak
   std::string export_dir;        // where the final weights were exported ("" if not)
 };
+
+// The lock file a live run holds in its directory.
+inline constexpr const char* kRunLockFile = "train.lock";
 
 // Runs the job; throws frugal::Error with a clear message on bad input (data, config, checkpoint)
 // or when too many consecutive steps had a NaN/Inf loss.
