@@ -230,7 +230,11 @@ TEST(Prepare, JsonlErrorsNameFileAndLine) {
   };
   const std::string ok = "{\"text\": \"fine\"}\n";
   expect_error([&] { run(ok + ok + "{\"text\": \"unterminated}\n"); }, ErrorKind::kFormat,
-               {"bad.jsonl:3", "invalid JSON"});
+               {"bad.jsonl:3", "not valid JSON"});
+  // Nesting beyond the JSON depth limit is refused while parsing (no deep copies of it later).
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  expect_error([&] { run(ok + "{\"text\": \"x\", \"meta\": " + deep + "}\n"); }, ErrorKind::kFormat,
+               {"bad.jsonl:2", "nested deeper than 64 levels", "under key 'meta'"});
   expect_error([&] { run(ok + "{\"txt\": \"x\"}\n"); }, ErrorKind::kFormat, {"bad.jsonl:2", "no \"text\" field"});
   expect_error([&] { run("\n{\"text\": 5}\n"); }, ErrorKind::kFormat, {"bad.jsonl:2", "\"text\" is a number"});
   expect_error([&] { run("[\"text\"]\n"); }, ErrorKind::kFormat, {"bad.jsonl:1", "JSON object"});

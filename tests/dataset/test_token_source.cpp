@@ -174,7 +174,9 @@ TEST_F(PreparedDir, IndexProblems) {
   write_bytes(index_path, j.dump());
   expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "unknown index version 2"});
   write_bytes(index_path, "{\"format\": ");
-  expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "invalid JSON"});
+  expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "not valid JSON"});
+  write_bytes(index_path, "{\"format\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "nested deeper than 64 levels"});
   std::filesystem::remove(index_path);
   expect_error([&] { TokenSource::open(out_); }, ErrorKind::kIo, {"not a prepared data directory"});
 }

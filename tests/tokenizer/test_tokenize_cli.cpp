@@ -42,7 +42,7 @@ TEST_F(TokenizeCli, DecodeJsonlWithAndWithoutSpecial) {
 TEST_F(TokenizeCli, BadLinesFailClearly) {
   auto r = run(tok_ + " --jsonl", "{\"text\":\"ok\"}\n{\"text\": bad}\n", dir_);
   EXPECT_EQ(r.rc, 1);
-  EXPECT_NE(r.out.find("line 2: malformed JSON"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("line 2: not valid JSON"), std::string::npos) << r.out;
   r = run(tok_ + " --jsonl --decode", "{\"ids\":[\"x\"]}\n", dir_);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("line 1"), std::string::npos) << r.out;

@@ -105,7 +105,7 @@ TEST(TokenizerTiny, DigitsAndByteLevelRegex) {
   EXPECT_EQ(t.pre_tokenize("ab12 c"), (std::vector<std::string>{" ab", " 1", " 2", " c"}));
 }
 
-TEST(TokenizerBadInput, MalformedJson) { expect_error("{\"model\": {", ErrorKind::kFormat, "malformed JSON"); }
+TEST(TokenizerBadInput, MalformedJson) { expect_error("{\"model\": {", ErrorKind::kFormat, "not valid JSON"); }
 
 TEST(TokenizerBadInput, MergeNamesUnknownToken) {
   expect_error(tiny_json("", "", R"(["h zz"])"), ErrorKind::kConfig, "merges[0]");
