@@ -1,6 +1,7 @@
-// Checkpoints: bit-exact round trip, keep-last-N, fallback from a corrupt / truncated / incomplete
-// newest checkpoint with a warning, leftovers of a killed save, and a real disk-full save (a forked
-// child with RLIMIT_FSIZE) that must leave the previous checkpoint loadable.
+// Checkpoints: bit-exact round trip (also from a misaligned file), keep-last-N, fallback from a
+// corrupt / truncated / incomplete / too deeply nested newest checkpoint with a warning, leftovers
+// of a killed save, and a real disk-full save (a forked child with RLIMIT_FSIZE) that must leave
+// the previous checkpoint loadable.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 
 #include "core/rng.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 #include "train/checkpoint.h"
 
 namespace frugal {
@@ -199,6 +201,8 @@ TEST(Checkpoint, BadMetaFallsBack) {
   expect_fallback([](const std::string& dir) { write_bytes(dir + "/meta.json", "[1, 2]"); },
                   {"meta.json", "JSON object"});
   expect_fallback([](const std::string& dir) { write_bytes(dir + "/meta.json", std::string("\xff\xfe\0x", 4)); },
+                  {"meta.json", "NUL byte"});
+  expect_fallback([](const std::string& dir) { write_bytes(dir + "/meta.json", "\xff\xfe"); },
                   {"meta.json", "not valid JSON"});
   // Valid JSON whose caller meta was altered (a flipped digit in the loader position).
   expect_fallback(
@@ -229,6 +233,43 @@ TEST(Checkpoint, BadMetaFallsBack) {
         write_bytes(dir + "/meta.json", doc.dump());
       },
       {"meta.json", "plain name"});
+  // A meta.json nested 10^5 deep parsed fine, then overflowed the stack copying the caller's meta.
+  expect_fallback(
+      [](const std::string& dir) {
+        json doc = json::parse(read_bytes(dir + "/meta.json"));
+        doc["meta"] = "DEEP";
+        std::string text = doc.dump();
+        text.replace(text.find("\"DEEP\""), 6, std::string(100000, '[') + std::string(100000, ']'));
+        write_bytes(dir + "/meta.json", text);
+      },
+      {"meta.json", "nested deeper than 64 levels", "under key 'meta'"});
+}
+
+// A valid checkpoint whose tensor data is not 4-aligned (header one byte longer, sizes and CRCs
+// agreeing) loads the same bits. The views used to point into aligned copies that were freed as
+// soon as f32() returned; all views are taken before any is read, as the optimizer does.
+TEST(Checkpoint, MisalignedStateLoadsTheSameBits) {
+  TempDir d;
+  const State s(11);
+  save_checkpoint(d.str(), 4, s.tensors(), meta_for(4), 0);
+  test::misalign_checkpoint(step_dir(d, 4));
+  EXPECT_EQ(verify_checkpoint_dir(step_dir(d, 4)), std::nullopt);
+  const std::optional<LoadedCheckpoint> ck = load_latest_checkpoint(d.str());
+  ASSERT_TRUE(ck.has_value());
+  EXPECT_EQ(ck->step, 4);
+  EXPECT_TRUE(ck->warnings.empty()) << dump_warnings(*ck);
+  const std::vector<CheckpointTensor> ts = s.tensors();
+  std::vector<std::span<const float>> views;
+  for (const CheckpointTensor& t : ts) views.push_back(ck->f32(t.name, shape_numel(t.shape)));
+  const std::span<const float> again = ck->f32("model.b.weight");
+  EXPECT_EQ(again.data(), views[1].data());  // one aligned copy per tensor, kept with the checkpoint
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(again.data()) % alignof(float), 0u);
+  for (size_t i = 0; i < views.size(); ++i) {
+    const CheckpointTensor& t = ts[i];
+    ASSERT_EQ(views[i].size(), size_t(shape_numel(t.shape))) << t.name;
+    if (!views[i].empty()) EXPECT_EQ(std::memcmp(views[i].data(), t.data, views[i].size() * 4), 0) << t.name;
+  }
+  expect_same_bits(*ck, s);
 }
 
 TEST(Checkpoint, LatestMissingOrGarbageUsesNewestDir) {

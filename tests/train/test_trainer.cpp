@@ -18,6 +18,7 @@
 #include "core/rng.h"
 #include "io/npy.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 
@@ -25,48 +26,6 @@ using namespace frugal;
 using namespace frugal::test;
 
 namespace {
-
-// A learnable corpus over 64 ids: a few fixed "phrases" repeated in random order, so the next
-// token is mostly determined by the previous one.
-std::string write_corpus(const TempDir& dir, int64_t n, const std::string& name = "ids.npy") {
-  Rng rng(7);
-  std::vector<std::vector<int32_t>> phrases;
-  for (int p = 0; p < 8; ++p) {
-    std::vector<int32_t> ph;
-    for (int i = 0; i < 6; ++i) ph.push_back(int32_t(rng.below(64)));
-    phrases.push_back(ph);
-  }
-  std::vector<int32_t> ids;
-  while (int64_t(ids.size()) < n) {
-    const auto& ph = phrases[rng.below(phrases.size())];
-    ids.insert(ids.end(), ph.begin(), ph.end());
-  }
-  ids.resize(size_t(n));
-  Tensor t = Tensor::zeros(DType::kI32, {n});
-  std::copy(ids.begin(), ids.end(), t.data_as<int32_t>());
-  const std::string path = dir.file(name);
-  npy_write(path, t);
-  return path;
-}
-
-TrainConfig micro_config(const std::string& tokens, const std::string& out, int64_t steps) {
-  return load_train_config(nullptr, {"data.tokens=" + tokens, "checkpoint.out=" + out, "model.preset=micro",
-                                     "model.vocab_size=64", "data.seq_len=16", "train.batch=2",
-                                     "train.steps=" + std::to_string(steps), "optim.lr=3e-3", "optim.warmup=2",
-                                     "checkpoint.every=3", "log.every=100", "log.eval_every=0"});
-}
-
-// step -> loss, from RUN_DIR/metrics.jsonl (the exact doubles).
-std::map<int64_t, std::vector<double>> read_losses(const std::string& run_dir) {
-  std::map<int64_t, std::vector<double>> out;
-  std::istringstream in(read_bytes(run_dir + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    nlohmann::json j = nlohmann::json::parse(line);
-    out[j["step"].get<int64_t>()] = {j["loss"].get<double>(), j.value("mtp_loss", 0.0), j["grad_norm"].get<double>()};
-  }
-  return out;
-}
 
 TEST(Trainer, ResumeIsBitExactInProcess) {
   TempDir dir;

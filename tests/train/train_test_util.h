@@ -1,0 +1,83 @@
+// Helpers shared by the training tests: a learnable corpus, the micro run config, the losses a
+// run logged, and a checkpoint rewritten so that its tensor data is misaligned.
+#pragma once
+#include <zlib.h>
+
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "io/npy.h"
+#include "test_util.h"
+#include "train/train_config.h"
+
+namespace frugal::test {
+
+// A learnable corpus over 64 ids: a few fixed "phrases" repeated in random order, so the next
+// token is mostly determined by the previous one.
+inline std::string write_corpus(const TempDir& dir, int64_t n, const std::string& name = "ids.npy") {
+  Rng rng(7);
+  std::vector<std::vector<int32_t>> phrases;
+  for (int p = 0; p < 8; ++p) {
+    std::vector<int32_t> ph;
+    for (int i = 0; i < 6; ++i) ph.push_back(int32_t(rng.below(64)));
+    phrases.push_back(ph);
+  }
+  std::vector<int32_t> ids;
+  while (int64_t(ids.size()) < n) {
+    const auto& ph = phrases[rng.below(phrases.size())];
+    ids.insert(ids.end(), ph.begin(), ph.end());
+  }
+  ids.resize(size_t(n));
+  Tensor t = Tensor::zeros(DType::kI32, {n});
+  std::copy(ids.begin(), ids.end(), t.data_as<int32_t>());
+  const std::string path = dir.file(name);
+  npy_write(path, t);
+  return path;
+}
+
+inline TrainConfig micro_config(const std::string& tokens, const std::string& out, int64_t steps) {
+  return load_train_config(nullptr, {"data.tokens=" + tokens, "checkpoint.out=" + out, "model.preset=micro",
+                                     "model.vocab_size=64", "data.seq_len=16", "train.batch=2",
+                                     "train.steps=" + std::to_string(steps), "optim.lr=3e-3", "optim.warmup=2",
+                                     "checkpoint.every=3", "log.every=100", "log.eval_every=0"});
+}
+
+// step -> loss, from RUN_DIR/metrics.jsonl (the exact doubles).
+inline std::map<int64_t, std::vector<double>> read_losses(const std::string& run_dir) {
+  std::map<int64_t, std::vector<double>> out;
+  std::istringstream in(read_bytes(run_dir + "/metrics.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    out[j["step"].get<int64_t>()] = {j["loss"].get<double>(), j.value("mtp_loss", 0.0), j["grad_norm"].get<double>()};
+  }
+  return out;
+}
+
+// Rewrites STEP_DIR/state.safetensors with a header one byte longer (one more trailing space,
+// which is still valid JSON), so every tensor starts one byte later and no f32 is 4-aligned, and
+// updates meta.json's size and CRC-32 to match: a valid checkpoint another writer could produce.
+inline void misalign_checkpoint(const std::string& step_dir) {
+  const std::string path = step_dir + "/state.safetensors";
+  const std::string bytes = read_bytes(path);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(uint8_t(bytes[size_t(i)])) << (8 * i);
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = char(((n + 1) >> (8 * i)) & 0xff);
+  out += bytes.substr(8, n) + " " + bytes.substr(8 + n);
+  write_bytes(path, out);
+  nlohmann::json doc = nlohmann::json::parse(read_bytes(step_dir + "/meta.json"));
+  const uLong crc = ::crc32_z(0, reinterpret_cast<const Bytef*>(out.data()), out.size());
+  doc["files"]["state.safetensors"] = {{"bytes", out.size()}, {"crc32", fmt::format("{:08x}", crc)}};
+  write_bytes(step_dir + "/meta.json", doc.dump(2) + "\n");
+}
+
+}  // namespace frugal::test
