@@ -87,8 +87,15 @@ TEST(RunDir, SecondWriterIsRefusedUntilTheFirstDies) {
                                            "--lr", "3e-3", "--warmup", "2", "--log-every", "1000", "--eval-every", "0"};
   std::vector<std::string> first = common;
   for (const char* a : {"--steps", "1000000", "--checkpoint-every", "5"}) first.push_back(a);
-  const pid_t holder = spawn_frugal(first);
+  pid_t holder = spawn_frugal(first);
   ASSERT_GT(holder, 0);
+  // However the test ends, the million-step holder does not outlive it.
+  struct Reaper {
+    pid_t& pid;
+    ~Reaper() {
+      if (pid > 0) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{holder};
   // The holder writes its PID into the lock file right after taking the lock.
   const std::string lock = run + "/" + kRunLockFile, want = std::to_string(holder) + "\n";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -110,6 +117,7 @@ TEST(RunDir, SecondWriterIsRefusedUntilTheFirstDies) {
   ASSERT_EQ(::kill(holder, SIGKILL), 0);
   int status = 0;
   ASSERT_EQ(::waitpid(holder, &status, 0), holder);
+  holder = -1;  // reaped
   ASSERT_TRUE(WIFSIGNALED(status)) << "the first run ended before the test killed it";
   const CommandResult r = run_command(bin + " 2>&1");
   EXPECT_EQ(r.rc, 0) << r.out;
