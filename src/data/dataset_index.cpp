@@ -4,8 +4,8 @@
 #include <type_traits>
 
 #include "core/error.h"
-#include "core/json.h"
 #include "core/file.h"
+#include "core/json.h"
 
 namespace frugal::data {
 

@@ -170,13 +170,12 @@ std::unique_ptr<Tokenizer::Impl> parse_tokenizer_json(std::string_view text, con
     if (!j.contains("model")) fail(ErrorKind::kConfig, "{}: missing \"model\"", src);
     im->normalizer = Normalizer::from_json(j.value("normalizer", json()), src);
     im->pretok = PreTokenizer::from_json(j.value("pre_tokenizer", json()), src);
+    // Every id must stay below a bound set by the number of tokens the file defines (bpe.h).
     const json& model = j["model"];
-    const auto entries = [](const json& x, bool object) {
-      return int64_t((object ? x.is_object() : x.is_array()) ? x.size() : 0);
-    };
-    const int64_t n_added = j.contains("added_tokens") ? entries(j["added_tokens"], false) : 0;
-    const int64_t id_limit =
-        token_id_limit((model.is_object() && model.contains("vocab") ? entries(model["vocab"], true) : 0) + n_added);
+    int64_t n_tokens = 0;
+    if (model.is_object() && model.contains("vocab") && model["vocab"].is_object()) n_tokens += model["vocab"].size();
+    if (j.contains("added_tokens") && j["added_tokens"].is_array()) n_tokens += j["added_tokens"].size();
+    const int64_t id_limit = token_id_limit(n_tokens);
     im->bpe = BpeModel::from_json(model, src, id_limit);
     int64_t max_id = im->bpe.max_id();
     if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {

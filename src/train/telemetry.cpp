@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/json.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/progress.h"
 #include "core/sys.h"
 

@@ -13,8 +13,8 @@
 
 #include "core/dir_lock.h"
 #include "core/error.h"
-#include "core/json.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/rng.h"
 #include "core/sys.h"
 #include "data/batch_loader.h"
