@@ -267,7 +267,9 @@ TEST(Checkpoint, MisalignedStateLoadsTheSameBits) {
   for (size_t i = 0; i < views.size(); ++i) {
     const CheckpointTensor& t = ts[i];
     ASSERT_EQ(views[i].size(), size_t(shape_numel(t.shape))) << t.name;
-    if (!views[i].empty()) EXPECT_EQ(std::memcmp(views[i].data(), t.data, views[i].size() * 4), 0) << t.name;
+    if (!views[i].empty()) {
+      EXPECT_EQ(std::memcmp(views[i].data(), t.data, views[i].size() * 4), 0) << t.name;
+    }
   }
   expect_same_bits(*ck, s);
 }
