@@ -18,7 +18,7 @@ namespace {
 // parser turns a property into a character class the same way (and treats it the same under
 // (?i)), so patterns keep their meaning. Other properties (\p{Han}, \w, [[:alpha:]]) are the
 // library's.
-constexpr int kGcCtypeBase = 0x10000;  // above Oniguruma's own ctypes (~1000) and user-defined ones
+constexpr int kGcCtypeBase = 0x10000;  // above Oniguruma's own ctypes (597 in 6.9.8) and user-defined ones
 
 struct GcProperty {
   GcMask mask;
@@ -31,7 +31,9 @@ int gc_property_name_to_ctype(OnigEncoding enc, OnigUChar* p, OnigUChar* end) {
   const GcMask mask = gc_mask_for_property_name({reinterpret_cast<const char*>(p), size_t(end - p)});
   for (size_t i = 0; mask != 0 && i < g_gc_props.size(); ++i)
     if (g_gc_props[i].mask == mask) return kGcCtypeBase + int(i);
-  return OnigEncodingUTF8.property_name_to_ctype(enc, p, end);
+  const int ctype = OnigEncodingUTF8.property_name_to_ctype(enc, p, end);
+  // A library with that many properties of its own would collide with ours: refuse the pattern.
+  return ctype >= kGcCtypeBase ? ONIGERR_TYPE_BUG : ctype;
 }
 
 int gc_is_code_ctype(OnigCodePoint code, OnigCtype ctype) {

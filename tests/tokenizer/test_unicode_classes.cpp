@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/error.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -56,6 +57,24 @@ TEST(UnicodeClasses, TableMatchesUnicodeData) {
       ADD_FAILURE() << "U+" << std::hex << cp << ": table " << names[int(general_category(cp))] << ", UCD " << ucd()[cp];
   EXPECT_EQ(bad, 0);
   EXPECT_EQ(general_category(0x110000), Gc::Cn);
+}
+
+// Names that are not General_Category values still go to Oniguruma: scripts and POSIX classes work,
+// an unknown name is a config error naming the pattern.
+TEST(UnicodeClasses, OtherPropertyNamesAreOniguruma) {
+  std::vector<std::pair<size_t, size_t>> m;
+  Regex("\\p{Han}+", "test").find_all("ab\u4E2D\u6587cd", m);
+  EXPECT_EQ(m, (std::vector<std::pair<size_t, size_t>>{{2, 8}}));
+  m.clear();
+  Regex("[[:alpha:]]+", "test").find_all("12ab3", m);
+  EXPECT_EQ(m, (std::vector<std::pair<size_t, size_t>>{{2, 4}}));
+  try {
+    Regex("x\\p{NoSuchProperty}", "tok.json");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tok.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("NoSuchProperty"), std::string::npos) << e.what();
+  }
 }
 
 // Every property spelling a tokenizer.json might use, as a regex over all code points (one string

@@ -20,8 +20,8 @@
 //                                       package is not installed)
 //
 // The UCD version is the one the reference implementation's regex engine uses: Hugging Face
-// `tokenizers` 0.23 builds the onig crate 6.5 / onig_sys 69.9, which bundles Oniguruma 6.9.10
-// (Unicode 16.0 tables); see src/tokenizer/unicode_gc.h.
+// `tokenizers` 0.23 builds the onig crate 6.5 / onig_sys 69.9, which bundles Oniguruma at
+// 6.9.9-46-g94877ac (the 6.9.10 tree, Unicode 16.0 tables); see src/tokenizer/unicode_gc.h.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
