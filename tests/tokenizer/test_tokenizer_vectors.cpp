@@ -30,11 +30,6 @@ const Tokenizer& get(const std::string& name) {
   return it->second;
 }
 
-// Characters first assigned in Unicode 16: the reference's Oniguruma (6.9.10) classifies them with
-// Unicode 16 tables, Debian 12's libonig 6.9.8 does not know them (unassigned -> not \p{L}/\p{S}),
-// so the pre-tokenizer splits them differently. This is the only known divergence.
-bool needs_unicode16(const json& c) { return c["name"] == "unicode16_chars"; }
-
 class Vectors : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Vectors, EncodeMatchesReference) {
@@ -42,12 +37,7 @@ TEST_P(Vectors, EncodeMatchesReference) {
   const auto cases = read_jsonl(data_dir(GetParam()) + "/vectors.jsonl.gz");
   ASSERT_GT(cases.size(), 100u);
   int ok = 0, pretok_checked = 0;
-  int skipped = 0;
   for (const auto& c : cases) {
-    if (needs_unicode16(c)) {
-      ++skipped;
-      continue;
-    }
     const std::string text = c["text"];
     const auto ids = t.encode(text, false);
     EXPECT_EQ(ids, c["ids"].get<std::vector<int32_t>>()) << GetParam() << " case " << c["name"];
@@ -72,8 +62,7 @@ TEST_P(Vectors, EncodeMatchesReference) {
       EXPECT_EQ(t.decode(ids, true), c["decoded_skip_special"].get<std::string>()) << c["name"];
     }
   }
-  EXPECT_EQ(ok + skipped, int(cases.size()));
-  EXPECT_LE(skipped, 1);
+  EXPECT_EQ(ok, int(cases.size()));
   EXPECT_GT(pretok_checked, 100);
 }
 
