@@ -28,6 +28,22 @@ inline std::string micro_model_with_tokenizer(const TempDir& dir, const std::str
   return out;
 }
 
+// A micro model with the DeepSeek-V3 tokenizer's full 129,280-entry vocabulary (bf16 weights,
+// ~34 MB) and its tokenizer_config.json (the V3 chat template).
+inline std::string v3_vocab_model(const TempDir& dir, const std::string& name) {
+  namespace fs = std::filesystem;
+  const std::string m = dir.file(name);
+  DeepSeekConfig cfg = random_model_preset("micro");
+  cfg.vocab_size = 129280;
+  RandomModelOptions opt;
+  opt.dtype = DType::kBF16;
+  write_random_model(m, cfg, opt);
+  const std::string src = std::string(FRUGAL_TEST_DATA) + "/tokenizer/deepseek_v3";
+  fs::copy_file(src + "/tokenizer.json.gz", m + "/tokenizer.json.gz");
+  fs::copy_file(src + "/tokenizer_config.json", m + "/tokenizer_config.json");
+  return m;
+}
+
 // Runs `frugal ARGS...` (arguments must not need shell quoting), stdout and stderr together.
 inline CommandResult run_frugal(const std::vector<std::string>& args) {
   std::string cmd = FRUGAL_BINARY;

@@ -71,17 +71,8 @@ TEST(EvalTaskCli, BadInput) {
 }
 
 TEST(EvalTaskCli, DeepSeekV3TokenizerFullVocabulary) {
-  namespace fs = std::filesystem;
   TempDir dir;
-  const std::string m = dir.file("v3");
-  DeepSeekConfig cfg = random_model_preset("micro");
-  cfg.vocab_size = 129280;
-  RandomModelOptions opt;
-  opt.dtype = DType::kBF16;
-  write_random_model(m, cfg, opt);
-  const std::string src = std::string(FRUGAL_TEST_DATA) + "/tokenizer/deepseek_v3";
-  fs::copy_file(src + "/tokenizer.json.gz", m + "/tokenizer.json.gz");
-  fs::copy_file(src + "/tokenizer_config.json", m + "/tokenizer_config.json");
+  const std::string m = test::v3_vocab_model(dir, "v3");
   test::CommandResult r = test::run_frugal(
       {"eval-task", m, "--task", "countdown", "--limit", "2", "--samples", "2", "--max-tokens", "3", "--json"});
   ASSERT_EQ(r.rc, 0) << r.out;

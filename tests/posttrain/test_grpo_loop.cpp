@@ -173,12 +173,22 @@ TEST(GrpoCli, ExactCommandForm) {
   // The export evaluates like any model folder.
   r = test::run_frugal({"eval-task", out, "--task", "countdown", "--limit", "2", "--max-tokens", "4"});
   EXPECT_EQ(r.rc, 0) << r.out;
-  r = test::run_frugal({"grpo", "--task", "countdown"});
+  r = test::run_frugal({"grpo", "--task", "countdown"});  // no --init
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("model.init: required (--init MODEL_DIR)"), std::string::npos) << r.out;
   r = test::run_frugal({"grpo", "--init", m, "--num-generations", "1"});
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("grpo.num_generations"), std::string::npos) << r.out;
+}
+
+TEST(GrpoCli, DeepSeekV3TokenizerFullVocabulary) {
+  TempDir dir;
+  const std::string m = test::v3_vocab_model(dir, "v3");
+  test::CommandResult r = test::run_frugal({"grpo", "--init", m, "--task", "sort", "--steps", "1", "--num-generations",
+                                            "2", "--prompts", "1", "--max-completion-length", "3", "--out",
+                                            dir.file("run")});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("step    1/1 | reward"), std::string::npos) << r.out;
 }
 
 }  // namespace
