@@ -89,9 +89,20 @@ TEST(ServeConfig, EveryFlagOfServeExists) {
                         "http-threads",
                         "drain-seconds",
                         "log-requests",
-                        "check-tensors"})
+                        "check-tensors",
+                        "max-connections",
+                        "header-timeout",
+                        "idle-timeout",
+                        "body-timeout",
+                        "write-timeout",
+                        "allowed-hosts",
+                        "allowed-origins",
+                        "max-prompt-bytes",
+                        "max-prompt-tokens",
+                        "max-output-tokens",
+                        "request-timeout"})
     EXPECT_TRUE(flags.count(f)) << "--" << f;
-  EXPECT_EQ(flags.size(), 20u);
+  EXPECT_EQ(flags.size(), 31u);
   for (const CliFlag& f : serve_cli_flags())
     if (f.flag == "log-requests" || f.flag == "check-tensors")
       EXPECT_EQ(f.kind, CliFlag::Kind::kSetTrue) << f.flag;
