@@ -47,7 +47,7 @@ bool ConnStream::is_readable() const {
 }
 
 bool ConnStream::is_writable() const {
-  if (failed_) return false;
+  if (write_failed_) return false;
   return wait(POLLOUT, std::min(lim_.write_deadline,
                                 SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
                                                          std::chrono::duration<double>(lim_.write_stall_seconds))));
@@ -65,14 +65,14 @@ ssize_t ConnStream::read(char* ptr, size_t size) {
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait(POLLIN, lim_.read_deadline)) {
-      failed_ = true;
+      read_failed_ = true;
       return -1;
     }
   }
 }
 
 ssize_t ConnStream::write(const char* ptr, size_t size) {
-  if (failed_) return -1;
+  if (write_failed_) return -1;
   for (;;) {
     const ssize_t n = ::send(c_.fd, ptr, size, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) return n;
@@ -80,7 +80,7 @@ ssize_t ConnStream::write(const char* ptr, size_t size) {
     const auto stall = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
                                                 std::chrono::duration<double>(lim_.write_stall_seconds));
     if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait(POLLOUT, std::min(stall, lim_.write_deadline))) {
-      failed_ = true;
+      write_failed_ = true;
       return -1;
     }
   }

@@ -61,7 +61,7 @@ class ConnStream : public httplib::Stream {
   void get_local_ip_and_port(std::string& ip, int& port) const override;
   socket_t socket() const override { return c_.fd; }
 
-  bool failed() const { return failed_; }  // a deadline passed or the socket failed
+  bool failed() const { return read_failed_ || write_failed_; }  // a deadline passed or the socket failed
 
  private:
   // Waits for `events` until `deadline`; false on timeout or error.
@@ -70,7 +70,7 @@ class ConnStream : public httplib::Stream {
   Conn& c_;
   Limits lim_;
   size_t rpos_ = 0;  // Conn::buf[0, rpos_) was read
-  bool failed_ = false;
+  bool read_failed_ = false, write_failed_ = false;  // a read failing still lets the 400 out
 };
 
 // True when the peer has closed or reset the connection, or it was shut down (POLLRDHUP / POLLHUP /
