@@ -198,14 +198,33 @@ class Stats:
             return sum(k["n"] for k in self.by_kind.values())
 
 
+KINDS = ("stream", "cancel", "whole", "bad", "probe")
+
+
+def parse_mix(text):
+    """'stream=35,cancel=15,...' -> cumulative thresholds in KINDS order."""
+    w = dict.fromkeys(KINDS, 0.0)
+    for item in text.split(","):
+        k, _, v = item.partition("=")
+        if k.strip() not in w:
+            sys.exit(f"serve_soak: --mix: unknown kind '{k}' (expected {', '.join(KINDS)})")
+        w[k.strip()] = float(v)
+    total, acc, cum = sum(w.values()), 0.0, []
+    for k in KINDS:
+        acc += w[k] / total
+        cum.append((acc, k))
+    return cum
+
+
 def one(host, port, rng, stats, args):
     r = rng.random()
+    pick = next(k for acc, k in args.mix if r <= acc)
     t0 = time.perf_counter()
     status, kind, ttft = 0, "", None
     c = None
     try:
-        if r < 0.50:
-            kind = "stream" if r < 0.35 else "cancel"
+        if pick in ("stream", "cancel"):
+            kind = pick
             c = Conn(host, port, args.timeout)
             c.send(request_bytes("POST", "/v1/chat/completions", chat(f"soak {rng.random()}", rng.randint(16, 64), True)))
             status, headers = c.head()
@@ -230,7 +249,7 @@ def one(host, port, rng, stats, args):
                 if status == 200 and not ok:
                     raise Lost("stream without [DONE] or with an error event: " + body[-200:].decode(errors="replace"))
             stats.record(kind, status, ok, time.perf_counter() - t0, ttft, note=body[:160].decode(errors="replace"))
-        elif r < 0.70:
+        elif pick == "whole":
             kind = "whole"
             c = Conn(host, port, args.timeout)
             body = json.dumps({"prompt": f"soak {rng.random()}", "max_tokens": rng.randint(8, 32),
@@ -240,7 +259,7 @@ def one(host, port, rng, stats, args):
             text = c.body(headers)
             ok = status == 200 and json.loads(text).get("choices")
             stats.record(kind, status, bool(ok), time.perf_counter() - t0, note=text[:160].decode(errors="replace"))
-        elif r < 0.90:
+        elif pick == "bad":
             name, raw, want = malformed(rng)
             kind = "bad:" + name
             c = Conn(host, port, args.timeout)
@@ -322,7 +341,10 @@ def main():
     ap.add_argument("--sample", type=float, default=10, help="seconds between memory samples")
     ap.add_argument("--timeout", type=float, default=60, help="client socket timeout in seconds")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mix", default="stream=35,cancel=15,whole=20,bad=20,probe=10",
+                    help="relative weights of the request kinds (default: %(default)s)")
     args = ap.parse_args()
+    args.mix = parse_mix(args.mix)
 
     tmp = tempfile.TemporaryDirectory(prefix="frugal-soak-")
     proc = None

@@ -335,8 +335,12 @@ void FrontDoor::serve(std::unique_ptr<Conn> c) {
     ConnScope scope(ctx);
     const bool close_after =
         (hooks_.closing && hooks_.closing()) || c->requests + 1 >= opt_.keep_alive_max || !c->head_ok;
-    bool closed = false;
-    const bool ok = hooks_.serve(s, close_after, closed);
+    bool closed = false, ok = false;
+    try {
+      ok = hooks_.serve(s, close_after, closed);
+    } catch (...) {  // cpp-httplib answers handler exceptions itself; anything else just ends the connection
+      ok = false;
+    }
     ++c->requests;
     const bool unread = ctx.must_close() || !c->head_ok;  // the body (or how long it is) is unknown
     keep = ok && !closed && !close_after && !s.failed() && !unread;
