@@ -169,9 +169,13 @@ std::optional<FastReply> HttpServer::Impl::probe(const RequestHead& h) {
     r.body = R"({"status":"ok"})";
   } else if (!e) {
     auto m = get_model();
-    if (draining) e = not_ready("the server is shutting down");
-    else if (!get_backend() || !m) e = not_ready("the model is loading");
-    else r.body = dump_json(ojson{{"status", "ready"}, {"model", m->name}});
+    if (draining || !get_backend() || !m) {
+      e = ApiError(503, "unavailable_error", draining ? "the server is shutting down" : "the model is loading", "",
+                   "model_not_ready");
+      e->retry_after_s = opt.retry_after_s;
+    } else {
+      r.body = dump_json(ojson{{"status", "ready"}, {"model", m->name}});
+    }
   }
   if (e) {
     r.status = e->status;

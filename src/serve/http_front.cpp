@@ -236,7 +236,8 @@ FrontDoor::Next FrontDoor::on_readable(Conn& c, SteadyClock::time_point now) {
 }
 
 FrontDoor::Next FrontDoor::on_timeout(Conn& c) {
-  if (c.state == Conn::State::kHead) {
+  // A connection that never sent a byte (a browser's speculative preconnect) is closed quietly.
+  if (c.state == Conn::State::kHead && !c.buf.empty()) {
     if (hooks_.rejected) hooks_.rejected("header_timeout");
     send_now(c.fd, render_reply(error_reply(408, fmt::format("the request head did not arrive within {} s "
                                                              "(--header-timeout)", opt_.header_timeout),

@@ -8,9 +8,9 @@
 // sockets is unbounded) and no deadline for a whole request. Here:
 //   - at most max_connections connections are open; beyond that a new one gets an immediate 503
 //     (Connection: close) and is closed, or is closed unanswered past twice the cap;
-//   - a request head must be complete within header_timeout of its first byte (or of the connect),
-//     else 408; a kept-alive connection may idle idle_timeout between requests; heads over
-//     max_head_bytes get 431;
+//   - a request head must be complete within header_timeout of the connect (or, on a kept-alive
+//     connection, of its first byte), else 408 (a connection that sent nothing is just closed); a
+//     kept-alive connection may idle idle_timeout between requests; heads over max_head_bytes get 431;
 //   - /health and /ready are answered on this thread, so they answer while every worker is busy;
 //   - a worker's request must deliver its body within body_timeout, and all of its writing ends
 //     by request_seconds (a write stalled for write_stall seconds ends it sooner);

@@ -44,13 +44,13 @@ void check_allowed_keys(const ojson& body, std::initializer_list<const char*> al
   }
 }
 
-}  // namespace
-
-ApiError HttpServer::Impl::not_ready(const char* what) const {
+ApiError not_ready(const char* what, int retry_after_s) {
   ApiError e(503, "unavailable_error", what, "", "model_not_ready");
-  e.retry_after_s = opt.retry_after_s;
+  e.retry_after_s = retry_after_s;
   return e;
 }
+
+}  // namespace
 
 void set_json(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
@@ -136,12 +136,12 @@ void HttpServer::Impl::routes() {
   };
   svr.Get("/v1/models", wrap([this, model_entry](const httplib::Request&, httplib::Response& res) {
     auto m = get_model();
-    if (!m) throw not_ready("the model is loading");
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     set_json(res, 200, dump_json(ojson{{"object", "list"}, {"data", ojson::array({model_entry(*m)})}}));
   }));
   svr.Get("/v1/models/(.+)", wrap([this, model_entry](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
-    if (!m) throw not_ready("the model is loading");
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     if (req.matches[1] != m->name)
       throw ApiError(404, "not_found_error", fmt::format("the model '{}' does not exist", std::string(req.matches[1])),
                      "model", "model_not_found");
@@ -149,7 +149,7 @@ void HttpServer::Impl::routes() {
   }));
   post_json("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
-    if (!m) throw not_ready("the model is loading");
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     const ojson body = parse_body(req.body, opt.limits);
     check_allowed_keys(body, {"model", "content", "prompt", "add_special", "with_pieces", "messages", "tools",
                               "chat_template_kwargs", "add_generation_prompt"});
@@ -171,7 +171,7 @@ void HttpServer::Impl::routes() {
   });
   post_json("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
-    if (!m) throw not_ready("the model is loading");
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     const ojson body = parse_body(req.body, opt.limits);
     check_allowed_keys(body, {"model", "tokens", "skip_special_tokens"});
     const ojson* t = field(body, "tokens");
@@ -189,7 +189,7 @@ void HttpServer::Impl::routes() {
   });
   post_json("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
-    if (!m) throw not_ready("the model is loading");
+    if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     const ojson body = parse_body(req.body, opt.limits);
     check_allowed_keys(body, {"model", "messages", "tools", "chat_template_kwargs", "add_generation_prompt"});
     set_json(res, 200, dump_json(ojson{{"prompt", render_chat_prompt(body, *m).text}}));

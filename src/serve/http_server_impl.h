@@ -72,7 +72,6 @@ struct HttpServer::Impl {
   void finish_headers(const httplib::Request& req, httplib::Response& res);
   // GET /health and /ready, answered by the front door itself.
   std::optional<FastReply> probe(const RequestHead& head);
-  ApiError not_ready(const char* what) const;
   // POST /v1/chat/completions and /v1/completions.
   void handle_generate(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   void send_error(httplib::Response& res, const ApiError& e);

@@ -140,6 +140,7 @@ TEST(HttpResources, SlowDripClientsDoNotStallProbes) {
   o.threads = 8;
   o.header_timeout = 1.5;
   TestServer s(make_test_model(), o);
+  RawConn silent(s.port);  // sends nothing at all
   // Nine clients (more than the workers) drip a request head one byte every 100 ms, for 3 s.
   std::vector<std::unique_ptr<RawConn>> drips;
   for (int i = 0; i < 9; ++i) drips.push_back(std::make_unique<RawConn>(s.port));
@@ -173,6 +174,10 @@ TEST(HttpResources, SlowDripClientsDoNotStallProbes) {
   }
   done = true;
   dripper.join();
+  // The silent one is closed at --header-timeout too, without an answer (a browser's preconnect).
+  const auto t0 = Clock::now();
+  EXPECT_EQ(silent.read_response(3), "");
+  EXPECT_LT(since(t0), 2.5);
 }
 
 TEST(HttpResources, SlowBodyFreesItsWorker) {
