@@ -36,7 +36,7 @@ import time
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BODY_CAP = 262144  # --max-body-bytes of the server this script starts
+BODY_CAP = 262144  # --max-body-bytes of the server this script starts (--max-body-bytes with --url)
 FIRST_TEXT = re.compile(rb'"(?:content|reasoning_content)":"[^"]')
 
 
@@ -336,6 +336,7 @@ def main():
     ap.add_argument("--frugal", default=os.path.join(ROOT, "build/cli/frugal"), help="the frugal binary")
     ap.add_argument("--url", help="an existing server (then --pid for memory samples)")
     ap.add_argument("--pid", type=int, help="the existing server's process id")
+    ap.add_argument("--max-body-bytes", type=int, default=4 << 20, help="the existing server's body cap")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--duration", type=float, default=600, help="seconds (default 600)")
     ap.add_argument("--sample", type=float, default=10, help="seconds between memory samples")
@@ -348,7 +349,9 @@ def main():
 
     tmp = tempfile.TemporaryDirectory(prefix="frugal-soak-")
     proc = None
+    global BODY_CAP
     if args.url:
+        BODY_CAP = args.max_body_bytes
         m = re.match(r"http://([^:/]+):(\d+)", args.url)
         host, port, pid = m.group(1), int(m.group(2)), args.pid
     else:
@@ -392,14 +395,15 @@ def main():
           f"({stats.done() / max(1e-9, args.duration):.1f} req/s over {args.duration:.0f} s, {args.concurrency} clients)")
     if samples:
         rss = [r for _, r in samples]
-        warm = [s for s in samples if s[0] >= min(60, args.duration / 4)] or samples
+        # The second half: the first fills the prefix cache and the allocator's arenas.
+        warm = [s for s in samples if s[0] >= args.duration / 2] or samples
         ts, rs = [t for t, _ in warm], [r for _, r in warm]
         slope = 0.0
         if len(warm) > 1 and statistics.pvariance(ts) > 0:
             mt, mr = statistics.mean(ts), statistics.mean(rs)
             slope = sum((t - mt) * (r - mr) for t, r in warm) / sum((t - mt) ** 2 for t in ts) * 60
         print(f"rss MiB: first {rss[0]:.1f}  last {rss[-1]:.1f}  max {max(rss):.1f}  "
-              f"slope after warm-up {slope:+.2f} MiB/min")
+              f"slope over the second half {slope:+.2f} MiB/min")
     print(f"load average: start {load0}  end {load1}  ({os.cpu_count()} CPUs)")
     if proc:
         proc.terminate()
