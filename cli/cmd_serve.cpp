@@ -28,6 +28,7 @@
 #include "io/hf_loader.h"
 #include "model/transformer.h"
 #include "serve/http_backend.h"
+#include "serve/http_guard.h"
 #include "serve/http_server.h"
 #include "serve/openai_model.h"
 #include "serve/serve_config.h"
@@ -143,6 +144,13 @@ void run_serve(const ServeConfig& c) {
   so.max_batch = e.max_batch;
   so.max_queue = e.max_queue;
   so.log_requests = o.log_requests;
+  so.max_connections = o.max_connections;
+  so.header_timeout = o.header_timeout;
+  so.idle_timeout = o.idle_timeout;
+  so.body_timeout = o.body_timeout;
+  so.write_timeout = o.write_timeout;
+  so.allowed_hosts = serve::split_list(o.allowed_hosts);
+  so.allowed_origins = serve::split_list(o.allowed_origins);
 
   StopSignal stop;
   serve::HttpServer server(so);

@@ -5,16 +5,18 @@
 // must never block the batch), and the HTTP worker thread that owns the request does everything
 // else (detokenizing, stop strings, JSON, writing). While waiting it polls the socket, so a client
 // that goes away is noticed within poll_seconds even when nothing is being written, and its
-// engine requests are cancelled at once (the callback also starts returning false).
+// engine requests are cancelled at once (the callback also starts returning false). A request that
+// runs past --request-timeout ends the same way, with a 504 (or, in a stream, a 504 error event).
 #include <chrono>
 #include <deque>
 #include <functional>
 
 #include "core/error.h"
 #include "serve/http_server_impl.h"
-#include "serve/http_socket.h"
+#include "serve/http_conn.h"
 #include "serve/openai_choice.h"
 #include "serve/openai_response.h"
+#include "serve/request_budget.h"
 
 namespace frugal::serve {
 
@@ -37,15 +39,21 @@ struct Session {
   std::shared_ptr<const ServedModel> model;
   std::unique_ptr<ParsedRequest> req;
   ResponseMeta meta;
-  Clock::time_point arrival;
+  Clock::time_point arrival, deadline;
   int fd = -1;
+  bool timed_out = false;
 
   std::shared_ptr<Channel> ch = std::make_shared<Channel>();
   std::vector<uint64_t> ids;
   std::vector<ChoiceOutput> choices;
   bool gone = false;
 
-  Session(HttpServer::Impl& s, GenerationBackend* b) : srv(s), backend(b), arrival(Clock::now()) { ++srv.active; }
+  Session(HttpServer::Impl& s, GenerationBackend* b)
+      : srv(s), backend(b), arrival(Clock::now()),
+        deadline(arrival + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(s.opt.limits.request_timeout))) {
+    ++srv.active;
+  }
   ~Session() {
     cancel_all();  // whatever path ended the request, nothing keeps generating for it
     --srv.active;
@@ -97,10 +105,13 @@ struct Session {
       if (!batch.empty() && Clock::now() - last_check < interval) continue;
       last_check = Clock::now();
       if (peer_closed(fd)) return client_gone();
-      if (srv.abort_all) {  // shutdown: end every choice now and tell the client
+      const bool late = !timed_out && last_check >= deadline;
+      if (srv.abort_all || late) {  // shutdown or past the deadline: end every choice now and tell the client
+        timed_out = timed_out || (late && !srv.abort_all);
+        const std::string why = timed_out ? deadline_message() : "the server is shutting down";
         for (ChoiceOutput& c : choices) {
           if (c.finished()) continue;
-          ChoiceDelta d = c.finish_now(FinishReason::kCancelled, "the server is shutting down");
+          ChoiceDelta d = c.finish_now(FinishReason::kCancelled, why);
           cancel(size_t(c.index()));
           if (!emit(c.index(), d, true)) return client_gone();
         }
@@ -125,8 +136,13 @@ struct Session {
     }
   }
 
+  std::string deadline_message() const {
+    return fmt::format("the request ran past its deadline of {} s (--request-timeout)", srv.opt.limits.request_timeout);
+  }
+
   // The first choice that ended in an error or a cancellation, as an ApiError.
   std::optional<ApiError> failure() const {
+    if (timed_out) return ApiError(504, "timeout_error", deadline_message(), "", "request_timeout");
     for (const ChoiceOutput& c : choices) {
       if (c.finish_reason() == "cancelled") {
         ApiError e(503, "unavailable_error", c.error().empty() ? "the request was cancelled" : c.error());
@@ -258,6 +274,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, httplib::Res
   s->model = model;
   s->req = std::make_unique<ParsedRequest>(endpoint == Endpoint::kChat ? parse_chat_request(body, *model, opt.limits)
                                                                       : parse_completion_request(body, *model, opt.limits));
+  apply_token_limits(body, *s->req, opt.limits);
   // Tenants do not share cached prefixes: a prefix-cache hit is visible in timing, so with API keys
   // each key gets its own namespace.
   if (!opt.api_keys.empty()) s->req->gen.prefix_salt = std::hash<std::string>{}(bearer_key(req)) | 1;
@@ -265,7 +282,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, httplib::Res
   s->meta.created = unix_now();
   s->meta.model = model->name;
   s->meta.reasoning = s->req->reasoning;
-  s->fd = find_connection_fd(req.remote_addr, req.remote_port, req.local_port);
+  if (ConnContext* c = current_conn(); c && c->conn) s->fd = c->conn->fd;  // polled for a client that left
   s->choices.reserve(size_t(s->req->n));
   submit_all(s);
   if (!s->req->stream) {

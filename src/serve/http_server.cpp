@@ -1,9 +1,14 @@
 // HttpServer: lifecycle, authentication, error envelopes and the routes that do not generate.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "core/error.h"
 #include "serve/chat_page.h"
@@ -16,6 +21,8 @@ namespace frugal::serve {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr int kKeepAliveMax = 100;  // requests per connection before it is closed
 
 // Routes named in metrics; anything else is "other" (so random paths cannot grow the label set).
 std::string route_label(const std::string& path) {
@@ -87,33 +94,27 @@ bool HttpServer::Impl::authorized(const httplib::Request& req, httplib::Response
   return false;
 }
 
-void HttpServer::Impl::routes() {
+void HttpServer::Impl::guarded(httplib::Response& res, const std::function<void()>& fn) {
   // Every handler answers errors in OpenAI's envelope; an exception that escapes is a bug: 500.
-  auto wrap = [this](auto fn) {
-    return [this, fn](const httplib::Request& req, httplib::Response& res) {
-      try {
-        fn(req, res);
-      } catch (const ApiError& e) {
-        if (e.status == 400) metrics.rejected("invalid");
-        send_error(res, e);
-      } catch (const Error& e) {
-        send_error(res, ApiError(e.kind() == ErrorKind::kInvalidArgument ? 400 : 500,
-                                 e.kind() == ErrorKind::kInvalidArgument ? "invalid_request_error" : "server_error",
-                                 e.what()));
-      } catch (const std::exception& e) {
-        send_error(res, ApiError(500, "server_error", std::string("internal error: ") + e.what()));
-      }
-    };
+  try {
+    fn();
+  } catch (const ApiError& e) {
+    if (e.status == 400) metrics.rejected("invalid");
+    send_error(res, e);
+  } catch (const Error& e) {
+    send_error(res, ApiError(e.kind() == ErrorKind::kInvalidArgument ? 400 : 500,
+                             e.kind() == ErrorKind::kInvalidArgument ? "invalid_request_error" : "server_error",
+                             e.what()));
+  } catch (const std::exception& e) {
+    send_error(res, ApiError(500, "server_error", std::string("internal error: ") + e.what()));
+  }
+}
+
+void HttpServer::Impl::routes() {
+  auto wrap = [this](Handler fn) {
+    return [this, fn](const httplib::Request& req, httplib::Response& res) { guarded(res, [&] { fn(req, res); }); };
   };
-  svr.Get("/health", wrap([](const httplib::Request&, httplib::Response& res) {
-    set_json(res, 200, R"({"status":"ok"})");
-  }));
-  svr.Get("/ready", wrap([this](const httplib::Request&, httplib::Response& res) {
-    if (draining) throw not_ready("the server is shutting down", opt.retry_after_s);
-    auto m = get_model();
-    if (!get_backend() || !m) throw not_ready("the model is loading", opt.retry_after_s);
-    set_json(res, 200, dump_json(ojson{{"status", "ready"}, {"model", m->name}}));
-  }));
+  // GET /health and /ready: answered by the front door (probe()), never waiting for a worker.
   svr.Get("/", wrap([](const httplib::Request&, httplib::Response& res) {
     res.set_content(chat_page_html(), "text/html; charset=utf-8");
     // The page loads nothing from elsewhere, and the browser is told to refuse if it ever tried.
@@ -146,7 +147,7 @@ void HttpServer::Impl::routes() {
                      "model", "model_not_found");
     set_json(res, 200, dump_json(model_entry(*m)));
   }));
-  svr.Post("/tokenize", wrap([this](const httplib::Request& req, httplib::Response& res) {
+  post_json("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
     if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     const ojson body = parse_body(req.body, opt.limits);
@@ -167,8 +168,8 @@ void HttpServer::Impl::routes() {
     for (int32_t id : ids)
       tokens.push_back(pieces ? ojson{{"id", id}, {"piece", m->tokenizer->decode({id}, false)}} : ojson(id));
     set_json(res, 200, dump_json(ojson{{"tokens", std::move(tokens)}, {"count", ids.size()}, {"max_model_len", m->ctx}}));
-  }));
-  svr.Post("/detokenize", wrap([this](const httplib::Request& req, httplib::Response& res) {
+  });
+  post_json("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
     if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     const ojson body = parse_body(req.body, opt.limits);
@@ -185,32 +186,25 @@ void HttpServer::Impl::routes() {
     }
     const bool skip = get_bool(body, "skip_special_tokens", "").value_or(false);
     set_json(res, 200, dump_json(ojson{{"content", m->tokenizer->decode(ids, skip)}}));
-  }));
-  svr.Post("/apply-template", wrap([this](const httplib::Request& req, httplib::Response& res) {
+  });
+  post_json("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
     if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     const ojson body = parse_body(req.body, opt.limits);
     check_allowed_keys(body, {"model", "messages", "tools", "chat_template_kwargs", "add_generation_prompt"});
     set_json(res, 200, dump_json(ojson{{"prompt", render_chat_prompt(body, *m).text}}));
-  }));
-  svr.Post("/v1/chat/completions", wrap([this](const httplib::Request& req, httplib::Response& res) {
+  });
+  post_json("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generate(req, res, Endpoint::kChat);
-  }));
-  svr.Post("/v1/completions", wrap([this](const httplib::Request& req, httplib::Response& res) {
+  });
+  post_json("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generate(req, res, Endpoint::kCompletions);
-  }));
+  });
 
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    // curl -d labels bodies application/x-www-form-urlencoded, and httplib would then parse them as a
-    // form and refuse any over 8 KiB with a 413. Our bodies are JSON whatever the label says. (The
-    // Request object is not const in httplib; only this callback's view of it is.)
-    auto& headers = const_cast<httplib::Request&>(req).headers;  // a case-insensitive multimap
-    auto [first, last] = headers.equal_range("Content-Type");
-    for (auto it = first; it != last; ++it)
-      if (it->second.rfind("application/x-www-form-urlencoded", 0) == 0) it->second = "application/json";
-    return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                                : httplib::Server::HandlerResponse::Handled;
+    return admit(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
   });
+  svr.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) { finish_headers(req, res); });
   // Errors httplib produces itself (unknown route, oversized body, malformed request) get the envelope too.
   svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                      httplib::Response& res) {
@@ -248,14 +242,25 @@ void HttpServer::Impl::routes() {
   });
 }
 
+void RoutedServer::close_listener() {
+  const socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
+  if (sock != INVALID_SOCKET) {
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+  }
+}
+
 HttpServer::HttpServer(ServerOptions opt) : impl_(std::make_unique<Impl>(std::move(opt))) {
-  // A client that closes its socket mid-response must not kill the process with SIGPIPE (httplib
-  // writes with send() flags 0 on Linux).
+  // A client that closes its socket mid-response must not kill the process with SIGPIPE (our
+  // streams send with MSG_NOSIGNAL; this covers anything else that writes to a socket).
   std::signal(SIGPIPE, SIG_IGN);
   Impl& s = *impl_;
-  const int threads = s.opt.threads > 0 ? s.opt.threads : int(s.opt.max_batch + s.opt.max_queue + 16);
-  s.svr.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  s.access = AccessPolicy{s.opt.host, s.opt.allowed_hosts, s.opt.allowed_origins};
+  // A declared Content-Length past the cap is refused by our reader before reading; this is
+  // cpp-httplib's own check of the same header, kept as a second line.
   s.svr.set_payload_max_length(size_t(s.opt.limits.max_body_bytes));
+  s.svr.set_keep_alive_timeout(time_t(std::max(1.0, s.opt.idle_timeout)));  // what its Keep-Alive header says
+  s.svr.set_keep_alive_max_count(kKeepAliveMax);
   // httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and silently
   // take half the connections. SO_REUSEADDR alone allows a quick restart but refuses a busy port.
   s.svr.set_socket_options([](socket_t sock) {
@@ -278,15 +283,33 @@ int HttpServer::bind() {
            std::strerror(errno));
     s.port = s.opt.port;
   }
+  // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients would wait a second for a SYN
+  // retry. Listening again only raises the backlog.
+  ::listen(s.svr.listener(), SOMAXCONN);
   return s.port;
 }
 
 void HttpServer::start() {
   Impl& s = *impl_;
-  s.thread = std::thread([&s] { s.svr.listen_after_bind(); });
-  // httplib's stop() does nothing until the listener runs: wait for it, so that a shutdown right
-  // after start() (a model that fails to load) cannot leave the listener running forever.
-  for (int i = 0; i < 5000 && !s.svr.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  FrontOptions fo;
+  fo.max_connections = s.opt.max_connections;
+  fo.workers = s.opt.threads > 0 ? s.opt.threads : int(s.opt.max_batch + s.opt.max_queue + 16);
+  fo.header_timeout = s.opt.header_timeout;
+  fo.idle_timeout = s.opt.idle_timeout;
+  fo.body_timeout = s.opt.body_timeout;
+  fo.write_stall = s.opt.write_timeout;
+  // A worker's whole stay on one request: the body, the generation's deadline, the last writes.
+  fo.request_seconds = s.opt.body_timeout + s.opt.limits.request_timeout + s.opt.write_timeout;
+  fo.keep_alive_max = kKeepAliveMax;
+  FrontHooks hooks;
+  hooks.fast = [&s](const RequestHead& h) { return s.probe(h); };
+  hooks.serve = [&s](httplib::Stream& strm, bool close, bool& closed) {
+    return s.svr.process_request(strm, close, closed, nullptr);
+  };
+  hooks.rejected = [&s](const char* reason) { s.metrics.rejected(reason); };
+  hooks.closing = [&s] { return s.draining.load(); };
+  s.front = std::make_unique<FrontDoor>(s.svr.listener(), fo, std::move(hooks));
+  s.front->start();
 }
 
 void HttpServer::set_model(std::shared_ptr<const ServedModel> model) {
@@ -302,7 +325,7 @@ void HttpServer::set_backend(GenerationBackend* backend) {
 void HttpServer::shutdown(double drain_seconds) {
   Impl& s = *impl_;
   if (s.stopped.exchange(true)) return;
-  s.draining = true;
+  s.draining = true;  // new generations get 503, connections close after their answer
   auto wait_idle = [&s](double seconds) {
     const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
     while (s.active > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -310,10 +333,11 @@ void HttpServer::shutdown(double drain_seconds) {
   wait_idle(drain_seconds);
   if (s.active > 0) {
     s.abort_all = true;  // handlers end their choices and tell the client
-    wait_idle(10);
+    wait_idle(kAbortSeconds);
   }
-  s.svr.stop();
-  if (s.thread.joinable()) s.thread.join();
+  // Every connection closes now, a slow client's too: workers blocked on one see their socket fail.
+  if (s.front) s.front->stop();
+  s.svr.close_listener();
 }
 
 int HttpServer::port() const { return impl_->port; }

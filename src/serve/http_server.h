@@ -4,7 +4,10 @@
 //
 // Routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models[/{id}], GET /health,
 // GET /ready, GET /metrics, GET / (the chat page), POST /tokenize, /detokenize, /apply-template.
-// /health, /ready and / need no key; everything else does when keys are set.
+// /health, /ready and / need no key; everything else does when keys are set. Connections go
+// through a front door (http_front.h) that caps them, times out slow clients and answers /health
+// and /ready without waiting for a worker; POST bodies must be JSON and are read with a cap that
+// holds for every transfer and content encoding (docs/serving.md, Resource model).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -23,6 +26,14 @@ struct ServerOptions {
   std::vector<std::string> api_keys;  // empty: no authentication
   RequestLimits limits;
   int threads = 0;                 // HTTP worker threads; 0: max_batch + max_queue + 16
+  // The connection side of docs/serving.md, Resource model (the request side is in `limits`).
+  int64_t max_connections = 256;   // open connections; beyond them a quick 503
+  double header_timeout = 10;      // seconds for a request head to arrive
+  double idle_timeout = 5;         // seconds a kept-alive connection waits for its next request
+  double body_timeout = 30;        // seconds for a request body to arrive
+  double write_timeout = 30;       // seconds a write may stall before the client is dropped
+  std::vector<std::string> allowed_hosts;    // Host names beyond localhost, IP literals and `host`
+  std::vector<std::string> allowed_origins;  // browser origins beyond the server's own
   int64_t max_batch = 8, max_queue = 64;  // the engine's, to size the thread pool
   int retry_after_s = 1;           // Retry-After on 503
   double poll_seconds = 0.05;      // how often a waiting handler checks for a gone client / shutdown
@@ -32,6 +43,8 @@ struct ServerOptions {
 
 class HttpServer {
  public:
+  static constexpr double kAbortSeconds = 2;  // after the drain: for cancelled handlers to answer
+
   explicit HttpServer(ServerOptions opt);
   ~HttpServer();  // shutdown(0) if still running
   HttpServer(const HttpServer&) = delete;
@@ -49,7 +62,8 @@ class HttpServer {
 
   // Graceful stop: new generations get 503 at once; running ones may finish for drain_seconds, then
   // are cancelled (a stream gets an error event and data: [DONE], a waiting non-stream request a
-  // 503); then the listener stops. Idempotent.
+  // 503); then the listener and every connection close, slow clients' included. Returns within
+  // drain_seconds + kAbortSeconds + 1 s (plus any tokenizer call in progress). Idempotent.
   void shutdown(double drain_seconds);
 
   int port() const;

@@ -7,6 +7,7 @@
 
 #include "serve/openai_error.h"
 #include "serve/openai_fields.h"
+#include "serve/request_budget.h"
 
 namespace frugal::serve {
 
@@ -169,6 +170,7 @@ ojson parse_body(const std::string& body, const RequestLimits& lim) {
   ojson j = ojson::parse(body, nullptr, false);
   if (j.is_discarded()) bad_request("", "the request body is not valid JSON");
   if (!j.is_object()) bad_request("", "the request body must be a JSON object, not {}", json_type_name(j));
+  check_prompt_bytes(j, lim);  // before any route tokenizes or renders a template
   return j;
 }
 

@@ -20,7 +20,11 @@ struct RequestLimits {
   int64_t max_top_logprobs = 20;      // --max-top-logprobs
   int64_t max_stop_strings = 16;      // --max-stop-strings
   int64_t max_stop_bytes = 1024;      // one stop string's length
-  int64_t max_body_bytes = 4 << 20;   // --max-body-bytes (413 beyond)
+  int64_t max_body_bytes = 4 << 20;   // --max-body-bytes (413 beyond; decompressed, any transfer encoding)
+  int64_t max_prompt_bytes = 2 << 20; // --max-prompt-bytes: text in prompt / messages / tools / content
+  int64_t max_prompt_tokens = 0;      // --max-prompt-tokens (0: only the context bounds it)
+  int64_t max_output_tokens = 0;      // --max-output-tokens (0: only the context bounds it)
+  double request_timeout = 600;       // --request-timeout: seconds a generation request may run
   int64_t max_json_depth = 64;        // nesting of the request body (10^5-deep bodies are 400, not a stack overflow)
   int64_t max_object_keys = 256;      // members of one JSON object (key order is kept by a linear map)
 };

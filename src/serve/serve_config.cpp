@@ -37,6 +37,30 @@ Options serve_options(ServeConfig& c) {
                at_least(0)),
         s.drain_seconds);
   f.add(option("server", "log_requests", "log-requests", "one line per request on stderr"), s.log_requests);
+  f.add(option("server", "max_connections", "max-connections",
+               "open connections at most; more get an immediate 503 (at most 900: cpp-httplib uses select())",
+               between(1, 900)),
+        s.max_connections);
+  f.add(option("server", "header_timeout", "header-timeout",
+               "seconds for a request's line and headers to arrive (408 after)", between(0.1, 3600)),
+        s.header_timeout);
+  f.add(option("server", "idle_timeout", "idle-timeout", "seconds a kept-alive connection waits for its next request",
+               between(0.1, 3600)),
+        s.idle_timeout);
+  f.add(option("server", "body_timeout", "body-timeout", "seconds for a request body to arrive (400 after)",
+               between(0.1, 3600)),
+        s.body_timeout);
+  f.add(option("server", "write_timeout", "write-timeout",
+               "seconds a write to a client may stall before the client is dropped", between(0.1, 3600)),
+        s.write_timeout);
+  f.add(option("server", "allowed_hosts", "allowed-hosts",
+               "Host names to answer besides localhost, IP literals and --host (comma-separated; '*.lan' for "
+               "subdomains, '*' for any)"),
+        s.allowed_hosts);
+  f.add(option("server", "allowed_origins", "allowed-origins",
+               "browser origins allowed besides the server's own, with CORS (comma-separated, e.g. "
+               "'http://app.lan:3000'; '*' for any)"),
+        s.allowed_origins);
 
   auto& e = c.engine;
   f.add(option("engine", "max_batch", "max-batch", "sequences decoded together", between(1, 4096)), e.max_batch);
@@ -60,9 +84,24 @@ Options serve_options(ServeConfig& c) {
         l.max_top_logprobs);
   f.add(option("limits", "max_stop_strings", "max-stop-strings", "most stop strings per request", between(0, 1024)),
         l.max_stop_strings);
-  f.add(option("limits", "max_body_bytes", "max-body-bytes", "largest request body (413 beyond)",
+  f.add(option("limits", "max_body_bytes", "max-body-bytes", "largest request body, decompressed, however it is framed (413 beyond)",
                between(1024, double(int64_t(1) << 30))),
         l.max_body_bytes);
+  f.add(option("limits", "max_prompt_bytes", "max-prompt-bytes",
+               "most bytes of text in a request's prompt, messages and tools (400 beyond)",
+               between(1, double(int64_t(1) << 30))),
+        l.max_prompt_bytes);
+  f.add(option("limits", "max_prompt_tokens", "max-prompt-tokens", "longest prompt in tokens (0: the context)",
+               between(0, double(int64_t(1) << 40))),
+        l.max_prompt_tokens);
+  f.add(option("limits", "max_output_tokens", "max-output-tokens",
+               "most tokens generated per choice (0: the rest of the context); a larger max_tokens is a 400",
+               between(0, double(int64_t(1) << 40))),
+        l.max_output_tokens);
+  f.add(option("limits", "request_timeout", "request-timeout",
+               "seconds a generation request may run; then it ends with a 504 (an error event in a stream)",
+               between(0.1, 1e7)),
+        l.request_timeout);
   return f;
 }
 

@@ -33,6 +33,14 @@ struct ServeConfig {
     int64_t http_threads = 0;        // 0: max_batch + max_queue + 16
     double drain_seconds = 10;       // on SIGTERM, time running requests get to finish
     bool log_requests = false;       // one line per request on stderr
+    // docs/serving.md, Resource model: connections and slow clients.
+    int64_t max_connections = 256;   // open connections; beyond them a quick 503
+    double header_timeout = 10;      // seconds for a request head to arrive
+    double idle_timeout = 5;         // seconds a kept-alive connection may idle
+    double body_timeout = 30;        // seconds for a request body to arrive
+    double write_timeout = 30;       // seconds a write may stall before the client is dropped
+    std::string allowed_hosts;       // comma-separated Host names ("*" any, "*.lan" subdomains)
+    std::string allowed_origins;     // comma-separated browser origins ("*" any)
   } server;
 
   struct Engine {
@@ -44,7 +52,9 @@ struct ServeConfig {
     std::string kv_cache_dtype = "f32";   // the only one this build has
   } engine;
 
-  serve::RequestLimits limits;  // [limits]: max_n, max_top_logprobs, max_stop_strings, max_body_bytes
+  // [limits]: max_n, max_top_logprobs, max_stop_strings, max_body_bytes, max_prompt_bytes,
+  // max_prompt_tokens, max_output_tokens, request_timeout
+  serve::RequestLimits limits;
 };
 
 // The field table, pointing into `c` (use it while `c` lives).

@@ -164,7 +164,8 @@ TEST(HttpEngine, HangUpCancelsTheEngineRequest) {
   addr.sin_port = htons(uint16_t(s.port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) +
                           "\r\n\r\n" + body;
   ASSERT_EQ(::send(fd, req.data(), req.size(), 0), ssize_t(req.size()));
   char buf[64];

@@ -49,6 +49,16 @@ TEST(ServeConfig, DefaultsAreTheServersAndTheOldFlags) {
   EXPECT_EQ(c.engine.max_queue, so.max_queue);
   EXPECT_EQ(c.limits.max_n, limits.max_n);
   EXPECT_EQ(c.limits.max_body_bytes, limits.max_body_bytes);
+  // The resource model's defaults are the server's (docs/serving.md, Resource model).
+  EXPECT_EQ(c.server.max_connections, so.max_connections);
+  EXPECT_EQ(c.server.header_timeout, so.header_timeout);
+  EXPECT_EQ(c.server.idle_timeout, so.idle_timeout);
+  EXPECT_EQ(c.server.body_timeout, so.body_timeout);
+  EXPECT_EQ(c.server.write_timeout, so.write_timeout);
+  EXPECT_EQ(c.limits.max_prompt_bytes, limits.max_prompt_bytes);
+  EXPECT_EQ(c.limits.max_prompt_tokens, limits.max_prompt_tokens);
+  EXPECT_EQ(c.limits.max_output_tokens, limits.max_output_tokens);
+  EXPECT_EQ(c.limits.request_timeout, limits.request_timeout);
   // The defaults `frugal serve --help` showed before the flags came from this table.
   EXPECT_EQ(c.server.http_threads, 0);
   EXPECT_EQ(c.server.drain_seconds, 10.0);
@@ -89,9 +99,20 @@ TEST(ServeConfig, EveryFlagOfServeExists) {
                         "http-threads",
                         "drain-seconds",
                         "log-requests",
-                        "check-tensors"})
+                        "check-tensors",
+                        "max-connections",
+                        "header-timeout",
+                        "idle-timeout",
+                        "body-timeout",
+                        "write-timeout",
+                        "allowed-hosts",
+                        "allowed-origins",
+                        "max-prompt-bytes",
+                        "max-prompt-tokens",
+                        "max-output-tokens",
+                        "request-timeout"})
     EXPECT_TRUE(flags.count(f)) << "--" << f;
-  EXPECT_EQ(flags.size(), 20u);
+  EXPECT_EQ(flags.size(), 31u);
   for (const CliFlag& f : serve_cli_flags())
     if (f.flag == "log-requests" || f.flag == "check-tensors")
       EXPECT_EQ(f.kind, CliFlag::Kind::kSetTrue) << f.flag;
@@ -226,8 +247,8 @@ TEST(ServeConfig, ServeStartsWithTheConfigFileSettings) {
   TempDir dir;
   const std::string path = dir.file("serve.toml");
   write_bytes(path, "[model]\ndir = \"" + kModelDir + "\"\ntokenizer = \"" + kTokDir +
-                        "\"\n[server]\nport = 0\nhost = \"127.0.0.1\"\n[engine]\nmax_batch = 3\nctx = 100\n"
-                        "[limits]\nmax_body_bytes = 2048\n");
+                        "\"\n[server]\nport = 0\nhost = \"127.0.0.1\"\nallowed_hosts = \"gpu.lan, *.corp\"\n"
+                        "[engine]\nmax_batch = 3\nctx = 100\n[limits]\nmax_body_bytes = 2048\n");
   // --max-batch beats the file's max_batch; the file's ctx and body limit hold.
   ServeProcess p(dir, {"--config", path, "--max-batch", "5"});
   const std::string log = p.wait_ready();
@@ -242,6 +263,9 @@ TEST(ServeConfig, ServeStartsWithTheConfigFileSettings) {
   auto big = c.Post("/v1/completions", std::string(4096, ' '), "application/json");
   ASSERT_TRUE(big);
   EXPECT_EQ(big->status, 413);  // [limits] max_body_bytes
+  EXPECT_EQ(c.Get("/v1/models", {{"Host", "gpu.lan:8080"}})->status, 200);  // [server] allowed_hosts
+  EXPECT_EQ(c.Get("/v1/models", {{"Host", "a.corp"}})->status, 200);
+  EXPECT_EQ(c.Get("/v1/models", {{"Host", "evil.example"}})->status, 421);
   EXPECT_EQ(p.stop(), 0) << p.log();
 }
 
