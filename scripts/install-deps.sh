@@ -9,7 +9,15 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libtomlplusplus-dev libcpp-httplib-dev
       fortunes fortunes-min)
 # --test: also what the serving tests drive (Debian's chromium through playwright-core, curl).
-[ "${1:-}" = "--test" ] && PKGS+=(chromium curl)
+# --sanitize: clang 14 and its runtimes (ASan, UBSan, libFuzzer) for the sanitized build and the
+# fuzz targets (docs/fuzzing.md); clang's -fopenmp uses libomp-dev above.
+for arg in "$@"; do
+  case "$arg" in
+    --test) PKGS+=(chromium curl) ;;
+    --sanitize) PKGS+=(clang-14 libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown option $arg (expected --test, --sanitize)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
