@@ -139,7 +139,7 @@ DatasetIndex DatasetIndex::load(const std::string& dir) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // not only parse_error: "1e400" is an out_of_range
     fail(ErrorKind::kFormat, "{}: invalid JSON: {}", path, e.what());
   }
   return from_json(j, path);

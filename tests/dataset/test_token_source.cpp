@@ -175,6 +175,9 @@ TEST_F(PreparedDir, IndexProblems) {
   expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "unknown index version 2"});
   write_bytes(index_path, "{\"format\": ");
   expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "invalid JSON"});
+  // A number no double holds: nlohmann throws out_of_range here, not parse_error (found by fuzz_dataset_index).
+  write_bytes(index_path, "{\"format\": \"frugal.tokens\", \"version\": 1e400}");
+  expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "1e400"});
   std::filesystem::remove(index_path);
   expect_error([&] { TokenSource::open(out_); }, ErrorKind::kIo, {"not a prepared data directory"});
 }
