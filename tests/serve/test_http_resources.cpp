@@ -90,12 +90,12 @@ TEST(HttpResources, ChunkedBodyPastTheCapIs413WithoutBuffering) {
     EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
   }
   // 64 MiB more: the server reads no further than the cap, so its memory does not follow the body.
-  const long before = rss_kib();
+  HeapPeak heap;
   RawConn c(s.port);
   ASSERT_TRUE(c.send(head("/v1/completions", "Transfer-Encoding: chunked\r\n")));
   send_chunked(c, size_t(64) << 20);
   EXPECT_EQ(status_of(c.read_response()), 413);
-  EXPECT_LT(rss_kib() - before, 8 << 10) << "KiB of growth for a 64 MiB chunked body";
+  EXPECT_LT(heap.growth_kib(), 8 << 10) << "KiB of peak heap growth for a 64 MiB chunked body";
   auto h = s.client().Get("/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
@@ -106,7 +106,7 @@ TEST(HttpResources, CompressedBodyCountsDecompressed) {
   // A gzip bomb: 64 KiB on the wire, 64 MiB inflated.
   const std::string bomb = gzip("{\"prompt\": \"", size_t(64) << 20);
   ASSERT_LT(int64_t(bomb.size()), kCap);
-  const long before = rss_kib();
+  HeapPeak heap;
   for (const char* framing : {"Content-Length", "chunked"}) {
     RawConn c(s.port);
     if (std::string(framing) == "chunked") {
@@ -123,7 +123,7 @@ TEST(HttpResources, CompressedBodyCountsDecompressed) {
     EXPECT_EQ(status_of(r), 413) << framing << ": " << r.substr(0, 300);
     EXPECT_EQ(error_code(r), "request_too_large") << framing;
   }
-  EXPECT_LT(rss_kib() - before, 8 << 10) << "KiB of growth for two 64 MiB gzip bombs";
+  EXPECT_LT(heap.growth_kib(), 8 << 10) << "KiB of peak heap growth for two 64 MiB gzip bombs";
   // Compressed bodies within the cap still work.
   const std::string ok = gzip(json{{"prompt", "hi"}, {"max_tokens", 2}}.dump(), 0);
   RawConn c(s.port);
