@@ -7,9 +7,17 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libgtest-dev libgmock-dev libbenchmark-dev
       libonig-dev libutf8proc-dev zlib1g-dev
       libtomlplusplus-dev libcpp-httplib-dev
-      fortunes fortunes-min)
-# --test: also what the serving tests drive (Debian's chromium through playwright-core, curl).
-[ "${1:-}" = "--test" ] && PKGS+=(chromium curl)
+      fortunes fortunes-min
+      gnuplot-nox)  # `frugal plot --out x.png`: its pngcairo terminal renders without X
+# --test: also what the serving tests drive (tests/serve/js): curl, Debian's chromium through
+# playwright-core, and node + npm for the openai client (Debian 12's nodejs is 18, which the pinned
+# npm packages support). A node already on PATH (e.g. NodeSource's, which bundles npm and conflicts
+# with Debian's npm package) is kept: only a missing command is installed.
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(chromium curl)
+  command -v node >/dev/null || PKGS+=(nodejs)
+  command -v npm >/dev/null || PKGS+=(npm)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,21 +3,18 @@
 # and kernel tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh $([ "${FRUGAL_JS_TESTS:-1}" = 1 ] && echo --test)
+./scripts/install-deps.sh $([ "${FRUGAL_JS_TESTS:-1}" != 0 ] && echo --test)
 JOBS=${JOBS:-$(nproc)}
 ./scripts/build.sh build
 ctest --test-dir build --output-on-failure -j "$JOBS"
 # The serving tests that need a real client and browser: the official openai npm client, the chat
-# page in chromium (playwright-core), curl. They need node >= 20 (playwright-core's floor) and the
-# npm registry; FRUGAL_JS_TESTS=0 leaves them out.
-if [ "${FRUGAL_JS_TESTS:-1}" != "1" ]; then
+# page in chromium (playwright-core), curl. They need node >= 18 (Debian 12's), npm and the npm
+# registry; run.sh fails when something is missing. Only FRUGAL_JS_TESTS=0 leaves them out.
+if [ "${FRUGAL_JS_TESTS:-1}" = 0 ]; then
   echo "== serving client/browser tests not run (FRUGAL_JS_TESTS=0)"
-elif [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 20 ]; then
-  echo "== serving: openai npm client, chromium chat page, curl"
-  npm ci --prefix tests/serve/js --no-audit --no-fund --loglevel=error
-  tests/serve/js/run.sh build/cli/frugal
 else
-  echo "SKIPPED: node >= 20 is not installed (found: $(node --version 2>&1 || true))"
+  echo "== serving: openai npm client, chromium chat page, curl"
+  tests/serve/js/run.sh build/cli/frugal
 fi
 if [ "${FRUGAL_SKIP_SANITIZE:-0}" != "1" ]; then
   echo "== ASan + UBSan build"

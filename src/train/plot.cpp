@@ -1,4 +1,4 @@
-// metrics.jsonl -> HTML with inline SVG charts, or a PNG through gnuplot.
+// metrics.jsonl -> HTML with inline SVG charts, a standalone SVG, or a PNG through gnuplot.
 #include "train/plot.h"
 
 #include <fcntl.h>
@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -187,6 +188,29 @@ Series series_of(const MetricsLog& log, std::string name, std::string label, std
   return s;
 }
 
+// The four charts, each its own <svg> element of kW x kH.
+std::vector<std::string> charts(const MetricsLog& log) {
+  const double nan = NAN;
+  return {
+      svg_chart("loss", "cross-entropy (nats)",
+                {series_of(log, "loss", "train loss", "#1f77b4", [](const StepRecord& r) { return r.loss; }),
+                 series_of(log, "mtp_loss", "MTP loss", "#ff7f0e",
+                           [&](const StepRecord& r) { return r.mtp_loss.value_or(nan); }),
+                 series_of(
+                     log, "val_loss", "val loss", "#d62728",
+                     [&](const StepRecord& r) { return r.val_loss.value_or(nan); }, true)},
+                false),
+      svg_chart("learning rate", "lr",
+                {series_of(log, "lr", "lr", "#2ca02c", [](const StepRecord& r) { return r.lr; })}, true),
+      svg_chart("throughput", "tokens / s",
+                {series_of(log, "tokens_per_s", "tokens/s", "#9467bd",
+                           [](const StepRecord& r) { return r.tokens_per_s; })},
+                true),
+      svg_chart("MFU", "% of measured sgemm peak",
+                {series_of(log, "mfu", "MFU", "#8c564b", [](const StepRecord& r) { return 100 * r.mfu; })}, true),
+  };
+}
+
 // ---- gnuplot ----
 
 std::string gnuplot_quote(std::string_view s) {
@@ -281,26 +305,47 @@ std::string plot_html(const MetricsLog& log, std::string_view title) {
   row("NaN/Inf steps skipped", fmt::format("{}", last.nan_skips));
   html += "</table>\n<div class=\"charts\">\n";
 
-  const double nan = NAN;
-  html += svg_chart(
-      "loss", "cross-entropy (nats)",
-      {series_of(log, "loss", "train loss", "#1f77b4", [](const StepRecord& r) { return r.loss; }),
-       series_of(log, "mtp_loss", "MTP loss", "#ff7f0e", [&](const StepRecord& r) { return r.mtp_loss.value_or(nan); }),
-       series_of(
-           log, "val_loss", "val loss", "#d62728", [&](const StepRecord& r) { return r.val_loss.value_or(nan); },
-           true)},
-      false);
-  html += svg_chart("learning rate", "lr",
-                    {series_of(log, "lr", "lr", "#2ca02c", [](const StepRecord& r) { return r.lr; })}, true);
-  html += svg_chart(
-      "throughput", "tokens / s",
-      {series_of(log, "tokens_per_s", "tokens/s", "#9467bd", [](const StepRecord& r) { return r.tokens_per_s; })},
-      true);
-  html += svg_chart("MFU", "% of measured sgemm peak",
-                    {series_of(log, "mfu", "MFU", "#8c564b", [](const StepRecord& r) { return 100 * r.mfu; })}, true);
+  for (const std::string& chart : charts(log)) html += chart;
   html += "</div>\n";
   for (const std::string& w : log.warnings) html += fmt::format("<p>warning: {}</p>\n", escape_xml(w));
   return html + "</body>\n</html>\n";
+}
+
+std::string plot_svg(const MetricsLog& log, std::string_view title) {
+  constexpr double kHead = 36;  // room for the title above the 2 x 2 grid of charts
+  std::string svg = fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
+      "height=\"{1}\" viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\">\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"{2}\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">{3}</text>\n",
+      2 * kW, kHead + 2 * kH, kW, escape_xml(title));
+  const std::vector<std::string> all = charts(log);
+  for (size_t i = 0; i < all.size(); ++i)
+    svg += fmt::format("<g transform=\"translate({},{})\">\n{}</g>\n", (i % 2) * kW, kHead + double(i / 2) * kH,
+                       all[i]);
+  return svg + "</svg>\n";
+}
+
+PlotFormat plot_format_of(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  if (ext == ".html" || ext == ".htm") return PlotFormat::kHtml;
+  if (ext == ".svg") return PlotFormat::kSvg;
+  if (ext == ".png") return PlotFormat::kPng;
+  fail(ErrorKind::kInvalidArgument,
+       "plot output {}: {} (the format follows the extension: .html, .svg or .png)", path,
+       ext.empty() ? std::string("has no extension") : fmt::format("unknown extension '{}'", ext));
+}
+
+void write_plot(const MetricsLog& log, std::string_view title, const std::string& path) {
+  switch (plot_format_of(path)) {
+    case PlotFormat::kHtml:
+      return write_file_atomic(path, plot_html(log, title));
+    case PlotFormat::kSvg:
+      return write_file_atomic(path, plot_svg(log, title));
+    case PlotFormat::kPng:
+      return write_plot_png(log, title, path);
+  }
 }
 
 void write_plot_png(const MetricsLog& log, std::string_view title, const std::string& png_path,
@@ -309,7 +354,7 @@ void write_plot_png(const MetricsLog& log, std::string_view title, const std::st
   if (program.empty())
     fail(ErrorKind::kUnsupported,
          "cannot make {}: gnuplot ('{}') is not installed or not on PATH "
-         "(install gnuplot-nox, or use the HTML plot)",
+         "(scripts/install-deps.sh installs Debian's gnuplot-nox; or write .html or .svg)",
          png_path, gnuplot);
   TempDirectory tmp;
   const std::string data = path_join(tmp.path, "metrics.dat"), script = path_join(tmp.path, "plot.gp"),
@@ -327,9 +372,10 @@ void write_plot_png(const MetricsLog& log, std::string_view title, const std::st
 
   const std::string d = gnuplot_quote(data);
   std::string gp = fmt::format(
-      "set terminal pngcairo size 1200,800 font ',10'\nset output {}\n"
-      "set multiplot layout 2,2 title {}\nset grid\nset xlabel 'step'\nset key top right\n",
-      gnuplot_quote(out), gnuplot_quote(title));
+      "set terminal pngcairo size {},{} font ',10'\nset output {}\n"
+      "set multiplot layout 2,2 title {}\nset grid\nset xlabel 'step'\nset key top right\n"
+      "set offsets 0, 0, graph 0.05, graph 0.05\n",  // a flat series stays off the frame
+      kPlotPngWidth, kPlotPngHeight, gnuplot_quote(out), gnuplot_quote(title));
   // gnuplot refuses a plot whose every point is undefined, so only series with data are drawn.
   std::vector<std::string> loss;
   if (finite_any([](const StepRecord& r) { return r.loss; }))

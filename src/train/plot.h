@@ -1,6 +1,8 @@
 // Loss-curve plots of a run: RUN_DIR/metrics.jsonl -> a self-contained HTML page of inline SVG
 // charts (training loss with MTP loss and validation points, learning rate, tokens/s, MFU against
-// step; no scripts, no external loads), and optionally a PNG rendered by gnuplot.
+// step; no scripts, no external loads), the same charts as one standalone SVG, or a PNG rendered
+// by gnuplot (Debian's gnuplot-nox, installed by scripts/install-deps.sh: its pngcairo terminal
+// needs no X server). The output format follows the file name's extension.
 #pragma once
 #include <string>
 #include <string_view>
@@ -24,6 +26,20 @@ MetricsLog read_metrics_jsonl(const std::string& path);
 
 // The HTML page (UTF-8). `title` is shown in the heading (HTML-escaped).
 std::string plot_html(const MetricsLog& log, std::string_view title);
+
+// The four charts in one SVG document (2 x 2), with the title above them.
+std::string plot_svg(const MetricsLog& log, std::string_view title);
+
+enum class PlotFormat { kHtml, kSvg, kPng };
+// The format named by `path`'s extension (.html/.htm, .svg, .png; any letter case). Throws
+// kInvalidArgument naming the path and the extensions it knows for anything else.
+PlotFormat plot_format_of(const std::string& path);
+
+// Writes the plot in the format of `path`'s extension (atomically; PNG through write_plot_png).
+void write_plot(const MetricsLog& log, std::string_view title, const std::string& path);
+
+// The PNG's size in pixels.
+constexpr int kPlotPngWidth = 1200, kPlotPngHeight = 800;
 
 // Renders the same four charts to `png_path` (written atomically) by running gnuplot on a data
 // file and script in a temporary directory. `gnuplot` is the program name or path; throws

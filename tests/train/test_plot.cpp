@@ -1,5 +1,6 @@
-// Plots: metrics.jsonl reading (cut-off last line, resume replays, errors), the HTML/SVG page,
-// the gnuplot PNG and `frugal plot`.
+// Plots: metrics.jsonl reading (cut-off last line, resume replays, errors), the HTML page, the
+// standalone SVG, the format chosen by extension and the gnuplot PNG. `frugal plot` itself is
+// tested in tests/cli/test_plot_cli.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -129,36 +130,53 @@ TEST(Plot, PngThroughGnuplot) {
   const MetricsLog log = read_metrics_jsonl(dir.file("m.jsonl"));
   expect_error([&] { write_plot_png(log, "t", dir.file("x.png"), "/nonexistent/gnuplot"); }, ErrorKind::kUnsupported,
                {"gnuplot", "x.png"});
-  if (test::run_command("command -v gnuplot").rc != 0) GTEST_SKIP() << "gnuplot not installed";
+  // No skip without gnuplot: scripts/install-deps.sh installs it, and PNG plots must work there.
+  ASSERT_EQ(test::run_command("command -v gnuplot").rc, 0) << "gnuplot is not installed (scripts/install-deps.sh)";
   write_plot_png(log, "it's a run", dir.file("plot.png"));
   const std::string png = test::read_bytes(dir.file("plot.png"));
   ASSERT_GT(png.size(), 1000u);
   EXPECT_EQ(png.substr(0, 8), "\x89PNG\r\n\x1a\n");
 }
 
-class PlotCli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists(FRUGAL_BINARY)) << FRUGAL_BINARY " missing: the test target depends on it";
-  }
-  test::TempDir dir_;
-};
-
-TEST_F(PlotCli, WritesHtmlIntoRunDir) {
-  test::write_bytes(dir_.file("metrics.jsonl"), metrics_text({record(1, 3), record(2, 2.5)}));
-  auto r = test::run_command(std::string(FRUGAL_BINARY) + " plot " + dir_.str() + " 2>&1");
-  EXPECT_EQ(r.rc, 0) << r.out;
-  EXPECT_NE(test::read_bytes(dir_.file("plot.html")).find("<svg"), std::string::npos);
-  r = test::run_command(std::string(FRUGAL_BINARY) + " plot " + dir_.file("metrics.jsonl") + " --out " +
-                        dir_.file("other.html") + " 2>&1");
-  EXPECT_EQ(r.rc, 0) << r.out;
-  EXPECT_TRUE(std::filesystem::exists(dir_.file("other.html")));
+TEST(Plot, SvgHoldsTheFourChartsInOneDocument) {
+  test::TempDir dir;
+  std::vector<StepRecord> rs = {record(1, 3), record(2, 2.9), record(3, 2.7)};
+  rs[2].val_loss = 2.8;
+  test::write_bytes(dir.file("m.jsonl"), metrics_text(rs));
+  const MetricsLog log = read_metrics_jsonl(dir.file("m.jsonl"));
+  const std::string svg = plot_svg(log, "run <a&b>");
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_EQ(count(svg, "<svg"), 5u);  // the document and its four charts
+  EXPECT_EQ(count(svg, "</svg>"), 5u);
+  EXPECT_EQ(count(svg, "<g transform=\"translate("), 4u);
+  EXPECT_NE(svg.find("run &lt;a&amp;b&gt;"), std::string::npos);
+  for (const char* s : {"loss", "mtp_loss", "val_loss", "lr", "tokens_per_s", "mfu"})
+    EXPECT_NE(series_group(svg, s), "") << s;
+  EXPECT_EQ(svg.find("<script"), std::string::npos);
 }
 
-TEST_F(PlotCli, MissingRunDirIsAnError) {
-  auto r = test::run_command(std::string(FRUGAL_BINARY) + " plot " + dir_.file("nope") + " 2>&1");
-  EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_NE(r.out.find("nope/metrics.jsonl"), std::string::npos) << r.out;
+TEST(Plot, FormatFollowsTheExtension) {
+  EXPECT_EQ(plot_format_of("a/plot.html"), PlotFormat::kHtml);
+  EXPECT_EQ(plot_format_of("plot.HTM"), PlotFormat::kHtml);
+  EXPECT_EQ(plot_format_of("x.y/plot.svg"), PlotFormat::kSvg);
+  EXPECT_EQ(plot_format_of("plot.Png"), PlotFormat::kPng);
+  expect_error([] { plot_format_of("out/plot.jpg"); }, ErrorKind::kInvalidArgument,
+               {"out/plot.jpg", "unknown extension '.jpg'", ".html, .svg or .png"});
+  expect_error([] { plot_format_of("x.png/plot"); }, ErrorKind::kInvalidArgument, {"x.png/plot", "no extension"});
+}
+
+TEST(Plot, WritePlotDispatchesOnExtension) {
+  test::TempDir dir;
+  test::write_bytes(dir.file("m.jsonl"), metrics_text({record(1, 3), record(2, 2.9)}));
+  const MetricsLog log = read_metrics_jsonl(dir.file("m.jsonl"));
+  write_plot(log, "t", dir.file("a.html"));
+  write_plot(log, "t", dir.file("a.svg"));
+  write_plot(log, "t", dir.file("a.png"));
+  EXPECT_EQ(test::read_bytes(dir.file("a.html")).rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(test::read_bytes(dir.file("a.svg")).rfind("<?xml", 0), 0u);
+  EXPECT_EQ(test::read_bytes(dir.file("a.png")).substr(0, 8), "\x89PNG\r\n\x1a\n");
+  expect_error([&] { write_plot(log, "t", dir.file("a.pdf")); }, ErrorKind::kInvalidArgument, {"a.pdf"});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("a.pdf")));
 }
 
 }  // namespace

@@ -4,18 +4,33 @@
 # in Debian's chromium (playwright-core), and curl checks (SIGTERM shutdown last).
 #
 #   usage: tests/serve/js/run.sh [path/to/frugal]      (default: $FRUGAL_BINARY or build/cli/frugal)
-#   needs: node >= 20, `npm ci --prefix tests/serve/js`, curl, chromium (CHROMIUM=/path to override;
-#          SKIP_BROWSER=1 skips the browser test)
+#   needs: node >= 18 and npm (Debian 12's nodejs and npm do; scripts/install-deps.sh --test installs
+#          them), curl, chromium (CHROMIUM=/path to override; SKIP_BROWSER=1 skips the browser test).
+#          Runs `npm ci` here when node_modules is missing or older than package-lock.json.
+# Anything missing is an error (exit 2), never a skip: scripts/test.sh leaves these tests out only
+# with FRUGAL_JS_TESTS=0.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 frugal=${1:-${FRUGAL_BINARY:-$root/build/cli/frugal}}
 frugal=$(cd "$(dirname "$frugal")" && pwd)/$(basename "$frugal")
 [ -x "$frugal" ] || { echo "run.sh: no frugal binary at $frugal (build it, or pass its path)" >&2; exit 2; }
+missing() {
+  echo "run.sh: $1 (scripts/install-deps.sh --test installs what these tests need;" \
+       "FRUGAL_JS_TESTS=0 ./scripts/test.sh leaves them out)" >&2
+  exit 2
+}
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-[ "$node_major" -ge 20 ] || { echo "run.sh: needs node >= 20 (found: $(node --version 2>&1))" >&2; exit 2; }
-[ -d "$here/node_modules/openai" ] && [ -d "$here/node_modules/playwright-core" ] ||
-  { echo "run.sh: run 'npm ci --prefix tests/serve/js' first" >&2; exit 2; }
+[ "$node_major" -ge 18 ] || missing "needs node >= 18 (found: $(node --version 2>/dev/null || echo none))"
+command -v npm >/dev/null || missing "needs npm (not found)"
+command -v curl >/dev/null || missing "needs curl (not found)"
+if [ "${SKIP_BROWSER:-0}" != 1 ] && [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  missing "needs chromium at ${CHROMIUM:-/usr/bin/chromium}"
+fi
+if [ ! -e "$here/node_modules/.package-lock.json" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+  echo "run.sh: npm ci (openai, playwright-core as pinned in package-lock.json)"
+  npm ci --prefix "$here" --no-audit --no-fund --loglevel=error
+fi
 
 model=$root/tests/data/fixtures/micro_f32
 tok_v3=$root/tests/data/serve/byte_v3
@@ -66,7 +81,10 @@ export FRUGAL_URL_V3=$url_v3 FRUGAL_URL_R1=$url_r1 FRUGAL_URL_SLOW=$url_slow FRU
 export FRUGAL_MODEL=$model FRUGAL_TOKENIZER_V3=$tok_v3
 tests=("$here/client.test.mjs")
 if [ "${SKIP_BROWSER:-0}" != 1 ]; then tests+=("$here/browser.test.mjs"); fi
-node --test --test-concurrency=1 "${tests[@]}"
+# One file per `node --test` (node 18 has no --test-concurrency; the files share the servers).
+failed=()
+for t in "${tests[@]}"; do node --test "$t" || failed+=("$(basename "$t")"); done
+((${#failed[@]} == 0)) || { echo "run.sh: node tests failed: ${failed[*]}" >&2; exit 1; }
 
 # curl checks: a server with small caps (413, 503 when the queue is full), then SIGTERM.
 start_server small "$model" --tokenizer "$tok_v3" --max-body-bytes 2048 --max-batch 1 --max-queue 1
