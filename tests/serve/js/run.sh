@@ -81,10 +81,7 @@ export FRUGAL_URL_V3=$url_v3 FRUGAL_URL_R1=$url_r1 FRUGAL_URL_SLOW=$url_slow FRU
 export FRUGAL_MODEL=$model FRUGAL_TOKENIZER_V3=$tok_v3
 tests=("$here/client.test.mjs")
 if [ "${SKIP_BROWSER:-0}" != 1 ]; then tests+=("$here/browser.test.mjs"); fi
-# One file per `node --test` (node 18 has no --test-concurrency; the files share the servers).
-failed=()
-for t in "${tests[@]}"; do node --test "$t" || failed+=("$(basename "$t")"); done
-((${#failed[@]} == 0)) || { echo "run.sh: node tests failed: ${failed[*]}" >&2; exit 1; }
+node --test --test-concurrency=1 "${tests[@]}"
 
 # curl checks: a server with small caps (413, 503 when the queue is full), then SIGTERM.
 start_server small "$model" --tokenizer "$tok_v3" --max-body-bytes 2048 --max-batch 1 --max-queue 1
