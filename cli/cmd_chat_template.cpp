@@ -64,7 +64,7 @@ void register_chat_template(CLI::App& app) {
     const TokenizerConfig cfg = TokenizerConfig::load(o->dir);
     if (cfg.chat_template.empty())
       fail(ErrorKind::kInvalidArgument, "{}: the tokenizer has no chat_template", o->dir);
-    const ChatTemplate tmpl(cfg.chat_template);
+    const ChatTemplate tmpl(cfg.chat_template, cfg.chat_template_source);
     std::optional<Tokenizer> tok;
     if (o->jsonl && !o->no_ids) tok.emplace(Tokenizer::load(o->dir));
     if (!o->jsonl) {

@@ -71,7 +71,7 @@ void register_generate(CLI::App& app) {
         ChatRequest req;
         req.messages = nlohmann::ordered_json::array({{{"role", "user"}, {"content", o->prompt}}});
         req.add_generation_prompt = true;
-        text = render_chat(ChatTemplate(tcfg->chat_template), *tcfg, req);
+        text = render_chat(ChatTemplate(tcfg->chat_template, tcfg->chat_template_source), *tcfg, req);
       } else if (tcfg && tcfg->add_bos_token && tcfg->bos_token && text.rfind(*tcfg->bos_token, 0) != 0) {
         text = *tcfg->bos_token + text;  // what transformers' tokenizer(prompt) does for DeepSeek
       }

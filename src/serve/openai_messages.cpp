@@ -19,29 +19,14 @@ namespace frugal::serve {
 
 namespace {
 
-constexpr char kMarker = '\xFF';
-
-size_t utf8_char_len(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
-
-std::string escape_specials(const std::string& text, const std::vector<std::string>& specials) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    bool hit = false;
-    for (const std::string& s : specials) {
-      if (s.size() > 1 && text.compare(i, s.size(), s) == 0) {
-        const size_t first = std::min(utf8_char_len(static_cast<unsigned char>(s[0])), s.size() - 1);
-        out.append(s, 0, first);
-        out.push_back(kMarker);
-        out.append(s, first, std::string::npos);
-        i += s.size();
-        hit = true;
-        break;
-      }
-    }
-    if (!hit) out.push_back(text[i++]);
-  }
-  return out;
+// More than `max_tokens` prompt tokens (ctx - 1: one must be left to generate). Said before the
+// whole prompt is tokenized, so the exact count is not known.
+[[noreturn]] void prompt_too_long(const ServedModel& model, int64_t max_tokens, size_t text_bytes, const char* param) {
+  throw ApiError(400, "invalid_request_error",
+                 fmt::format("this model's maximum context length is {} tokens, but the prompt alone has more than "
+                             "{} tokens ({} bytes of text), leaving no room for the completion. Shorten the prompt",
+                             model.ctx, max_tokens, text_bytes),
+                 param, "context_length_exceeded");
 }
 
 // content: a string, or a list of {"type": "text", "text": ...} parts joined with "\n" (as vLLM does).
@@ -111,7 +96,9 @@ ojson normalize_message(const ojson& msg, size_t i, const ServedModel& model) {
   if (content) {
     std::string text = content_text(*content, path + ".content");
     // Assistant history is the client's own, and templates split "</think>" out of it: kept as is.
-    out["content"] = role == "assistant" ? text : escape_specials(text, model.special_strings);
+    if (role == "assistant") out["content"] = std::move(text);
+    else if (model.escaper) out["content"] = model.escaper->escape(text);
+    else out["content"] = SpecialEscaper(model.special_strings).escape(text);
   } else {
     out["content"] = nullptr;  // an assistant turn that only calls tools (the V3 template tests `is none`)
   }
@@ -152,7 +139,7 @@ void validate_tools(const ojson& tools) {
 
 }  // namespace
 
-RenderedChat render_chat_prompt(const ojson& body, const ServedModel& model) {
+RenderedChat render_chat_prompt(const ojson& body, const ServedModel& model, int64_t max_tokens) {
   if (!model.chat_template)
     throw ApiError(400, "invalid_request_error",
                    fmt::format("model '{}' has no chat template (tokenizer_config.json has no chat_template): use "
@@ -180,24 +167,29 @@ RenderedChat render_chat_prompt(const ojson& body, const ServedModel& model) {
     bad_request("messages", "the chat template could not render these messages: {}", e.what());
   }
   RenderedChat out;
+  const size_t limit = max_tokens < 0 ? SIZE_MAX : size_t(max_tokens);
   for (size_t start = 0; start <= text.size();) {
-    size_t end = text.find(kMarker, start);
+    size_t end = text.find(kSpecialMarker, start);
     if (end == std::string::npos) end = text.size();
     std::string_view piece(text.data() + start, end - start);
-    std::vector<int32_t> ids = model.tokenizer->encode(piece, false);
-    out.ids.insert(out.ids.end(), ids.begin(), ids.end());
+    if (!model.tokenizer->encode_at_most(piece, limit - std::min(limit, out.ids.size()), out.ids) ||
+        out.ids.size() > limit)
+      prompt_too_long(model, max_tokens, text.size(), "messages");
     out.text.append(piece);
     start = end + 1;
   }
   return out;
 }
 
-std::vector<int32_t> encode_completion_prompt(const std::string& text, const ServedModel& model) {
+std::vector<int32_t> encode_completion_prompt(const std::string& text, const ServedModel& model, int64_t max_tokens) {
   const TokenizerConfig& c = model.tokenizer_config;
+  const size_t limit = max_tokens < 0 ? SIZE_MAX : size_t(max_tokens);
+  std::vector<int32_t> ids;
   // What transformers' tokenizer(prompt) does for DeepSeek, and what `frugal generate --prompt` does.
-  if (c.add_bos_token && c.bos_token && text.rfind(*c.bos_token, 0) != 0)
-    return model.tokenizer->encode(*c.bos_token + text, false);
-  return model.tokenizer->encode(text, false);
+  const bool bos = c.add_bos_token && c.bos_token && text.rfind(*c.bos_token, 0) != 0;
+  if (!model.tokenizer->encode_at_most(bos ? *c.bos_token + text : text, limit, ids))
+    prompt_too_long(model, max_tokens, text.size(), "prompt");
+  return ids;
 }
 
 }  // namespace frugal::serve

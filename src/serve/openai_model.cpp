@@ -30,7 +30,9 @@ std::vector<std::string> added_token_strings(std::string_view tokenizer_json_tex
 
 void finish_served_model(ServedModel& m, ReasoningParser reasoning) {
   const std::string& src = m.tokenizer_config.chat_template;
-  m.chat_template = src.empty() ? nullptr : std::make_shared<const ChatTemplate>(src);
+  m.chat_template =
+      src.empty() ? nullptr : std::make_shared<const ChatTemplate>(src, m.tokenizer_config.chat_template_source);
+  m.escaper = std::make_shared<const SpecialEscaper>(m.special_strings);
   switch (reasoning) {
     case ReasoningParser::kAuto: m.reasoning = src.find("</think>") != std::string::npos; break;
     case ReasoningParser::kDeepSeekR1: m.reasoning = true; break;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "infer/model_info.h"
+#include "serve/special_escape.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
@@ -31,6 +32,7 @@ struct ServedModel {
   std::vector<int32_t> eos_ids;     // end generation with finish_reason "stop" (unless ignore_eos)
   bool reasoning = false;           // split <think>...</think> out of chat outputs
   std::vector<std::string> special_strings;  // special-token texts, escaped out of user content
+  std::shared_ptr<const SpecialEscaper> escaper;  // built from special_strings by finish_served_model
   nlohmann::json meta = nlohmann::json::object();  // extra facts for /v1/models (n_params, ...)
 };
 
@@ -43,7 +45,7 @@ ServedModel load_served_model(const std::string& model_dir, const std::string& t
 // matches inside text, and so what must be escaped out of user content.
 std::vector<std::string> added_token_strings(std::string_view tokenizer_json_text);
 
-// Fills the derived fields (chat_template, reasoning) of a model whose name, tokenizer,
+// Fills the derived fields (chat_template, escaper, reasoning) of a model whose name, tokenizer,
 // tokenizer_config, vocab_size, ctx, eos_ids and special_strings are set. For tests and the loader.
 void finish_served_model(ServedModel& m, ReasoningParser reasoning);
 

@@ -197,7 +197,7 @@ ParsedRequest parse_chat_request(const ojson& body, const ServedModel& model, co
   r.parse_tools = tools_on;
   r.parallel_tool_calls = get_bool(body, "parallel_tool_calls", "").value_or(true);
 
-  RenderedChat chat = render_chat_prompt(body, model);
+  RenderedChat chat = render_chat_prompt(body, model, max_prompt_tokens(model));
   r.gen.prompt = std::move(chat.ids);
   r.reasoning = model.reasoning;
   if (r.reasoning) {  // a template that pre-fills "<think>\n" leaves the model inside the block
@@ -230,7 +230,7 @@ ParsedRequest parse_completion_request(const ojson& body, const ServedModel& mod
   const ojson* p = prompt;
   if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array())) p = &(*p)[0];
   if (p->is_string()) {
-    r.gen.prompt = encode_completion_prompt(p->get<std::string>(), model);
+    r.gen.prompt = encode_completion_prompt(p->get<std::string>(), model, max_prompt_tokens(model));
   } else if (p->is_array() && std::all_of(p->begin(), p->end(), [](const ojson& v) { return v.is_number(); })) {
     for (size_t i = 0; i < p->size(); ++i) {
       const ojson& v = (*p)[i];

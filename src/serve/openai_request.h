@@ -3,6 +3,7 @@
 // parsing). Every cap of docs/serving.md, Request validation, is checked here; anything wrong is a 400 naming the
 // field, and parameters we do not implement are refused by name, never silently ignored.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -61,10 +62,16 @@ struct RenderedChat {
   std::string text;             // what the template produced (markers removed)
   std::vector<int32_t> ids;
 };
-RenderedChat render_chat_prompt(const nlohmann::ordered_json& body, const ServedModel& model);
+// With max_tokens >= 0, a prompt of more tokens is a 400 context_length_exceeded, found without
+// tokenizing the rest of it (the cost of an oversized prompt is bounded by the limit).
+RenderedChat render_chat_prompt(const nlohmann::ordered_json& body, const ServedModel& model, int64_t max_tokens = -1);
 
 // Completion prompt text -> ids as `frugal generate --prompt` encodes it (BOS added when the
-// tokenizer config asks for it).
-std::vector<int32_t> encode_completion_prompt(const std::string& text, const ServedModel& model);
+// tokenizer config asks for it); max_tokens as for render_chat_prompt.
+std::vector<int32_t> encode_completion_prompt(const std::string& text, const ServedModel& model,
+                                              int64_t max_tokens = -1);
+
+// The most tokens a generation prompt may have: the context less one token to generate.
+inline int64_t max_prompt_tokens(const ServedModel& model) { return std::max<int64_t>(0, model.ctx - 1); }
 
 }  // namespace frugal::serve

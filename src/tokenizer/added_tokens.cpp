@@ -1,7 +1,6 @@
 #include "tokenizer/added_tokens.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "tokenizer/utf8.h"
 
@@ -29,37 +28,13 @@ int64_t first_char(std::string_view s, size_t begin, int* len) {
   return utf8_decode(reinterpret_cast<const uint8_t*>(s.data()) + begin, l);
 }
 
-}  // namespace
-
-void AddedTokenMatcher::build(const std::vector<const AddedToken*>& tokens) {
-  tokens_.clear();
-  for (auto& v : by_first_) v.clear();
-  for (const AddedToken* t : tokens) {
-    if (t->content.empty()) continue;
-    tokens_.push_back(t);
-    by_first_[uint8_t(t->content[0])].push_back(t);
-  }
-  for (auto& v : by_first_)
-    std::stable_sort(v.begin(), v.end(),
-                     [](const AddedToken* a, const AddedToken* b) { return a->content.size() > b->content.size(); });
-}
-
-void AddedTokenMatcher::split(std::string_view text, std::vector<Segment>& out) const {
-  if (tokens_.empty()) {
-    if (!text.empty()) out.push_back({-1, text});
-    return;
-  }
+// Leftmost-longest splitting; `find(rest)` is the longest token that is a prefix of `rest`.
+template <typename Find>
+void split_with(std::string_view text, std::vector<Segment>& out, Find find) {
   size_t emitted = 0;  // end of the last accepted token (the reference's start_offset)
   size_t pos = 0;
   while (pos < text.size()) {
-    const auto& cands = by_first_[uint8_t(text[pos])];
-    const AddedToken* hit = nullptr;
-    for (const AddedToken* t : cands) {
-      if (t->content.size() <= text.size() - pos && std::memcmp(text.data() + pos, t->content.data(), t->content.size()) == 0) {
-        hit = t;
-        break;
-      }
-    }
+    const AddedToken* hit = find(text.substr(pos));
     if (!hit) {
       ++pos;
       continue;
@@ -97,6 +72,38 @@ void AddedTokenMatcher::split(std::string_view text, std::vector<Segment>& out) 
     emitted = stop;
   }
   if (emitted < text.size()) out.push_back({-1, text.substr(emitted)});
+}
+
+}  // namespace
+
+void AddedTokenMatcher::build(const std::vector<const AddedToken*>& tokens) {
+  tokens_.clear();
+  trie_ = PrefixTrie();
+  for (const AddedToken* t : tokens) {
+    if (t->content.empty()) continue;
+    trie_.add(t->content, int32_t(tokens_.size()));
+    tokens_.push_back(t);
+  }
+}
+
+void AddedTokenMatcher::split(std::string_view text, std::vector<Segment>& out) const {
+  if (tokens_.empty()) {
+    if (!text.empty()) out.push_back({-1, text});
+    return;
+  }
+  split_with(text, out, [this](std::string_view rest) -> const AddedToken* {
+    const PrefixTrie::Match m = trie_.longest_prefix(rest);
+    return m.value < 0 ? nullptr : tokens_[size_t(m.value)];
+  });
+}
+
+void AddedTokenMatcher::split_reference(std::string_view text, std::vector<Segment>& out) const {
+  split_with(text, out, [this](std::string_view rest) -> const AddedToken* {
+    const AddedToken* best = nullptr;
+    for (const AddedToken* t : tokens_)
+      if (rest.starts_with(t->content) && (!best || t->content.size() > best->content.size())) best = t;
+    return best;
+  });
 }
 
 }  // namespace frugal::tok

@@ -2,11 +2,12 @@
 // leftmost-longest, with the single_word, lstrip and rstrip rules of the reference. Tokens with
 // normalized=false are matched in the raw text, the others in the normalized text.
 #pragma once
-#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "tokenizer/prefix_trie.h"
 
 namespace frugal::tok {
 
@@ -27,11 +28,14 @@ class AddedTokenMatcher {
   void build(const std::vector<const AddedToken*>& tokens);
   bool empty() const { return tokens_.empty(); }
   // Appends the segments of `text` (views into it); stripped whitespace belongs to the token.
+  // Linear in the text's length: each position costs at most the longest token's length.
   void split(std::string_view text, std::vector<Segment>& out) const;
+  // The same with the obvious search (every token tried at every position): the definition
+  // split() is tested against.
+  void split_reference(std::string_view text, std::vector<Segment>& out) const;
 
  private:
-  // Candidates by first byte, longest first, so the first hit at a position is the longest.
-  std::array<std::vector<const AddedToken*>, 256> by_first_{};
+  PrefixTrie trie_;  // content -> index into tokens_ (the first of equal contents)
   std::vector<const AddedToken*> tokens_;
 };
 

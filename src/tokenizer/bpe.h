@@ -66,6 +66,8 @@ class BpeModel {
   std::optional<int32_t> token_to_id(std::string_view token) const;
   const std::string* id_to_token(int32_t id) const;
   int32_t max_id() const { return int32_t(id_to_token_.size()) - 1; }
+  // Runs of unknown characters fuse into one unk token (so one token can stand for any length).
+  bool fuse_unk() const { return fuse_unk_ && unk_id_.has_value(); }
 
  private:
   void merge_symbols(std::vector<int32_t>& syms) const;

@@ -6,10 +6,25 @@
 
 namespace frugal {
 
-ChatTemplate::ChatTemplate(std::string_view source) : root_(jinja::parse_template(source)) {}
+namespace {
+
+std::shared_ptr<const jinja::Node> parse_named(std::string_view source, const std::string& name) {
+  try {
+    return jinja::parse_template(source);
+  } catch (const Error& e) {
+    if (name.empty()) throw;
+    fail(e.kind(), "{}: {}", name, e.what());
+  }
+}
+
+}  // namespace
+
+ChatTemplate::ChatTemplate(std::string_view source, std::string name)
+    : root_(parse_named(source, name)), name_(std::move(name)) {}
 
 std::string ChatTemplate::render(const nlohmann::ordered_json& context, const ChatTemplateLimits& limits) const {
   if (!context.is_object()) fail(ErrorKind::kInvalidArgument, "chat template context must be a JSON object");
+  jinja::ContainerArena arena;  // first made, last gone: empties what the render leaves in cycles
   jinja::Scope globals;
   jinja::install_globals(globals);
   for (auto it = context.begin(); it != context.end(); ++it) globals.set(it.key(), jinja::from_json(it.value()));
@@ -18,7 +33,11 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context, const Ch
   l.max_call_depth = limits.max_call_depth;
   l.max_output_bytes = limits.max_output_bytes;
   l.max_list_items = limits.max_list_items;
-  jinja::Interpreter interp(l);
+  l.max_total_bytes = limits.max_total_bytes;
+  l.max_total_items = limits.max_total_items;
+  l.max_seconds = limits.max_seconds;
+  l.cancel = limits.cancel;
+  jinja::Interpreter interp(l, name_);
   return interp.render(*root_, globals);
 }
 

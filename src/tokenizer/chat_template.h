@@ -1,9 +1,11 @@
 // Chat templates: the Jinja `chat_template` of tokenizer_config.json rendered by our own
 // interpreter (src/tokenizer/jinja_*), matching Hugging Face's renderers (@huggingface/jinja and
 // transformers: trim_blocks and lstrip_blocks on). Execution is bounded: a template that loops or
-// recurses without end, builds huge strings or lists, or reaches for attributes like __class__
-// fails with a frugal::Error naming the template line — it never hangs, crashes or runs code.
+// recurses without end, builds huge strings or lists (or a list that contains itself), runs past
+// its time, or reaches for attributes like __class__ fails with a frugal::Error naming the
+// template file and line and the limit — it never hangs, crashes or runs code.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,26 +22,35 @@ namespace jinja {
 struct Node;
 }
 
+// The budget of one render (src/tokenizer/jinja_budget.h). Steps alone do not bound the work:
+// one step can build a 16 MB string or copy a million-item list, so bytes and items are counted
+// too. A real chat template renders a 4 MiB conversation far inside these.
 struct ChatTemplateLimits {
-  int64_t max_steps = 5'000'000;        // statements + expression nodes + loop iterations
-  int max_call_depth = 64;              // nested macro calls
-  size_t max_output_bytes = 16u << 20;  // rendered text and any single string
-  size_t max_list_items = 1u << 20;     // any single list
+  int64_t max_steps = 5'000'000;          // statements + expression nodes + loop iterations
+  int max_call_depth = 64;                // nested macro calls
+  size_t max_output_bytes = 16u << 20;    // rendered text and any single string
+  size_t max_list_items = 1u << 20;       // any single list or dict
+  uint64_t max_total_bytes = 256u << 20;  // string bytes built, copied or scanned in one render
+  uint64_t max_total_items = 16u << 20;   // list and dict items built, copied or scanned in one render
+  double max_seconds = 10;                // wall-clock limit of one render; 0: none
+  const std::atomic<bool>* cancel = nullptr;  // a server's stop flag: the render ends when it turns true
 };
 
 class ChatTemplate {
  public:
-  // Parses the template; throws frugal::Error (kFormat) "template line N: ..." for syntax errors
-  // and unsupported constructs.
-  explicit ChatTemplate(std::string_view source);
+  // Parses the template; throws frugal::Error (kFormat) "NAME: template line N: ..." for syntax
+  // errors and unsupported constructs. `name` says where the template came from (a file).
+  explicit ChatTemplate(std::string_view source, std::string name = "");
 
   // Renders with `context` (a JSON object) as the template's variables. Throws frugal::Error:
-  // kFormat "template line N: ..." for runtime errors and exceeded limits, kInvalidArgument for
-  // raise_exception() (the template rejecting its input).
+  // kFormat "NAME: template line N: ..." for runtime errors and exceeded limits,
+  // kInvalidArgument for raise_exception() (the template rejecting its input).
   std::string render(const nlohmann::ordered_json& context, const ChatTemplateLimits& limits = {}) const;
+  const std::string& name() const { return name_; }
 
  private:
   std::shared_ptr<const jinja::Node> root_;
+  std::string name_;
 };
 
 // One conversation to render, as `frugal chat-template --jsonl` reads it:

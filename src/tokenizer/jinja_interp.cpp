@@ -24,31 +24,18 @@ void Scope::set(const std::string& name, Value v) {
   vars.emplace_back(name, std::move(v));
 }
 
-void Interpreter::error(int line, const std::string& message) const {
-  fail(ErrorKind::kFormat, "template line {}: {}", line, message);
-}
-
-void Interpreter::step(int line) {
-  if (++steps_ > limits_.max_steps)
-    error(line, fmt::format("template exceeded {} execution steps (endless loop?)", limits_.max_steps));
-}
-
-void Interpreter::check_string(size_t bytes, int line) const {
-  if (bytes > limits_.max_output_bytes)
-    error(line, fmt::format("string or output larger than {} bytes", limits_.max_output_bytes));
-}
-
-void Interpreter::check_list(size_t items, int line) const {
-  if (items > limits_.max_list_items) error(line, fmt::format("list longer than {} items", limits_.max_list_items));
-}
-
-void Interpreter::append(std::string& out, const std::string& s, int line) const {
+void Interpreter::append(std::string& out, const std::string& s, int line) {
   check_string(out.size() + s.size(), line);
+  bytes(s.size());
   out += s;
 }
 
+void Interpreter::append_value(std::string& out, const Value& v, int line) {
+  if (v.is_string()) return append(out, v.str(), line);  // no copy of the text on the way
+  append(out, to_output(v, &budget_), line);
+}
+
 std::string Interpreter::render(const Node& root, Scope& globals) {
-  steps_ = 0;
   call_depth_ = 0;
   std::string out;
   Scope top{{}, &globals};
@@ -70,7 +57,7 @@ Interpreter::Flow Interpreter::exec(const Node& n, Scope& scope, std::string& ou
   switch (n.kind) {
     case NodeKind::kBlock: return exec_block(n, scope, out);
     case NodeKind::kText: append(out, n.name, n.line); return Flow::kNormal;
-    case NodeKind::kOutput: append(out, to_output(eval(*n.kids[0], scope)), n.line); return Flow::kNormal;
+    case NodeKind::kOutput: append_value(out, eval(*n.kids[0], scope), n.line); return Flow::kNormal;
     case NodeKind::kIf: {
       for (size_t k = 0; k + 1 < n.kids.size(); k += 2) {
         if (!n.kids[k] || eval(*n.kids[k], scope).truthy()) return exec(*n.kids[k + 1], scope, out);
@@ -106,10 +93,10 @@ Interpreter::Flow Interpreter::exec(const Node& n, Scope& scope, std::string& ou
         CallArgs args = eval_args(**it, 1, scope);
         v = apply_filter(*this, (*it)->name, std::move(v), args);
       }
-      append(out, to_output(v), n.line);
+      append_value(out, v, n.line);
       return f;
     }
-    default: append(out, to_output(eval(n, scope)), n.line); return Flow::kNormal;
+    default: append_value(out, eval(n, scope), n.line); return Flow::kNormal;
   }
 }
 
@@ -117,15 +104,10 @@ Interpreter::Flow Interpreter::exec_for(const Node& n, Scope& scope, std::string
   const Value iterable = eval(*n.kids[0], scope);
   List items;
   switch (iterable.kind) {
-    case Value::Kind::kList: items = *iterable.list; break;
-    case Value::Kind::kDict:
-      for (const auto& [k, v] : iterable.dict->items) items.push_back(Value::string(k));
-      break;
-    case Value::Kind::kString: {
-      for (std::string& c : code_points(iterable.s)) items.push_back(Value::string(std::move(c)));
-      break;
-    }
     case Value::Kind::kUndefined: break;
+    case Value::Kind::kList:
+    case Value::Kind::kDict:
+    case Value::Kind::kString: items = as_items(*this, iterable, n.line, "for"); break;
     default: error(n.line, fmt::format("cannot loop over a value of type {}", iterable.type_name()));
   }
   Scope body_scope{{}, &scope};
@@ -208,14 +190,14 @@ Value Interpreter::get_attr(const Value& obj, const std::string& name, int line)
 Value Interpreter::get_item(const Value& obj, const Value& key, int line) {
   if (obj.is_dict()) {
     if (!key.is_string()) return Value::undefined();
-    if (key.s.starts_with("__")) error(line, fmt::format("access to attribute '{}' is not allowed", key.s));
-    const Value* v = obj.dict->find(key.s);
+    if (key.str().starts_with("__")) error(line, fmt::format("access to attribute '{}' is not allowed", key.str()));
+    const Value* v = obj.dict->find(key.str());
     return v ? *v : Value::undefined();
   }
   if (obj.is_list() || obj.is_string()) {
     if (!key.is_int()) {
-      if (key.is_string() && key.s.starts_with("__"))
-        error(line, fmt::format("access to attribute '{}' is not allowed", key.s));
+      if (key.is_string() && key.str().starts_with("__"))
+        error(line, fmt::format("access to attribute '{}' is not allowed", key.str()));
       return Value::undefined();
     }
     if (obj.is_list()) {
@@ -223,13 +205,27 @@ Value Interpreter::get_item(const Value& obj, const Value& key, int line) {
       if (idx < 0 || idx >= int64_t(obj.list->size())) return Value::undefined();
       return (*obj.list)[size_t(idx)];
     }
-    const std::vector<std::string> chars = code_points(obj.s);
-    int64_t idx = key.i < 0 ? key.i + int64_t(chars.size()) : key.i;
-    if (idx < 0 || idx >= int64_t(chars.size())) return Value::undefined();
-    return Value::string(chars[size_t(idx)]);
+    // A code point of the string, found by walking to it (what is walked is charged).
+    const std::string& s = obj.str();
+    int64_t idx = key.i;
+    if (idx < 0) {
+      bytes(s.size());
+      idx += int64_t(code_point_count(s));
+      if (idx < 0) return Value::undefined();
+    }
+    for (size_t k = 0; k < s.size(); --idx) {
+      const size_t len = code_point_bytes(s, k);
+      if (idx == 0) {
+        bytes(k + len);
+        return Value::string(s.substr(k, len));
+      }
+      k += len;
+    }
+    bytes(s.size());
+    return Value::undefined();
   }
-  if (key.is_string() && key.s.starts_with("__"))
-    error(line, fmt::format("access to attribute '{}' is not allowed", key.s));
+  if (key.is_string() && key.str().starts_with("__"))
+    error(line, fmt::format("access to attribute '{}' is not allowed", key.str()));
   return Value::undefined();
 }
 
@@ -245,14 +241,17 @@ Value Interpreter::eval(const Node& n, Scope& scope) {
     case NodeKind::kTuple: {
       List items;
       for (const NodePtr& k : n.kids) items.push_back(eval(*k, scope));
+      this->items(items.size() + 1);
       return Value::new_list(std::move(items));
     }
     case NodeKind::kDict: {
       Value d = Value::new_dict();
+      this->items(n.kids.size() / 2 + 1);
       for (size_t k = 0; k + 1 < n.kids.size(); k += 2) {
         Value key = eval(*n.kids[k], scope);
         if (!key.is_string()) error(n.line, fmt::format("dict keys must be strings, not {}", key.type_name()));
-        d.dict->set(key.s, eval(*n.kids[k + 1], scope));
+        bytes(key.str().size());  // the key is copied into the dict
+        d.dict->set(key.str(), eval(*n.kids[k + 1], scope));
       }
       return d;
     }
@@ -323,8 +322,8 @@ Value Interpreter::eval_call(const Node& n, Scope& scope) {
 
 Value Interpreter::call_macro(const Callable& fn, CallArgs& args, Scope& caller) {
   const Node& m = *fn.macro;
-  if (call_depth_ >= limits_.max_call_depth)
-    error(args.line, fmt::format("macro calls nested deeper than {} (endless recursion?)", limits_.max_call_depth));
+  if (call_depth_ >= limits().max_call_depth)
+    error(args.line, fmt::format("macro calls nested deeper than {} (endless recursion?)", limits().max_call_depth));
   if (args.pos.size() > m.names.size())
     error(args.line, fmt::format("macro '{}' takes {} arguments, {} given", m.name, m.names.size(), args.pos.size()));
   Scope local{{}, &caller};
@@ -363,34 +362,66 @@ int64_t floor_div(int64_t a, int64_t b) {
 
 }  // namespace
 
+Value Interpreter::concat(const Value& l, const Value& r, int line) {
+  std::string s = to_output(l, &budget_);
+  const std::string rs = to_output(r, &budget_);
+  check_string(s.size() + rs.size(), line);
+  bytes(s.size() + rs.size());
+  s += rs;
+  return Value::string(std::move(s));
+}
+
+// 'ab' * n and [x, y] * n. The result's size is known before it is built, so it is checked and
+// charged first: '' * 10**18 is the empty string at once, 'x' * 10**18 an error at once.
+Value Interpreter::repeat(const Value& l, int64_t times, int line) {
+  const uint64_t count = times > 0 ? uint64_t(times) : 0;
+  const bool str = l.is_string();
+  const uint64_t unit = str ? l.str().size() : l.list->size();
+  const uint64_t limit = str ? limits().max_output_bytes : limits().max_list_items;
+  if (unit != 0 && count > limit / unit)
+    error(line, str ? fmt::format("a {}-byte string repeated {} times: string or output larger than {} bytes", unit,
+                                  count, limit)
+                    : fmt::format("a {}-item list repeated {} times: list longer than {} items", unit, count, limit));
+  const uint64_t total = unit * count;  // <= limit: no overflow
+  if (str) {
+    bytes(total);
+    std::string s;
+    s.reserve(total);
+    for (uint64_t k = 0; total && k < count; ++k) s += l.str();
+    return Value::string(std::move(s));
+  }
+  items(total);
+  List out;
+  out.reserve(total);
+  for (uint64_t k = 0; total && k < count; ++k) out.insert(out.end(), l.list->begin(), l.list->end());
+  return Value::new_list(std::move(out));
+}
+
 Value Interpreter::eval_binary(const Node& n, Scope& scope) {
   const std::string& op = n.name;
   Value l = eval(*n.kids[0], scope);
   if (op == "and") return l.truthy() ? eval(*n.kids[1], scope) : l;
   if (op == "or") return l.truthy() ? l : eval(*n.kids[1], scope);
   Value r = eval(*n.kids[1], scope);
-  if (op == "==") return Value::boolean(values_equal(l, r));
-  if (op == "!=") return Value::boolean(!values_equal(l, r));
+  if (op == "==") return Value::boolean(values_equal(l, r, &budget_));
+  if (op == "!=") return Value::boolean(!values_equal(l, r, &budget_));
   if (op == "in" || op == "not in") {
     bool found = false;
     if (r.is_string()) {
       if (!l.is_string()) error(n.line, fmt::format("'in <string>' needs a string on the left, not {}", l.type_name()));
-      found = r.s.find(l.s) != std::string::npos;
+      bytes(r.str().size());
+      found = r.str().find(l.str()) != std::string::npos;
     } else if (r.is_list()) {
-      for (const Value& x : *r.list) found = found || values_equal(l, x);
+      items(r.list->size());
+      for (const Value& x : *r.list) found = found || values_equal(l, x, &budget_);
     } else if (r.is_dict()) {
-      found = l.is_string() && r.dict->find(l.s) != nullptr;
+      found = l.is_string() && r.dict->find(l.str()) != nullptr;
     } else if (!r.is_undefined() && !r.is_none()) {
       error(n.line, fmt::format("'in' needs a string, list or dict on the right, not {}", r.type_name()));
     }
     return Value::boolean(found != (op == "not in"));
   }
-  if (op == "~") {
-    std::string s = to_output(l);
-    s += to_output(r);
-    check_string(s.size(), n.line);
-    return Value::string(std::move(s));
-  }
+  if (op == "~") return concat(l, r, n.line);
   auto bad = [&]() {
     error(n.line, fmt::format("unsupported operand types for '{}': {} and {}", op, l.type_name(), r.type_name()));
   };
@@ -402,7 +433,8 @@ Value Interpreter::eval_binary(const Node& n, Scope& scope) {
       if (l.is_int() && r.is_int()) c = l.i < r.i ? -1 : l.i > r.i ? 1 : 0;
       else c = l.as_double() < r.as_double() ? -1 : l.as_double() > r.as_double() ? 1 : 0;
     } else if (l.is_string() && r.is_string()) {
-      c = l.s.compare(r.s);
+      bytes(std::min(l.str().size(), r.str().size()));
+      c = l.str().compare(r.str());
     } else {
       bad();
     }
@@ -413,33 +445,21 @@ Value Interpreter::eval_binary(const Node& n, Scope& scope) {
   }
   if (op == "+") {
     if (l.is_list() && r.is_list()) {
-      check_list(l.list->size() + r.list->size(), n.line);
-      List items = *l.list;
-      items.insert(items.end(), r.list->begin(), r.list->end());
-      return Value::new_list(std::move(items));
+      const size_t total = l.list->size() + r.list->size();
+      check_list(total, n.line);
+      items(total);
+      List out;
+      out.reserve(total);
+      out.insert(out.end(), l.list->begin(), l.list->end());
+      out.insert(out.end(), r.list->begin(), r.list->end());
+      return Value::new_list(std::move(out));
     }
     if (l.is_string() || r.is_string()) {
       if (l.is_none() || r.is_none()) bad();
-      std::string s = to_output(l);
-      s += to_output(r);
-      check_string(s.size(), n.line);
-      return Value::string(std::move(s));
+      return concat(l, r, n.line);
     }
   }
-  if (op == "*" && (l.is_string() || l.is_list()) && r.is_int()) {
-    const int64_t count = std::max<int64_t>(0, r.i);
-    if (l.is_string()) {
-      if (count > 0 && l.s.size() * uint64_t(count) / uint64_t(count) != l.s.size()) bad();
-      check_string(l.s.size() * size_t(count), n.line);
-      std::string s;
-      for (int64_t k = 0; k < count; ++k) s += l.s;
-      return Value::string(std::move(s));
-    }
-    check_list(l.list->size() * size_t(std::min<int64_t>(count, int64_t(limits_.max_list_items) + 1)), n.line);
-    List items;
-    for (int64_t k = 0; k < count; ++k) items.insert(items.end(), l.list->begin(), l.list->end());
-    return Value::new_list(std::move(items));
-  }
+  if (op == "*" && (l.is_string() || l.is_list()) && r.is_int()) return repeat(l, r.i, n.line);
   if (!l.is_number() || !r.is_number()) {
     if (op == "%" && l.is_string()) error(n.line, "string formatting with '%' is not supported; use '~' or '+'");
     bad();

@@ -1,5 +1,7 @@
 // Methods of template values (Python's str/list/dict methods that chat templates use) and the
-// global functions: range, namespace, raise_exception, strftime_now, dict.
+// global functions: range, namespace, raise_exception, strftime_now, dict. Work on strings and
+// lists is charged to the interpreter's budget (jinja_budget.h).
+#include <algorithm>
 #include <ctime>
 
 #include "core/error.h"
@@ -11,7 +13,8 @@ namespace frugal::jinja {
 Value call_method(Interpreter& in, Value& obj, const std::string& name, CallArgs& a) {
   const int line = a.line;
   if (obj.is_string()) {
-    const std::string& s = obj.s;
+    const std::string& s = obj.str();
+    in.bytes(s.size());  // every string method reads the string (most copy it)
     if (name == "strip") return Value::string(strip(s, arg(a, 0, "chars", Value::none()), true, true));
     if (name == "lstrip") return Value::string(strip(s, arg(a, 0, "chars", Value::none()), true, false));
     if (name == "rstrip") return Value::string(strip(s, arg(a, 0, "chars", Value::none()), false, true));
@@ -27,25 +30,30 @@ Value call_method(Interpreter& in, Value& obj, const std::string& name, CallArgs
       const Value sep = arg(a, 0, "sep", Value::none());
       const Value maxsplit = arg(a, 1, "maxsplit", Value::integer(-1));
       if (!maxsplit.is_int()) in.error(line, "split(): maxsplit must be an integer");
-      if (name == "rsplit" && maxsplit.i >= 0 && sep.is_string() && !sep.s.empty()) {
+      if (name == "rsplit" && maxsplit.i >= 0 && sep.is_string() && !sep.str().empty()) {
+        // From the right, collected in reverse (inserting at the front would be quadratic).
+        const std::string& sp = sep.str();
         List parts;
-        std::string rest = s;
+        size_t end = s.size();
         for (int64_t k = 0; k < maxsplit.i; ++k) {
-          const size_t hit = rest.rfind(sep.s);
+          const size_t hit = end >= sp.size() ? s.rfind(sp, end - sp.size()) : std::string::npos;
           if (hit == std::string::npos) break;
-          parts.insert(parts.begin(), Value::string(rest.substr(hit + sep.s.size())));
-          rest.resize(hit);
+          in.check_list(parts.size() + 2, line);
+          parts.push_back(Value::string(s.substr(hit + sp.size(), end - hit - sp.size())));
+          end = hit;
         }
-        parts.insert(parts.begin(), Value::string(rest));
+        parts.push_back(Value::string(s.substr(0, end)));
+        std::reverse(parts.begin(), parts.end());
+        in.items(parts.size());
         return Value::new_list(std::move(parts));
       }
       return split(in, s, sep, name == "rsplit" ? -1 : maxsplit.i, line);
     }
     if (name == "splitlines") {
       Value parts = split(in, s, Value::string("\n"), -1, line);
-      if (!parts.list->empty() && parts.list->back().s.empty()) parts.list->pop_back();
+      if (!parts.list->empty() && parts.list->back().str().empty()) parts.list->pop_back();
       for (Value& p : *parts.list)
-        if (p.s.ends_with("\r")) p.s.pop_back();
+        if (p.str().ends_with("\r")) p = Value::string(p.str().substr(0, p.str().size() - 1));
       return parts;
     }
     if (name == "replace") {
@@ -67,7 +75,7 @@ Value call_method(Interpreter& in, Value& obj, const std::string& name, CallArgs
         if (name == "index") in.error(line, "index(): substring not found");
         return Value::integer(-1);
       }
-      return Value::integer(int64_t(utf8_length(s.substr(0, hit))));
+      return Value::integer(int64_t(utf8_length(s.substr(0, hit))));  // (a copy, charged above)
     }
     if (name == "join") {
       std::string out;
@@ -75,7 +83,8 @@ Value call_method(Interpreter& in, Value& obj, const std::string& name, CallArgs
       for (const Value& x : as_items(in, arg(a, 0, "iterable"), line, "join()")) {
         if (!first) out += s;
         first = false;
-        out += to_output(x);
+        in.bytes(s.size());
+        out += to_output(x, in.budget());
         in.check_string(out.size(), line);
       }
       return Value::string(std::move(out));
@@ -96,7 +105,9 @@ Value call_method(Interpreter& in, Value& obj, const std::string& name, CallArgs
     Dict& d = *obj.dict;
     if (name == "items" || name == "keys" || name == "values") {
       List out;
+      in.items(3 * d.items.size());
       for (const auto& [k, v] : d.items) {
+        if (name != "values") in.bytes(k.size());
         if (name == "items") out.push_back(Value::new_list({Value::string(k), v}));
         else out.push_back(name == "keys" ? Value::string(k) : v);
       }
@@ -104,14 +115,21 @@ Value call_method(Interpreter& in, Value& obj, const std::string& name, CallArgs
     }
     if (name == "get") {
       const Value key = arg(a, 0, "key");
-      const Value* v = key.is_string() ? d.find(key.s) : nullptr;
+      const Value* v = key.is_string() ? d.find(key.str()) : nullptr;
       return v ? *v : arg(a, 1, "default", Value::none());
     }
     if (name == "update") {
       for (const Value& other : a.pos)
-        if (other.is_dict())
-          for (const auto& [k, v] : other.dict->items) d.set(k, v);
+        if (other.is_dict()) {
+          in.check_list(d.items.size() + other.dict->items.size(), line);
+          in.items(other.dict->items.size());
+          for (const auto& [k, v] : other.dict->items) {
+            in.bytes(k.size());
+            d.set(k, v);
+          }
+        }
       for (const auto& [k, v] : a.kw) d.set(k, v);
+      in.check_list(d.items.size(), line);
       return Value::none();
     }
   } else if (obj.is_list()) {
@@ -135,14 +153,16 @@ Value call_method(Interpreter& in, Value& obj, const std::string& name, CallArgs
       if (k < 0) k += int64_t(l.size());
       if (k < 0 || k >= int64_t(l.size())) in.error(line, "pop() index out of range");
       Value v = l[size_t(k)];
+      in.items(l.size() - size_t(k));  // the items after it move
       l.erase(l.begin() + k);
       return v;
     }
     if (name == "index" || name == "count") {
       const Value x = arg(a, 0, "value");
       int64_t n = 0;
+      in.items(l.size());
       for (size_t k = 0; k < l.size(); ++k) {
-        if (!values_equal(l[k], x)) continue;
+        if (!values_equal(l[k], x, in.budget())) continue;
         if (name == "index") return Value::integer(int64_t(k));
         ++n;
       }
@@ -183,7 +203,9 @@ void install_globals(Scope& g) {
           const __int128 span = step > 0 ? (__int128(stop) - start + step - 1) / step : (__int128(start) - stop - step - 1) / -step;
           const __int128 n = span > 0 ? span : 0;
           in.check_list(n > __int128(in.limits().max_list_items) ? in.limits().max_list_items + 1 : size_t(n), a.line);
+          in.items(uint64_t(n));
           List out;
+          out.reserve(size_t(n));
           for (__int128 k = 0; k < n; ++k) out.push_back(Value::integer(int64_t(start + k * step)));
           return Value::new_list(std::move(out));
         }));
@@ -191,7 +213,11 @@ void install_globals(Scope& g) {
           Value ns = Value::new_dict(/*is_namespace=*/true);
           for (const Value& v : a.pos) {
             if (!v.is_dict()) in.error(a.line, "namespace() takes a dict or keyword arguments");
-            for (const auto& [k, x] : v.dict->items) ns.dict->set(k, x);
+            in.items(v.dict->items.size());
+            for (const auto& [k, x] : v.dict->items) {
+              in.bytes(k.size());
+              ns.dict->set(k, x);
+            }
           }
           for (const auto& [k, x] : a.kw) ns.dict->set(k, x);
           return ns;
@@ -200,13 +226,17 @@ void install_globals(Scope& g) {
           Value d = Value::new_dict();
           for (const Value& v : a.pos) {
             if (!v.is_dict()) in.error(a.line, "dict() takes a dict or keyword arguments");
-            for (const auto& [k, x] : v.dict->items) d.dict->set(k, x);
+            in.items(v.dict->items.size());
+            for (const auto& [k, x] : v.dict->items) {
+              in.bytes(k.size());
+              d.dict->set(k, x);
+            }
           }
           for (const auto& [k, x] : a.kw) d.dict->set(k, x);
           return d;
         }));
-  g.set("raise_exception", builtin("raise_exception", [](Interpreter&, CallArgs& a) -> Value {
-          const std::string msg = a.pos.empty() ? std::string("(no message)") : to_output(a.pos[0]);
+  g.set("raise_exception", builtin("raise_exception", [](Interpreter& in, CallArgs& a) -> Value {
+          const std::string msg = a.pos.empty() ? std::string("(no message)") : to_output(a.pos[0], in.budget());
           fail(ErrorKind::kInvalidArgument, "template line {}: raise_exception: {}", a.line, msg);
         }));
   g.set("strftime_now", builtin("strftime_now", [](Interpreter& in, CallArgs& a) {

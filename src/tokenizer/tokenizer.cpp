@@ -1,6 +1,7 @@
 // Encoding and decoding: added-token split -> normalize -> added-token split -> pre-tokenize ->
 // BPE (with a per-thread word cache) -> post-processor; decode maps ids to tokens and through the
 // ByteLevel decoder with lossy UTF-8.
+#include <algorithm>
 #include <deque>
 #include <atomic>
 #include <exception>
@@ -49,12 +50,14 @@ void encode_piece(const Tokenizer::Impl& im, std::string_view piece, std::vector
   cache.map.emplace(std::string(piece), std::vector<int32_t>(out.begin() + std::ptrdiff_t(mark), out.end()));
 }
 
-// Splits on added tokens and normalizes: calls `text_fn` for plain text and `id_fn` for tokens.
-template <typename TextFn, typename IdFn>
-void walk_segments(const Tokenizer::Impl& im, std::string_view text, TextFn text_fn, IdFn id_fn) {
+// Splits on added tokens and normalizes: calls `text_fn` for plain text and `id_fn` for tokens,
+// until `done()` says to stop (checked between segments).
+template <typename TextFn, typename IdFn, typename Done>
+void walk_segments(const Tokenizer::Impl& im, std::string_view text, TextFn text_fn, IdFn id_fn, Done done) {
   std::vector<tok::Segment> raw, norm;
   im.raw_matcher.split(text, raw);
   for (const auto& s : raw) {
+    if (done()) return;
     if (s.id >= 0) {
       id_fn(s.id);
       continue;
@@ -67,6 +70,7 @@ void walk_segments(const Tokenizer::Impl& im, std::string_view text, TextFn text
     norm.clear();
     im.norm_matcher.split(normalized, norm);
     for (const auto& n : norm) {
+      if (done()) return;
       if (n.id >= 0) id_fn(n.id);
       else text_fn(n.text);
     }
@@ -75,18 +79,44 @@ void walk_segments(const Tokenizer::Impl& im, std::string_view text, TextFn text
 
 }  // namespace
 
-void Tokenizer::Impl::encode_text(std::string_view text, std::vector<int32_t>& out) const {
+size_t Tokenizer::Impl::max_token_bytes() const {
+  std::call_once(max_token_bytes_once_, [this] {
+    if (bpe.fuse_unk()) return;
+    // A token's text is at least as long as the bytes it stands for (a byte-level symbol is 1-2
+    // bytes of UTF-8 for one byte); unk and byte-fallback tokens stand for one character, <= 4.
+    size_t m = 4;
+    for (int32_t id = 0; id <= bpe.max_id(); ++id)
+      if (const std::string* t = bpe.id_to_token(id)) m = std::max(m, t->size());
+    max_token_bytes_ = m;
+  });
+  return max_token_bytes_;
+}
+
+bool Tokenizer::Impl::encode_text(std::string_view text, std::vector<int32_t>& out, size_t max_size) const {
   std::vector<std::string_view> pieces;
   std::deque<std::string> storage;
+  bool over = false;
+  auto done = [&] { return over || out.size() > max_size; };
+  const size_t per_token = max_size == SIZE_MAX ? 0 : max_token_bytes();
   walk_segments(
       *this, text,
       [&](std::string_view t) {
         pieces.clear();
         storage.clear();
         pretok.split(t, pieces, storage);
-        for (auto p : pieces) encode_piece(*this, p, out);
+        for (auto p : pieces) {
+          // BPE is the costly part: none once the count is known to be too high, and none on a
+          // piece (a 4 MiB run of letters is one) whose tokens cannot fit.
+          if (done()) return;
+          if (per_token && out.size() + (p.size() + per_token - 1) / per_token > max_size) {
+            over = true;
+            return;
+          }
+          encode_piece(*this, p, out);
+        }
       },
-      [&](int32_t id) { out.push_back(id); });
+      [&](int32_t id) { out.push_back(id); }, done);
+  return !done();
 }
 
 std::vector<std::string> Tokenizer::Impl::pre_tokenize(std::string_view text) const {
@@ -100,7 +130,7 @@ std::vector<std::string> Tokenizer::Impl::pre_tokenize(std::string_view text) co
         pretok.split(t, pieces, storage);
         for (auto p : pieces) result.emplace_back(p);
       },
-      [](int32_t) {});
+      [](int32_t) {}, [] { return false; });
   return result;
 }
 
@@ -126,6 +156,15 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   impl_->encode_text(text, out);
   if (add_special_tokens) out.insert(out.end(), impl_->suffix_ids.begin(), impl_->suffix_ids.end());
   return out;
+}
+
+bool Tokenizer::encode_at_most(std::string_view text, size_t max_tokens, std::vector<int32_t>& out) const {
+  const size_t limit = out.size() + max_tokens;
+  if (limit < max_tokens) {  // no real limit (overflow): encode all
+    impl_->encode_text(text, out);
+    return true;
+  }
+  return impl_->encode_text(text, out, limit);
 }
 
 std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts,

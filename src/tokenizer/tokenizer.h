@@ -25,6 +25,11 @@ class Tokenizer {
   // Text -> ids. add_special_tokens applies the post-processor (e.g. DeepSeek's BOS).
   // Special tokens written in the text are matched as added tokens (as Hugging Face does).
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
+  // Appends the ids of `text` (no post-processor) to `out`, giving up as soon as more than
+  // `max_tokens` would be appended: then returns false and `out` holds a prefix of the encoding.
+  // The work is about that of encoding max_tokens tokens, plus a linear scan of the text for
+  // added tokens and pre-token pieces, so an oversized prompt is refused cheaply.
+  bool encode_at_most(std::string_view text, size_t max_tokens, std::vector<int32_t>& out) const;
   // Ids -> text; incomplete UTF-8 at the end or inside decodes to U+FFFD like Hugging Face.
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
 

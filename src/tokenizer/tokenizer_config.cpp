@@ -70,6 +70,7 @@ TokenizerConfig TokenizerConfig::from_json_text(std::string_view json_text, cons
       fail(ErrorKind::kFormat, "{}: 'chat_template' must be a string or a list of named templates", source);
     }
   }
+  if (!c.chat_template.empty()) c.chat_template_source = source + " (chat_template)";
   return c;
 }
 
@@ -82,7 +83,11 @@ TokenizerConfig TokenizerConfig::load(const std::string& path) {
   if (!text) fail(ErrorKind::kIo, "cannot read {}", p.string());
   TokenizerConfig c = from_json_text(*text, p.string());
   if (c.chat_template.empty()) {
-    if (auto jinja = read_file(p.parent_path() / "chat_template.jinja")) c.chat_template = *jinja;
+    const fs::path jinja_path = p.parent_path() / "chat_template.jinja";
+    if (auto jinja = read_file(jinja_path)) {
+      c.chat_template = *jinja;
+      c.chat_template_source = jinja_path.string();
+    }
   }
   return c;
 }

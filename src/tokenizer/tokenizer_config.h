@@ -12,6 +12,7 @@ namespace frugal {
 
 struct TokenizerConfig {
   std::string chat_template;  // empty when the tokenizer has none
+  std::string chat_template_source;  // where it came from, for errors: "FILE (chat_template)" or the .jinja file
   std::optional<std::string> bos_token, eos_token, pad_token, unk_token;
   bool add_bos_token = false, add_eos_token = false;
 

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,7 +32,16 @@ struct Tokenizer::Impl {
 
   // Pieces of one text segment as the pre-tokenizer produces them (tests compare with `pretok`).
   std::vector<std::string> pre_tokenize(std::string_view text) const;
-  void encode_text(std::string_view text, std::vector<int32_t>& out) const;
+  // Appends the ids of `text`. With a max_size, stops early (between pre-token pieces) once
+  // out.size() would pass it, and returns false.
+  bool encode_text(std::string_view text, std::vector<int32_t>& out, size_t max_size = SIZE_MAX) const;
+  // The most bytes of a pre-token piece that one token can stand for (0: no bound, with fuse_unk):
+  // a piece of n bytes has at least n / max_token_bytes() tokens, known before running BPE on it.
+  size_t max_token_bytes() const;
+
+ private:
+  mutable std::once_flag max_token_bytes_once_;
+  mutable size_t max_token_bytes_ = 0;
 };
 
 namespace tok {
