@@ -4,11 +4,16 @@
 //   encode_lt     1 MiB of '<' through Tokenizer::encode (added-token splitting);
 //   tokenize_*    POST /tokenize with_pieces on 1 MiB of text (English, and text of one token per
 //                 byte), through an in-process server;
-//   str_repeat    the template {{ '' * 10**18 }}; list_repeat: {{ [] * 10**18 }}.
+//   prompt_over_ctx  a 4 MiB completion prompt against a 4096-token context (refused), beside
+//                 prompt_full_encode, the cost of tokenizing all of it (how it was refused before);
+//   str_repeat    the template {{ '' * 10**18 }}; list_repeat: {{ [] * 10**18 }};
+//   tpl_*         hostile templates: a 16 MB string named 100000 times, a list nested 300000
+//                 deep, a list that contains itself printed.
 // Each case runs in its own child process under a time limit, so a hang is reported as such and
 // peak RSS is per case. Run from the repository root:
 //   bench_request_bounds [--case NAME] [--timeout SECONDS] [--data tests/data]
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +49,13 @@ long proc_kb(const char* key) {
   while (std::getline(f, line))
     if (line.rfind(k, 0) == 0) return std::stol(line.substr(k.size()));
   return -1;
+}
+
+// CPU seconds of this process (all threads): steadier than wall time on a shared machine.
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 // Resets the peak-RSS mark to the current RSS (Linux clear_refs "5").
@@ -92,6 +104,13 @@ std::string tokenize_over_http(const std::shared_ptr<serve::ServedModel>& m, con
   return what;
 }
 
+std::function<std::string()> template_case(const std::string& tmpl) {
+  return [tmpl] {
+    const std::string out = ChatTemplate(tmpl).render(nlohmann::ordered_json::object());
+    return fmt::format("rendered {} bytes: {}", out.size(), out.substr(0, 40));
+  };
+}
+
 std::vector<Case> cases() {
   const size_t kMiB = 1 << 20;
   return {
@@ -126,6 +145,31 @@ std::vector<Case> cases() {
          while (text.size() < kMiB) text += "a1";
          return std::function<std::string()>([m, text] { return tokenize_over_http(m, text); });
        }},
+      {"prompt_over_ctx",
+       [=] {
+         auto m = v3_model();
+         m->ctx = 4096;
+         std::string text = tok::read_tokenizer_file(g_data + "/tokenizer/english_1mb.txt.gz", nullptr);
+         while (text.size() < 4 * kMiB) text += text;
+         text.resize(4 * kMiB - 64);
+         return std::function<std::string()>([m, text] {
+           try {
+             serve::parse_completion_request(serve::ojson{{"prompt", text}}, *m, serve::RequestLimits{});
+             return std::string("accepted?");
+           } catch (const std::exception& e) {
+             return std::string(e.what()).substr(0, 160);
+           }
+         });
+       }},
+      {"prompt_full_encode",  // what refusing it cost before: tokenizing all 4 MiB
+       [=] {
+         auto m = v3_model();
+         std::string text = tok::read_tokenizer_file(g_data + "/tokenizer/english_1mb.txt.gz", nullptr);
+         while (text.size() < 4 * kMiB) text += text;
+         text.resize(4 * kMiB - 64);
+         return std::function<std::string()>(
+             [m, text] { return fmt::format("{} tokens", m->tokenizer->encode(text).size()); });
+       }},
       {"str_repeat",
        [] {
          return std::function<std::string()>([] {
@@ -140,6 +184,9 @@ std::vector<Case> cases() {
                   " bytes rendered";
          });
        }},
+      {"tpl_copy_loop", [] { return template_case("{% set s = 'x' * 16000000 %}{% for i in range(100000) %}{% if s %}{% endif %}{% endfor %}ok"); }},
+      {"tpl_deep_nesting", [] { return template_case("{% set ns = namespace(x=[]) %}{% for i in range(300000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x|length }}"); }},
+      {"tpl_cycle_print", [] { return template_case("{% set a = [] %}{% do a.append(a) %}{{ a }}"); }},
   };
 }
 
@@ -154,6 +201,7 @@ void run_child(const Case& c) {
   const long rss0 = proc_kb("VmRSS");
   reset_peak();
   const auto t0 = Clock::now();
+  const double cpu0 = cpu_seconds();
   std::string what;
   try {
     what = action();
@@ -161,10 +209,11 @@ void run_child(const Case& c) {
     what = std::string("error: ") + e.what();
   }
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cpu = cpu_seconds() - cpu0;
   const long hwm = proc_kb("VmHWM");
   if (what.size() > 300) what = what.substr(0, 300) + "...";
-  std::printf("%-24s %9.3f s  peak RSS %8.1f MB (%.1f MB before)  %s\n", c.name, s, hwm / 1024.0, rss0 / 1024.0,
-              what.c_str());
+  std::printf("%-22s %8.3f s wall %8.3f s cpu  peak RSS %7.1f MB (%.1f MB before)  %s\n", c.name, s, cpu,
+              hwm / 1024.0, rss0 / 1024.0, what.c_str());
   std::fflush(stdout);
 }
 

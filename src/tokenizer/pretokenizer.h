@@ -41,6 +41,14 @@ class PreTokenizer {
 
   // True when a ByteLevel step maps bytes to the GPT-2 alphabet (the BPE then works on bytes).
   bool byte_level() const { return byte_level_; }
+  // True when a step removes text (a Split with behavior Removed): the pieces may hold fewer
+  // bytes than the text.
+  bool drops_text() const {
+    return std::any_of(steps_.begin(), steps_.end(), [](const PreTokStep& s) {
+      return (s.kind == PreTokStep::Kind::kSplitRegex || s.kind == PreTokStep::Kind::kSplitLiteral) &&
+             s.behavior == SplitBehavior::kRemoved;
+    });
+  }
 
  private:
   void run_steps(std::string_view valid, std::vector<std::string_view>& out, std::deque<std::string>& storage) const;

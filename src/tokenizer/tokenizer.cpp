@@ -79,17 +79,35 @@ void walk_segments(const Tokenizer::Impl& im, std::string_view text, TextFn text
 
 }  // namespace
 
+void Tokenizer::Impl::compute_token_bounds() const {
+  if (bpe.fuse_unk()) return;
+  // A byte-level token stands for the bytes its symbols decode to; any other token for at most
+  // its own text. unk and byte-fallback tokens stand for one character, <= 4 bytes.
+  size_t m = 4;
+  std::string bytes;
+  for (int32_t id = 0; id <= bpe.max_id(); ++id) {
+    const std::string* t = bpe.id_to_token(id);
+    if (!t) continue;
+    bytes.clear();
+    m = std::max(m, pretok.byte_level() && tok::symbols_to_bytes(*t, bytes) ? bytes.size() : t->size());
+  }
+  max_token_bytes_ = m;
+  bool sound = normalizer.empty() && !pretok.drops_text();
+  for (const tok::AddedToken& a : added) {
+    sound = sound && !a.lstrip && !a.rstrip;
+    m = std::max(m, a.content.size());
+  }
+  if (sound) max_text_bytes_per_token_ = m;
+}
+
 size_t Tokenizer::Impl::max_token_bytes() const {
-  std::call_once(max_token_bytes_once_, [this] {
-    if (bpe.fuse_unk()) return;
-    // A token's text is at least as long as the bytes it stands for (a byte-level symbol is 1-2
-    // bytes of UTF-8 for one byte); unk and byte-fallback tokens stand for one character, <= 4.
-    size_t m = 4;
-    for (int32_t id = 0; id <= bpe.max_id(); ++id)
-      if (const std::string* t = bpe.id_to_token(id)) m = std::max(m, t->size());
-    max_token_bytes_ = m;
-  });
+  std::call_once(token_bounds_once_, [this] { compute_token_bounds(); });
   return max_token_bytes_;
+}
+
+size_t Tokenizer::Impl::max_text_bytes_per_token() const {
+  std::call_once(token_bounds_once_, [this] { compute_token_bounds(); });
+  return max_text_bytes_per_token_;
 }
 
 bool Tokenizer::Impl::encode_text(std::string_view text, std::vector<int32_t>& out, size_t max_size) const {
@@ -164,6 +182,9 @@ bool Tokenizer::encode_at_most(std::string_view text, size_t max_tokens, std::ve
     impl_->encode_text(text, out);
     return true;
   }
+  // No token stands for more than `per` bytes, so a longer text cannot fit: refused unread.
+  const size_t per = impl_->max_text_bytes_per_token();
+  if (per && max_tokens < SIZE_MAX / per && text.size() > max_tokens * per) return false;
   return impl_->encode_text(text, out, limit);
 }
 

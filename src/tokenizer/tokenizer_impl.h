@@ -38,10 +38,14 @@ struct Tokenizer::Impl {
   // The most bytes of a pre-token piece that one token can stand for (0: no bound, with fuse_unk):
   // a piece of n bytes has at least n / max_token_bytes() tokens, known before running BPE on it.
   size_t max_token_bytes() const;
+  // The same for the whole text, added tokens included (0: no bound — a normalizer, a
+  // pre-tokenizer that removes text or added tokens that strip whitespace break it).
+  size_t max_text_bytes_per_token() const;
 
  private:
-  mutable std::once_flag max_token_bytes_once_;
-  mutable size_t max_token_bytes_ = 0;
+  void compute_token_bounds() const;
+  mutable std::once_flag token_bounds_once_;
+  mutable size_t max_token_bytes_ = 0, max_text_bytes_per_token_ = 0;
 };
 
 namespace tok {

@@ -126,12 +126,23 @@ TEST(EncodeAtMost, StopsSoonAfterTheLimit) {
   EXPECT_TRUE(deepseek().encode_at_most(text, all.size(), out));
   ASSERT_EQ(out.size(), all.size() + 1);
   EXPECT_TRUE(std::equal(all.begin(), all.end(), out.begin() + 1));
-  // Over it: false, and only a prefix was encoded (about the limit, not the rest).
+  // Over it: false, and only a prefix was encoded (about the limit, not the rest). 100 kB is
+  // short enough that the byte bound below does not refuse it unread.
   out.clear();
-  EXPECT_FALSE(deepseek().encode_at_most(text, 1000, out));
+  EXPECT_FALSE(deepseek().encode_at_most(text.substr(0, 100000), 1000, out));
   EXPECT_GT(out.size(), 900u);
   EXPECT_LT(out.size(), 1100u);
   EXPECT_TRUE(std::equal(out.begin(), out.end(), all.begin()));
+  // No V3 token stands for more than 128 bytes (128 spaces): 4 MiB of words are refused unread,
+  // and text made of the longest token is not refused at exactly its count.
+  out.clear();
+  EXPECT_FALSE(deepseek().encode_at_most(text + text + text + text, 1000, out));
+  EXPECT_TRUE(out.empty());
+  const std::string spaces(128 * 50, ' ');
+  const size_t n_spaces = deepseek().encode(spaces).size();
+  EXPECT_LE(n_spaces, 50u);
+  EXPECT_TRUE(deepseek().encode_at_most(spaces, n_spaces, out));
+  out.clear();
   // One 4 MiB piece (a run of letters) cannot fit in 1000 tokens: refused without running BPE on it.
   out.clear();
   EXPECT_FALSE(deepseek().encode_at_most(std::string(4 << 20, 'b'), 1000, out));
