@@ -10,7 +10,20 @@
 //   tpl_*         hostile templates: a 16 MB string named 100000 times, a list nested 300000
 //                 deep, a list that contains itself printed.
 // Each case runs in its own child process under a time limit, so a hang is reported as such and
-// peak RSS is per case. Run from the repository root:
+// peak RSS is per case (the /tokenize cases include the in-process client's copy of the answer).
+//
+// Measured on a shared 2-core machine under heavy load (wall time; RSS above the ~50 MB baseline;
+// the "before" of the tpl_* rows is the same template through `frugal chat-template`):
+//   case                    before (f22f723)              after
+//   chat_lt                 13.8 s, +38 MB                0.86 s (0.43 s cpu), +38 MB
+//   encode_lt               7.1 s                         0.53 s (0.28 s cpu)
+//   tokenize_1tok_per_byte  19.0 s, +470 MB               6.3 s (1.9 s cpu), +103 MB
+//   tokenize_english        3.2 s, +124 MB                0.63 s, +27 MB
+//   prompt_over_ctx         ~ prompt_full_encode: 1.7 s   0.04 s (0.015 s cpu), +3 MB
+//   str_repeat, list_repeat killed after 120 s            0.001 s
+//   tpl_copy_loop           killed after 60 s             0.46 s
+//   tpl_deep_nesting        segmentation fault            1.4 s
+//   tpl_cycle_print         segmentation fault            an error naming the limit Run from the repository root:
 //   bench_request_bounds [--case NAME] [--timeout SECONDS] [--data tests/data]
 #include <signal.h>
 #include <sys/resource.h>
