@@ -92,8 +92,10 @@ void Options::load_toml(const std::string& path) {
       const std::string at = fmt::format("{}:{}:{}", path, p.line, p.column);
       const Field* f = find(section, key);
       if (!f) unknown_key(at, section, key);
+      // A named reference: clang before 16 cannot capture a structured binding in a lambda.
+      const auto& value = node;
       const std::string problem = update(f->ref, [&](auto& v) {
-        std::string pr = parse_toml(node, v);
+        std::string pr = parse_toml(value, v);
         return pr.empty() ? check(f->meta.rule, v) : pr;
       });
       if (!problem.empty()) fail(ErrorKind::kConfig, "{}: {}.{} = {}: {}", at, section, key, node_text(node), problem);

@@ -131,7 +131,7 @@ template <DType T> float segment_scale(const float* srow, int64_t block) {
 // at least kPrefetchAhead bytes ahead (in whole groups: the addresses are those of the current rows
 // plus a multiple of the group stride) measured best on the dev VM; one group of short rows is
 // not enough to cover DRAM latency.
-constexpr _mm_hint kPrefetchHint = _MM_HINT_T1;
+constexpr auto kPrefetchHint = _MM_HINT_T1;  // GCC: enum _mm_hint; clang: int
 constexpr int64_t kPrefetchAhead = 24 << 10;
 // Byte offset from a group's rows to the rows being prefetched.
 inline int64_t prefetch_offset(int64_t group_bytes, int64_t row_stride_bytes, int R) {

@@ -21,7 +21,9 @@
 // GCC 12's AVX-512 headers build "undefined" pass-through operands as `__m512 __Y = __Y;`, which
 // -W(maybe-)uninitialized reports at every inlined use (GCC bug 105593); nothing is uninitialised.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
@@ -36,7 +38,7 @@ namespace frugal::linear_detail {
 namespace {
 
 // Software prefetch into L2 of the row group(s) ahead, as in linear_avx2.cpp (see there).
-constexpr _mm_hint kPrefetchHint = _MM_HINT_T1;
+constexpr auto kPrefetchHint = _MM_HINT_T1;  // GCC: enum _mm_hint; clang: int
 constexpr int64_t kPrefetchAhead = 24 << 10;  // 12K..96K measured the same here
 inline int64_t prefetch_offset(int64_t group_bytes, int64_t row_stride_bytes, int R) {
   const int64_t groups = std::max<int64_t>(1, (kPrefetchAhead + group_bytes - 1) / std::max<int64_t>(group_bytes, 1));

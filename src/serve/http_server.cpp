@@ -15,7 +15,7 @@
 #include "serve/http_server_impl.h"
 #include "serve/openai_fields.h"
 #include "serve/openai_response.h"
-#include "serve/tokenize_json.h"
+#include "serve/openai_tokenize.h"
 
 namespace frugal::serve {
 
@@ -36,14 +36,6 @@ std::string route_label(const std::string& path) {
 }
 
 bool is_public(const std::string& path) { return path == "/health" || path == "/ready" || path == "/"; }
-
-void check_allowed_keys(const ojson& body, std::initializer_list<const char*> allowed) {
-  for (auto it = body.begin(); it != body.end(); ++it) {
-    bool ok = false;
-    for (const char* k : allowed) ok = ok || it.key() == k;
-    if (!ok && !it.value().is_null()) unsupported_param(it.key());
-  }
-}
 
 ApiError not_ready(const char* what, int retry_after_s) {
   ApiError e(503, "unavailable_error", what, "", "model_not_ready");
@@ -151,48 +143,19 @@ void HttpServer::Impl::routes() {
   post_json("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
     if (!m) throw not_ready("the model is loading", opt.retry_after_s);
-    const ojson body = parse_body(req.body, opt.limits);
-    check_allowed_keys(body, {"model", "content", "prompt", "add_special", "with_pieces", "messages", "tools",
-                              "chat_template_kwargs", "add_generation_prompt"});
-    std::vector<int32_t> ids;
-    if (field(body, "messages")) {
-      ids = render_chat_prompt(body, *m).ids;
-    } else {
-      auto text = get_string(body, "content", "");
-      if (!text) text = get_string(body, "prompt", "");
-      if (!text) bad_request("content", "'content' (the text to tokenize) or 'messages' is required");
-      ids = get_bool(body, "add_special", "").value_or(true) ? encode_completion_prompt(*text, *m)
-                                                              : m->tokenizer->encode(*text, false);
-    }
-    const bool pieces = get_bool(body, "with_pieces", "").value_or(false);
     res.status = 200;  // the body moved in, not copied: it can be tens of bytes per input byte
-    res.body = tokenize_json(*m->tokenizer, ids, pieces, m->ctx);
+    res.body = tokenize_response(parse_body(req.body, opt.limits), *m);
     res.set_header("Content-Type", "application/json");
   });
   post_json("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
     if (!m) throw not_ready("the model is loading", opt.retry_after_s);
-    const ojson body = parse_body(req.body, opt.limits);
-    check_allowed_keys(body, {"model", "tokens", "skip_special_tokens"});
-    const ojson* t = field(body, "tokens");
-    if (!t || !t->is_array()) bad_request("tokens", "'tokens' must be a list of token ids");
-    std::vector<int32_t> ids;
-    const int64_t vocab = m->tokenizer->vocab_size();
-    for (size_t i = 0; i < t->size(); ++i) {
-      const ojson& v = (*t)[i];
-      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
-        bad_request("tokens", "'tokens[{}]' must be a token id in [0, {})", i, vocab);
-      ids.push_back(int32_t(v.get<int64_t>()));
-    }
-    const bool skip = get_bool(body, "skip_special_tokens", "").value_or(false);
-    set_json(res, 200, dump_json(ojson{{"content", m->tokenizer->decode(ids, skip)}}));
+    set_json(res, 200, detokenize_response(parse_body(req.body, opt.limits), *m));
   });
   post_json("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
     if (!m) throw not_ready("the model is loading", opt.retry_after_s);
-    const ojson body = parse_body(req.body, opt.limits);
-    check_allowed_keys(body, {"model", "messages", "tools", "chat_template_kwargs", "add_generation_prompt"});
-    set_json(res, 200, dump_json(ojson{{"prompt", render_chat_prompt(body, *m).text}}));
+    set_json(res, 200, apply_template_response(parse_body(req.body, opt.limits), *m));
   });
   post_json("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generate(req, res, Endpoint::kChat);
