@@ -57,11 +57,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)sink;
     } catch (const ApiError& e) {
       if (e.status < 400 || e.status >= 500) fuzz::bug("ApiError with a non-4xx status", "ApiError", e.what());
+      fuzz::rejected(e.what());
       volatile size_t sink = dump_json(e.to_json()).size();  // the error envelope must serialize too
       (void)sink;
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kInvalidArgument) fuzz::bug("frugal::Error the server would answer with 500",
                                                              error_kind_name(e.kind()), e.what());
+      fuzz::rejected(e.what());
     }
   });
   return 0;
