@@ -2,8 +2,8 @@
 # scripts/fuzz.sh [SECONDS] [TARGET...] — run the libFuzzer targets (docs/fuzzing.md) for SECONDS
 # each (default 60), all of them unless TARGETs are named (e.g. `npy chat_template`).
 #
-# Builds them first in the sanitized clang build (FUZZ_BUILD_DIR, default build-asan: the same
-# build scripts/test.sh runs the ASan ctest in). Targets run JOBS at a time (default: all cores).
+# Builds them first in the sanitized clang build (scripts/sanitized-build.sh; FUZZ_BUILD_DIR,
+# default build-asan: the same build scripts/test.sh runs the ASan ctest in). Targets run JOBS at a time (default: all cores).
 # New interesting inputs go to BUILD/fuzz/work/<target>/ (kept between runs, never into the repo's
 # seeds); a crash, sanitizer report, hang (> FUZZ_TIMEOUT s for one input) or OOM leaves its input
 # in BUILD/fuzz/artifacts/<target>/ and makes the script exit 1 after every target has run.
@@ -20,11 +20,7 @@ ALL=(safetensors safetensors_index hf_config tokenizer_json tokenizer_config cha
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=("${ALL[@]}")
 
-if [ ! -f "$BUILD/build.ninja" ] || ! grep -q "FRUGAL_FUZZ:BOOL=ON" "$BUILD/CMakeCache.txt" 2>/dev/null; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 -DFRUGAL_SANITIZE=ON \
-    -DFRUGAL_FUZZ=ON -DFRUGAL_BUILD_BENCH=OFF >/dev/null
-fi
-ninja -C "$BUILD" "${TARGETS[@]/#/fuzz_}"
+./scripts/sanitized-build.sh "$BUILD" "${TARGETS[@]/#/fuzz_}"
 
 run_one() {
   local t=$1 build=$2 seconds=$3 timeout=$4
@@ -43,10 +39,13 @@ run_one() {
   else
     status=FAILED
   fi
-  local execs rate cov
+  # The last status line: "#N ... cov: C ft: F ... exec/s: R" (also in -fork mode).
+  local last execs rate cov
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
+  [ -n "$execs" ] || execs=$(echo "$last" | sed -E 's/^#([0-9]+).*/\1/')
+  rate=$(echo "$last" | grep -o 'exec/s: [0-9]*' | grep -o '[0-9]*')
+  cov=$(echo "$last" | grep -o 'cov: [0-9]* ft: [0-9]*')
   printf '%-18s %-6s %10s execs %7s/s  %s\n' "$t" "$status" "${execs:-?}" "${rate:-?}" "${cov:-}"
   if [ "$status" != ok ]; then
     grep -E '^(==[0-9]+==ERROR|SUMMARY|== fuzz target|artifact_prefix|Test unit written|.*runtime error)' "$log" | head -8 |

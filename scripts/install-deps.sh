@@ -13,11 +13,19 @@ PKGS=(build-essential cmake ninja-build pkg-config
 # playwright-core, and node + npm for the openai client (Debian 12's nodejs is 18, which the pinned
 # npm packages support). A node already on PATH (e.g. NodeSource's, which bundles npm and conflicts
 # with Debian's npm package) is kept: only a missing command is installed.
-if [ "${1:-}" = "--test" ]; then
-  PKGS+=(chromium curl)
-  command -v node >/dev/null || PKGS+=(nodejs)
-  command -v npm >/dev/null || PKGS+=(npm)
-fi
+# --sanitize: clang 14 and its runtimes (ASan, UBSan, libFuzzer) for the sanitized build and the
+# fuzz targets (docs/fuzzing.md); clang's -fopenmp uses libomp-dev above.
+for arg in "$@"; do
+  case "$arg" in
+    --test)
+      PKGS+=(chromium curl)
+      command -v node >/dev/null || PKGS+=(nodejs)
+      command -v npm >/dev/null || PKGS+=(npm)
+      ;;
+    --sanitize) PKGS+=(clang-14 libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown option $arg (expected --test, --sanitize)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
