@@ -33,7 +33,7 @@ run_one() {
   if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=0 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 \
-       -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$art" "${dict[@]}" ${FUZZ_ARGS:-} \
+       -malloc_limit_mb=512 -print_final_stats=1 -print_funcs=0 -artifact_prefix="$art" "${dict[@]}" ${FUZZ_ARGS:-} \
        "$work" "fuzz/corpus/$t" >"$log" 2>&1; then
     status=ok
   else
@@ -44,7 +44,7 @@ run_one() {
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   [ -n "$execs" ] || execs=$(echo "$last" | sed -E 's/^#([0-9]+).*/\1/')
-  rate=$(echo "$last" | grep -o 'exec/s: [0-9]*' | grep -o '[0-9]*')
+  rate=$(echo "$last" | grep -oE 'exec/s:? [0-9]+' | grep -oE '[0-9]+$')
   cov=$(echo "$last" | grep -o 'cov: [0-9]* ft: [0-9]*')
   printf '%-18s %-6s %10s execs %7s/s  %s\n' "$t" "$status" "${execs:-?}" "${rate:-?}" "${cov:-}"
   if [ "$status" != ok ]; then

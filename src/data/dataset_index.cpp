@@ -137,7 +137,7 @@ DatasetIndex DatasetIndex::load(const std::string& dir) {
     fail(ErrorKind::kIo, "{}: no {}: not a prepared data directory (make one with `frugal data prepare`), or "
          "its preparation did not finish", dir, kIndexFile);
   const std::string text = read_file(path);
-  return from_json(parse_json(text, path), path);
+  return from_json(parse_json(text, path), path);  // parse_json turns every json::exception (1e400 too) into kFormat
 }
 
 void DatasetIndex::save(const std::string& dir) const {

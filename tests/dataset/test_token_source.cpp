@@ -177,6 +177,9 @@ TEST_F(PreparedDir, IndexProblems) {
   expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "not valid JSON"});
   write_bytes(index_path, "{\"format\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
   expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "nested deeper than 64 levels"});
+  // A number no double holds: nlohmann throws out_of_range here, not parse_error (found by fuzz_dataset_index).
+  write_bytes(index_path, "{\"format\": \"frugal.tokens\", \"version\": 1e400}");
+  expect_error([&] { TokenSource::open(out_); }, ErrorKind::kFormat, {"index.json", "1e400"});
   std::filesystem::remove(index_path);
   expect_error([&] { TokenSource::open(out_); }, ErrorKind::kIo, {"not a prepared data directory"});
 }
