@@ -7,7 +7,7 @@
 # New interesting inputs go to BUILD/fuzz/work/<target>/ (kept between runs, never into the repo's
 # seeds); a crash, sanitizer report, hang (> FUZZ_TIMEOUT s for one input) or OOM leaves its input
 # in BUILD/fuzz/artifacts/<target>/ and makes the script exit 1 after every target has run.
-# FUZZ_ARGS adds libFuzzer flags (e.g. "-fork=1 -ignore_crashes=1" to go on after a crash).
+# FUZZ_NO_BUILD=1 runs the binaries as they are. FUZZ_ARGS adds libFuzzer flags (e.g. "-fork=1 -ignore_crashes=1" to go on after a crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
@@ -20,7 +20,7 @@ ALL=(safetensors safetensors_index hf_config tokenizer_json tokenizer_config cha
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=("${ALL[@]}")
 
-./scripts/sanitized-build.sh "$BUILD" "${TARGETS[@]/#/fuzz_}"
+[ "${FUZZ_NO_BUILD:-0}" = 1 ] || ./scripts/sanitized-build.sh "$BUILD" "${TARGETS[@]/#/fuzz_}"
 
 run_one() {
   local t=$1 build=$2 seconds=$3 timeout=$4
