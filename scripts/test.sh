@@ -24,7 +24,7 @@ if [ "${FRUGAL_SKIP_SANITIZE:-0}" != "1" ]; then
   echo "== ASan + UBSan build (clang 14, also instrumented for the fuzz targets)"
   ./scripts/sanitized-build.sh build-asan
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$JOBS"
+    LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp ctest --test-dir build-asan --output-on-failure -j "$JOBS"
   echo "== fuzzing: every target for ${FRUGAL_FUZZ_SECONDS:-20} s"
   JOBS=$JOBS ./scripts/fuzz.sh "${FRUGAL_FUZZ_SECONDS:-20}"
 fi

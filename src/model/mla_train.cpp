@@ -277,11 +277,14 @@ void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const Rop
     float* k = ks.get(w);
     float* dK = k + T * d.dq;
     float* dP = dK + T * d.dq;
-    const float* P = tape.p + job * T * T;
+    // With recompute the tape holds no P (tape.p is null, and offsetting it would be UB).
+    const float* P = nullptr;
     if (recompute) {
       float* Pw = ps.get(w);
       attend_forward(d, scale, a, b, h, k, Pw, o);
       P = Pw;
+    } else {
+      P = tape.p + job * T * T;
     }
     attend_backward(d, scale, a, P, dO, b, h, k, dP, dK, g);
   }
