@@ -11,10 +11,6 @@ namespace frugal::data {
 
 namespace {
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 bool is_blank(std::string_view s) {
   for (char c : s)
     if (c != ' ' && c != '\t' && c != '\r') return false;
@@ -32,7 +28,7 @@ InputFormat parse_input_format(std::string_view s) {
 
 InputFormat resolve_input_format(InputFormat f, const std::string& path) {
   if (f != InputFormat::kAuto) return f;
-  return ends_with(path, ".jsonl") || ends_with(path, ".json") ? InputFormat::kJsonl : InputFormat::kText;
+  return path.ends_with(".jsonl") || path.ends_with(".json") ? InputFormat::kJsonl : InputFormat::kText;
 }
 
 DocumentReader::DocumentReader(const std::string& path, const DocumentOptions& opt)

@@ -14,10 +14,6 @@ namespace frugal::data {
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Widens a .npy integer vector to int32, rejecting ids outside [0, 2^31).
 template <typename T> std::vector<int32_t> ids_from(const void* data, int64_t n, const std::string& path) {
   std::vector<int32_t> out(static_cast<size_t>(n));
@@ -49,8 +45,8 @@ TokenSource TokenSource::open(const std::string& path, Split split) {
   if (split == Split::kVal)
     fail(ErrorKind::kInvalidArgument, "{} is a single token file; it has no validation split (prepare a directory "
          "with `frugal data prepare`)", path);
-  if (ends_with(path, ".npy")) return open_npy(path);
-  if (ends_with(path, ".bin")) return open_shard(path);
+  if (path.ends_with(".npy")) return open_npy(path);
+  if (path.ends_with(".bin")) return open_shard(path);
   // Unknown extension: decide by the magic bytes.
   {
     const MappedFile f(path);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/strings.h"
 
 namespace frugal {
 
@@ -43,18 +44,10 @@ std::optional<std::string> descr_for(DType t) {
   return std::nullopt;
 }
 
-// Header bytes made safe to print (the header may hold anything): non-printable and non-ASCII
-// bytes become \xNN.
-std::string escaped(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f) ? std::string(1, char(c)) : fmt::format("\\x{:02x}", c);
-  return out;
-}
-
 // '<f4' -> F32 etc. Byte order: '<' little, '|' not applicable (1-byte types only), '=' native,
 // which is little on every host we build for; '>' is big-endian and rejected for multi-byte types.
 DType parse_descr(const std::string& descr, const std::string& path) {
-  const std::string shown = escaped(descr);
+  const std::string shown = escape_bytes(descr);
   if (descr.size() < 3)
     fail(ErrorKind::kFormat, "{}: descr '{}' is not a numpy type string like '<f4'", path, shown);
   const char order = descr[0], kind = descr[1];
@@ -111,7 +104,7 @@ class HeaderParser {
         mark_seen(seen_shape, key);
         h.shape = parse_shape();
       } else {
-        error(fmt::format("unexpected key '{}' (expected descr, fortran_order, shape)", escaped(key)));
+        error(fmt::format("unexpected key '{}' (expected descr, fortran_order, shape)", escape_bytes(key)));
       }
       skip_ws();
       if (peek() == ',') {
@@ -130,7 +123,7 @@ class HeaderParser {
  private:
   [[noreturn]] void error(const std::string& what) const {
     fail(ErrorKind::kFormat, "{}: malformed npy header at byte {}: {} (header: {})", path_, pos_, what,
-         escaped(s_.substr(0, 200)));
+         escape_bytes(s_.substr(0, 200)));
   }
   void mark_seen(bool& seen, const std::string& key) {
     if (seen) error(fmt::format("duplicate key '{}'", key));

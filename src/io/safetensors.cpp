@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/strings.h"
 
 namespace frugal {
 
@@ -72,14 +73,6 @@ std::optional<size_t> first_invalid_utf8(std::string_view s) {
     i += len;
   }
   return std::nullopt;
-}
-
-// Bytes that failed validation, made safe to print: non-printable ASCII and all non-ASCII bytes
-// become \xNN so an error message never carries invalid UTF-8 or control characters.
-std::string escaped(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f) ? std::string(1, char(c)) : fmt::format("\\x{:02x}", c);
-  return out;
 }
 
 // The header or index as JSON, with a key repeated within any object rejected: nlohmann silently
@@ -295,7 +288,7 @@ void SafetensorsWriter::add_raw(const std::string& name, DType dtype, const Shap
                                 size_t nbytes) {
   if (name == kMetadataKey) fail(ErrorKind::kInvalidArgument, "'{}' is reserved and cannot name a tensor", name);
   if (first_invalid_utf8(name))
-    fail(ErrorKind::kInvalidArgument, "tensor name '{}' is not valid UTF-8", escaped(name));
+    fail(ErrorKind::kInvalidArgument, "tensor name '{}' is not valid UTF-8", escape_bytes(name));
   // A linear scan: the writer holds every tensor in memory, so it only ever sees a few thousand.
   for (const Item& it : items_)
     if (it.name == name) fail(ErrorKind::kInvalidArgument, "tensor '{}' added twice", name);
@@ -312,7 +305,7 @@ void SafetensorsWriter::add_raw(const std::string& name, DType dtype, const Shap
 
 void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) {
   if (first_invalid_utf8(key) || first_invalid_utf8(value))
-    fail(ErrorKind::kInvalidArgument, "metadata key '{}' or its value is not valid UTF-8", escaped(key));
+    fail(ErrorKind::kInvalidArgument, "metadata key '{}' or its value is not valid UTF-8", escape_bytes(key));
   metadata_[key] = value;
 }
 

@@ -19,12 +19,6 @@ size_t count(std::string_view s, std::string_view needle) {
 
 }  // namespace
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool prompt_prefills_think(std::string_view prompt_text) {
   const std::string_view t = trim(prompt_text);
   return t.size() >= kOpen.size() && t.substr(t.size() - kOpen.size()) == kOpen;

@@ -8,6 +8,7 @@
 //
 // Parsers here never throw on model output: a completion that does not parse is a wrong answer.
 #pragma once
+#include "core/strings.h"  // trim
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -25,8 +26,6 @@ ParsedCompletion parse_completion(std::string_view completion, bool think_prefil
 // True when the prompt text ends with an opening <think> tag (and whitespace): the model's
 // completion then starts inside the reasoning.
 bool prompt_prefills_think(std::string_view prompt_text);
-
-std::string_view trim(std::string_view s);
 
 // An integer written exactly: optional sign, 1 to 18 digits, nothing else (surrounding whitespace
 // allowed). "42", "-7", "+3"; not "4 2", "42.", "1,000", "0x1F".

@@ -16,7 +16,7 @@ int64_t with_digits(Rng& rng, int64_t digits) {
   return lo + int64_t(rng.below(uint64_t(9 * lo)));  // [10^(d-1), 10^d)
 }
 
-Problem make(Rng& rng) {
+Problem make_arithmetic(Rng& rng) {
   static constexpr char kOps[] = {'+', '-', '*'};
   const char op = kOps[rng.below(3)];
   const int64_t a = with_digits(rng, 2 + int64_t(rng.below(2)));
@@ -31,7 +31,7 @@ Problem make(Rng& rng) {
   return p;
 }
 
-bool check(const Problem& p, std::string_view answer) {
+bool check_arithmetic(const Problem& p, std::string_view answer) {
   const std::optional<int64_t> v = parse_exact_int(answer);
   return v && *v == p.target;
 }
@@ -40,7 +40,7 @@ bool check(const Problem& p, std::string_view answer) {
 
 Task arithmetic_task() {
   return {"arithmetic", "a + b, a - b (2-3 digits) or a * b (2-3 by 1-2 digits); the answer is the exact integer",
-          &make, &check};
+          &make_arithmetic, &check_arithmetic};
 }
 
 }  // namespace frugal

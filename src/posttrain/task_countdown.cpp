@@ -16,7 +16,7 @@ namespace frugal {
 
 namespace {
 
-Problem make(Rng& rng) {
+Problem make_countdown(Rng& rng) {
   const int64_t n = 3 + int64_t(rng.below(2));
   std::vector<int64_t> nums(static_cast<size_t>(n));
   for (int64_t& x : nums) x = 1 + int64_t(rng.below(99));
@@ -51,7 +51,7 @@ Problem make(Rng& rng) {
   return p;
 }
 
-bool check(const Problem& p, std::string_view answer) {
+bool check_countdown(const Problem& p, std::string_view answer) {
   std::string_view expr = answer;
   if (const size_t eq = answer.find('='); eq != std::string_view::npos) {
     const std::optional<int64_t> rhs = parse_exact_int(answer.substr(eq + 1));
@@ -72,8 +72,8 @@ bool check(const Problem& p, std::string_view answer) {
 }  // namespace
 
 Task countdown_task() {
-  return {"countdown", "reach the target with 3-4 given numbers and + - * /; the answer is an expression", &make,
-          &check};
+  return {"countdown", "reach the target with 3-4 given numbers and + - * /; the answer is an expression", &make_countdown,
+          &check_countdown};
 }
 
 }  // namespace frugal

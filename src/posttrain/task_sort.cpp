@@ -12,7 +12,7 @@ namespace frugal {
 
 namespace {
 
-Problem make(Rng& rng) {
+Problem make_sort(Rng& rng) {
   std::vector<int64_t> nums(4 + rng.below(5));
   for (int64_t& x : nums) x = int64_t(rng.below(100));
   std::vector<int64_t> sorted = nums;
@@ -27,7 +27,7 @@ Problem make(Rng& rng) {
   return p;
 }
 
-bool check(const Problem& p, std::string_view answer) {
+bool check_sort(const Problem& p, std::string_view answer) {
   const std::optional<std::vector<int64_t>> got = parse_int_list(answer);
   if (!got) return false;
   std::vector<int64_t> want = p.numbers;
@@ -38,7 +38,7 @@ bool check(const Problem& p, std::string_view answer) {
 }  // namespace
 
 Task sort_task() {
-  return {"sort", "4-8 integers in [0, 99] to sort ascending; the answer is the sorted list", &make, &check};
+  return {"sort", "4-8 integers in [0, 99] to sort ascending; the answer is the sorted list", &make_sort, &check_sort};
 }
 
 }  // namespace frugal

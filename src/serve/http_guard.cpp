@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "serve/http_head.h"
+#include "core/strings.h"
 
 namespace frugal::serve {
 
@@ -17,29 +18,19 @@ std::string lower(std::string_view s) {
   return r;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 bool is_ip_literal(const std::string& name) {
   unsigned char buf[16];
   return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 bool host_allowed(const AccessPolicy& p, const std::string& name) {
   if (name.empty()) return false;
-  if (name == "localhost" || ends_with(name, ".localhost") || is_ip_literal(name)) return true;
+  if (name == "localhost" || name.ends_with(".localhost") || is_ip_literal(name)) return true;
   if (name == host_name(p.bind_host)) return true;
   for (const std::string& a : p.allowed_hosts) {
     const std::string want = lower(a);
     if (want == "*" || want == name) return true;
-    if (want.rfind("*.", 0) == 0 && ends_with(name, want.substr(1))) return true;
+    if (want.rfind("*.", 0) == 0 && name.ends_with(want.substr(1))) return true;
   }
   return false;
 }

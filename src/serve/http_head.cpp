@@ -1,4 +1,5 @@
 #include "serve/http_head.h"
+#include "core/strings.h"
 
 #include <cctype>
 #include <charconv>
@@ -6,12 +7,6 @@
 namespace frugal::serve {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // RFC 9110 token characters (method and field names).
 bool is_token(std::string_view s) {
@@ -82,7 +77,7 @@ bool parse_head(std::string_view head, RequestHead& out) {
     if (field.empty()) break;  // the blank line
     const size_t colon = field.find(':');
     if (colon == std::string_view::npos || !is_token(field.substr(0, colon))) return false;
-    out.headers.emplace_back(std::string(field.substr(0, colon)), std::string(trim(field.substr(colon + 1))));
+    out.headers.emplace_back(std::string(field.substr(0, colon)), std::string(trim(field.substr(colon + 1), " \t")));
   }
   return true;
 }

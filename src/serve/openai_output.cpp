@@ -1,4 +1,5 @@
 #include "serve/openai_output.h"
+#include "core/strings.h"
 
 #include <algorithm>
 #include <random>
@@ -8,12 +9,7 @@ namespace frugal::serve {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
+std::string_view trim_json_space(std::string_view s) { return trim(s, " \n\r\t"); }  // JSON's whitespace
 
 bool ends_with_replacement(const std::string& s) {
   return s.size() >= 3 && s.compare(s.size() - 3, 3, "\xEF\xBF\xBD") == 0;
@@ -170,23 +166,23 @@ ChatDelta ReasoningSplitter::drain(bool final) {
 bool parse_tool_call(std::string_view body, ToolCall& out) {
   const size_t sep = body.find(kToolSep);
   if (sep == std::string_view::npos) return false;
-  const std::string_view before = trim(body.substr(0, sep));
+  const std::string_view before = trim_json_space(body.substr(0, sep));
   std::string_view after = body.substr(sep + kToolSep.size());
   std::string_view name, args;
   if (before.empty() || before == "function") {  // V3: NAME\n```json\nARGS\n```
     const size_t nl = after.find('\n');
-    name = trim(after.substr(0, nl));
+    name = trim_json_space(after.substr(0, nl));
     args = nl == std::string_view::npos ? std::string_view() : after.substr(nl + 1);
   } else {  // V3.1: NAME<｜tool▁sep｜>ARGS
     name = before;
     args = after;
   }
-  args = trim(args);
+  args = trim_json_space(args);
   if (args.substr(0, 3) == "```") {  // drop the ```json fence line and the closing fence
     const size_t nl = args.find('\n');
     args = nl == std::string_view::npos ? std::string_view() : args.substr(nl + 1);
     if (args.size() >= 3 && args.substr(args.size() - 3) == "```") args.remove_suffix(3);
-    args = trim(args);
+    args = trim_json_space(args);
   }
   if (name.empty()) return false;
   out.name = std::string(name);

@@ -15,10 +15,6 @@ namespace {
 
 using json = nlohmann::json;
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::string gunzip(const std::string& data, const std::string& path) {
   constexpr size_t kMaxOut = size_t(1) << 31;  // a tokenizer.json is megabytes; refuse a gzip bomb
   z_stream zs{};
@@ -155,7 +151,7 @@ std::string read_tokenizer_file(const std::string& path, std::string* resolved) 
   }
   if (resolved) *resolved = file;
   std::string data = read_file(file);
-  const bool gz = ends_with(file, ".gz") || (data.size() >= 2 && uint8_t(data[0]) == 0x1F && uint8_t(data[1]) == 0x8B);
+  const bool gz = file.ends_with(".gz") || (data.size() >= 2 && uint8_t(data[0]) == 0x1F && uint8_t(data[1]) == 0x8B);
   return gz ? gunzip(data, file) : data;
 }
 

@@ -80,7 +80,9 @@ TEST(WeightedCrossEntropy, MatchesFiniteDifferencesWithZeroAndNegativeWeights) {
           }
         }
       // A negative weight pushes the target's logit down: its gradient there is positive.
-      if (V > 1) EXPECT_GT(d[size_t(2 * ld + tg[2])], 0.0f);
+      if (V > 1) {
+        EXPECT_GT(d[size_t(2 * ld + tg[2])], 0.0f);
+      }
       // In place over the logits.
       auto l2 = l;
       EXPECT_EQ(cross_entropy_forward_backward(l2.data(), tg.data(), T, V, ld, l2.data(), w.data(), norm), loss);
