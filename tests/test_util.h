@@ -81,6 +81,19 @@ inline void expect_error(const std::function<void()>& fn, std::optional<ErrorKin
   }
 }
 
+// Runs `fn`, expecting a frugal::Error whose message contains `needle`; returns the message.
+template <typename Fn>
+std::string error_of(Fn fn, const std::string& needle) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an error containing: " << needle;
+  return "";
+}
+
 // Runs a shell command line and captures its stdout (append " 2>&1" to capture stderr too).
 struct CommandResult {
   int rc = -1;  // exit status (-1 when the shell could not be started)

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "tokenizer/chat_template.h"
+#include "test_util.h"
 
 namespace frugal {
 namespace {
@@ -17,18 +18,7 @@ std::string render(const std::string& tmpl, const std::string& ctx = "{}", const
   return ChatTemplate(tmpl).render(nlohmann::ordered_json::parse(ctx), limits);
 }
 
-// Runs `fn`, expecting a frugal::Error whose message contains `needle`; returns the message.
-template <typename Fn>
-std::string error_of(Fn fn, const std::string& needle) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an error containing: " << needle;
-  return "";
-}
+using test::error_of;
 
 struct Case {
   const char* tmpl;

@@ -14,6 +14,7 @@
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jinja_value.h"
 #include "tokenizer/tokenizer_config.h"
+#include "test_util.h"
 
 namespace frugal {
 namespace {
@@ -24,17 +25,7 @@ std::string render(const std::string& tmpl, const ChatTemplateLimits& limits = {
   return ChatTemplate(tmpl, name).render(ojson::object(), limits);
 }
 
-template <typename Fn>
-std::string error_of(Fn fn, const std::string& needle) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an error containing: " << needle;
-  return "";
-}
+using test::error_of;
 
 TEST(JinjaBudget, RepetitionSizesItsResultFirst) {
   // The repetition loop used to run 10**18 times for an empty operand.
