@@ -144,7 +144,7 @@ void HttpServer::Impl::routes() {
     auto m = get_model();
     if (!m) throw not_ready("the model is loading", opt.retry_after_s);
     res.status = 200;  // the body moved in, not copied: it can be tens of bytes per input byte
-    res.body = tokenize_response(parse_body(req.body, opt.limits), *m);
+    res.body = tokenize_response(parse_body(req.body, opt.limits), *m, opt.limits.cancel);
     res.set_header("Content-Type", "application/json");
   });
   post_json("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
@@ -155,7 +155,7 @@ void HttpServer::Impl::routes() {
   post_json("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = get_model();
     if (!m) throw not_ready("the model is loading", opt.retry_after_s);
-    set_json(res, 200, apply_template_response(parse_body(req.body, opt.limits), *m));
+    set_json(res, 200, apply_template_response(parse_body(req.body, opt.limits), *m, opt.limits.cancel));
   });
   post_json("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generate(req, res, Endpoint::kChat);
@@ -218,6 +218,7 @@ HttpServer::HttpServer(ServerOptions opt) : impl_(std::make_unique<Impl>(std::mo
   // streams send with MSG_NOSIGNAL; this covers anything else that writes to a socket).
   std::signal(SIGPIPE, SIG_IGN);
   Impl& s = *impl_;
+  s.opt.limits.cancel = &s.abort_all;  // shutdown's abort also ends chat-template renders
   s.access = AccessPolicy{s.opt.host, s.opt.allowed_hosts, s.opt.allowed_origins};
   // A declared Content-Length past the cap is refused by our reader before reading; this is
   // cpp-httplib's own check of the same header, kept as a second line.

@@ -139,7 +139,8 @@ void validate_tools(const ojson& tools) {
 
 }  // namespace
 
-RenderedChat render_chat_prompt(const ojson& body, const ServedModel& model, int64_t max_tokens) {
+RenderedChat render_chat_prompt(const ojson& body, const ServedModel& model, int64_t max_tokens,
+                                const std::atomic<bool>* cancel) {
   if (!model.chat_template)
     throw ApiError(400, "invalid_request_error",
                    fmt::format("model '{}' has no chat template (tokenizer_config.json has no chat_template): use "
@@ -162,7 +163,9 @@ RenderedChat render_chat_prompt(const ojson& body, const ServedModel& model, int
   }
   std::string text;
   try {
-    text = render_chat(*model.chat_template, model.tokenizer_config, req);
+    ChatTemplateLimits budget;
+    budget.cancel = cancel;
+    text = render_chat(*model.chat_template, model.tokenizer_config, req, budget);
   } catch (const Error& e) {
     bad_request("messages", "the chat template could not render these messages: {}", e.what());
   }

@@ -197,7 +197,7 @@ ParsedRequest parse_chat_request(const ojson& body, const ServedModel& model, co
   r.parse_tools = tools_on;
   r.parallel_tool_calls = get_bool(body, "parallel_tool_calls", "").value_or(true);
 
-  RenderedChat chat = render_chat_prompt(body, model, max_prompt_tokens(model));
+  RenderedChat chat = render_chat_prompt(body, model, max_prompt_tokens(model), lim.cancel);
   r.gen.prompt = std::move(chat.ids);
   r.reasoning = model.reasoning;
   if (r.reasoning) {  // a template that pre-fills "<think>\n" leaves the model inside the block

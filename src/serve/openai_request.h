@@ -3,6 +3,7 @@
 // parsing). Every cap of docs/serving.md, Request validation, is checked here; anything wrong is a 400 naming the
 // field, and parameters we do not implement are refused by name, never silently ignored.
 #pragma once
+#include <atomic>
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -28,6 +29,9 @@ struct RequestLimits {
   double request_timeout = 600;       // --request-timeout: seconds a generation request may run
   int64_t max_json_depth = 64;        // nesting of the request body (10^5-deep bodies are 400, not a stack overflow)
   int64_t max_object_keys = 256;      // members of one JSON object (key order is kept by a linear map)
+  // Not an option: the server's abort flag. A chat-template render (up to its 10 s budget) ends
+  // when it turns true, so SIGTERM's bound holds while a hostile template runs.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 enum class Endpoint { kChat, kCompletions };
@@ -64,7 +68,8 @@ struct RenderedChat {
 };
 // With max_tokens >= 0, a prompt of more tokens is a 400 context_length_exceeded, found without
 // tokenizing the rest of it (the cost of an oversized prompt is bounded by the limit).
-RenderedChat render_chat_prompt(const nlohmann::ordered_json& body, const ServedModel& model, int64_t max_tokens = -1);
+RenderedChat render_chat_prompt(const nlohmann::ordered_json& body, const ServedModel& model, int64_t max_tokens = -1,
+                                const std::atomic<bool>* cancel = nullptr);
 
 // Completion prompt text -> ids as `frugal generate --prompt` encodes it (BOS added when the
 // tokenizer config asks for it); max_tokens as for render_chat_prompt.

@@ -23,12 +23,12 @@ void check_allowed_keys(const ojson& body, std::initializer_list<const char*> al
 
 }  // namespace
 
-std::string tokenize_response(const ojson& body, const ServedModel& m) {
+std::string tokenize_response(const ojson& body, const ServedModel& m, const std::atomic<bool>* cancel) {
   check_allowed_keys(body, {"model", "content", "prompt", "add_special", "with_pieces", "messages", "tools",
                             "chat_template_kwargs", "add_generation_prompt"});
   std::vector<int32_t> ids;
   if (field(body, "messages")) {
-    ids = render_chat_prompt(body, m).ids;
+    ids = render_chat_prompt(body, m, -1, cancel).ids;
   } else {
     auto text = get_string(body, "content", "");
     if (!text) text = get_string(body, "prompt", "");
@@ -56,9 +56,9 @@ std::string detokenize_response(const ojson& body, const ServedModel& m) {
   return dump_json(ojson{{"content", m.tokenizer->decode(ids, skip)}});
 }
 
-std::string apply_template_response(const ojson& body, const ServedModel& m) {
+std::string apply_template_response(const ojson& body, const ServedModel& m, const std::atomic<bool>* cancel) {
   check_allowed_keys(body, {"model", "messages", "tools", "chat_template_kwargs", "add_generation_prompt"});
-  return dump_json(ojson{{"prompt", render_chat_prompt(body, m).text}});
+  return dump_json(ojson{{"prompt", render_chat_prompt(body, m, -1, cancel).text}});
 }
 
 }  // namespace frugal::serve

@@ -8,6 +8,7 @@
 
 #include "serve/openai_error.h"
 #include "serve/openai_request.h"
+#include "serve/openai_tokenize.h"
 #include "serve/special_escape.h"
 #include "serve/tokenize_json.h"
 #include "test_http_util.h"
@@ -111,6 +112,28 @@ TEST(PromptLimit, RefusedBeforeTokenizingItAll) {
   const std::string longer(4096, 'b');
   EXPECT_GT(render_chat_prompt(ojson{{"messages", ojson::array({{{"role", "user"}, {"content", longer}}})}}, *m).ids.size(),
             size_t(4096));
+}
+
+// The server's abort flag reaches the chat-template render of every route that renders one: with
+// it set, a render stops ("cancelled") instead of running out its budget during shutdown.
+TEST(TemplateCancel, TheAbortFlagEndsChatRenders) {
+  auto m = test::make_test_model("byte_v3", 256);
+  const ojson chat = {{"messages", ojson::array({{{"role", "user"}, {"content", "hi"}}})}};
+  std::atomic<bool> abort{false};
+  RequestLimits lim;
+  lim.cancel = &abort;
+  EXPECT_FALSE(parse_chat_request(chat, *m, lim).gen.prompt.empty());  // not set: renders
+  abort = true;
+  for (int route = 0; route < 3; ++route) {
+    try {
+      if (route == 0) parse_chat_request(chat, *m, lim);
+      if (route == 1) tokenize_response(chat, *m, lim.cancel);
+      if (route == 2) apply_template_response(chat, *m, lim.cancel);
+      ADD_FAILURE() << "route " << route << " rendered with the abort flag set";
+    } catch (const ApiError& e) {
+      EXPECT_NE(std::string(e.what()).find("cancelled"), std::string::npos) << route << ": " << e.what();
+    }
+  }
 }
 
 }  // namespace
