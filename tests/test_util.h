@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdint>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <random>
 #include <string>
@@ -80,6 +83,23 @@ inline void expect_error(const std::function<void()>& fn, std::optional<ErrorKin
       EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "message '" << e.what() << "' lacks '" << n << "'";
   }
 }
+
+// The 8 little-endian bytes of `v` (safetensors' header length, shard headers).
+inline std::string le64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[size_t(i)] = char((v >> (8 * i)) & 0xff);
+  return s;
+}
+
+// The raw bytes of some f32 values, as a tensor's data section holds them.
+inline std::string f32_bytes(std::initializer_list<float> v) {
+  std::string s(v.size() * 4, '\0');
+  std::memcpy(s.data(), std::data(v), s.size());
+  return s;
+}
+
+// The path of the `frugal` binary the tests run (a build dependency of their targets).
+inline const std::string kBinary = FRUGAL_BINARY;
 
 // Runs `fn`, expecting a frugal::Error whose message contains `needle`; returns the message.
 template <typename Fn>

@@ -42,7 +42,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBinary = FRUGAL_BINARY;
+using frugal::test::kBinary;
 const std::string kFixtures = FRUGAL_TEST_DATA "/fixtures";
 const std::string kF32 = kFixtures + "/micro_f32";
 const std::string kPrompt = "241,160,175,229";  // = oracles/input_ids.npy row 0, first 4 ids

@@ -18,7 +18,7 @@ using frugal::test::run_command;
 using frugal::test::TempDir;
 using frugal::test::write_bytes;
 
-const std::string kBinary = FRUGAL_BINARY;
+using frugal::test::kBinary;
 const std::string kPngSignature("\x89PNG\r\n\x1a\n", 8);
 
 // A short run's metrics.jsonl, one record per step (with a validation point).

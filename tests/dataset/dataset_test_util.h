@@ -7,6 +7,7 @@
 
 #include "data/prepare.h"
 #include "data/shard_format.h"
+#include "data/token_source.h"
 #include "test_util.h"
 
 namespace frugal::data::test {
@@ -56,6 +57,13 @@ inline std::string npy_bytes(const std::string& descr, const void* data, size_t 
 }
 
 // Flips one bit of the byte at `offset` of a file.
+// Every id of a source, in order.
+inline std::vector<int32_t> all_ids(const TokenSource& s) {
+  std::vector<int32_t> out(static_cast<size_t>(s.size()));
+  s.read(0, s.size(), out.data());
+  return out;
+}
+
 inline void flip_byte(const std::string& path, size_t offset) {
   std::string b = frugal::test::read_bytes(path);
   b[offset] = char(b[offset] ^ 0x10);

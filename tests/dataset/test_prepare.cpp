@@ -20,11 +20,7 @@ using frugal::test::read_bytes;
 
 constexpr int32_t kEos = 3985;  // <｜end▁of▁sentence｜> of the test tokenizer
 
-std::vector<int32_t> all_ids(const TokenSource& s) {
-  std::vector<int32_t> out(static_cast<size_t>(s.size()));
-  s.read(0, s.size(), out.data());
-  return out;
-}
+using test::all_ids;
 
 // enc(doc_0) EOS enc(doc_1) EOS ...
 std::vector<int32_t> packed(const std::vector<std::string>& docs) {

@@ -17,11 +17,7 @@ using frugal::test::expect_error;
 using frugal::test::read_bytes;
 using frugal::test::write_bytes;
 
-std::vector<int32_t> all_ids(const TokenSource& s) {
-  std::vector<int32_t> out(static_cast<size_t>(s.size()));
-  s.read(0, s.size(), out.data());
-  return out;
-}
+using test::all_ids;
 
 template <typename T> std::string npy_of(const std::string& descr, const std::vector<T>& v) {
   return test::npy_bytes(descr, v.data(), v.size(), sizeof(T));

@@ -17,18 +17,6 @@ using namespace frugal::test;
 
 namespace {
 
-std::string le64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 0; i < 8; ++i) s[size_t(i)] = char((v >> (8 * i)) & 0xff);
-  return s;
-}
-
-std::string f32_bytes(std::initializer_list<float> v) {
-  std::string s(v.size() * 4, '\0');
-  std::memcpy(s.data(), std::data(v), s.size());
-  return s;
-}
-
 // The same file with a header one byte longer (one more trailing space): every tensor moves one
 // byte, so nothing wider than a byte is aligned any more.
 std::string shift_data_by_one(const std::string& bytes) {

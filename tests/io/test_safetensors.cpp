@@ -14,21 +14,9 @@ using namespace frugal::test;
 
 namespace {
 
-std::string le64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 0; i < 8; ++i) s[size_t(i)] = char((v >> (8 * i)) & 0xff);
-  return s;
-}
-
 // A safetensors file from a literal header and data section.
 std::string st_bytes(const std::string& header, const std::string& data) {
   return le64(header.size()) + header + data;
-}
-
-std::string f32_bytes(std::initializer_list<float> v) {
-  std::string s(v.size() * 4, '\0');
-  std::memcpy(s.data(), std::data(v), s.size());
-  return s;
 }
 
 const std::string kOneTensor = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
