@@ -18,17 +18,13 @@
 #include "core/rng.h"
 #include "kernels/ops.h"
 #include "grad_check.h"
+#include "reference.h"
 
 using namespace frugal;
 
 namespace {
 
-std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
-  Rng r(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = scale * r.normal();
-  return v;
-}
+using test::randn;
 
 // Σ_{t: tg ≥ 0} w_t · (logsumexp(l_t) − l_t[tg_t]) / N, N = norm or the number of targets ≥ 0.
 double weighted_ce_d(const std::vector<double>& l, const std::vector<int32_t>& tg, const std::vector<float>& w,

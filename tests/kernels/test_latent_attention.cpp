@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/isa_guard.h"
 #include "core/rng.h"
 #include "kernels/latent_attention.h"
 #include "kernels/linear.h"
@@ -19,10 +20,7 @@ namespace {
 
 using test::randn;
 
-struct IsaGuard {
-  explicit IsaGuard(KernelIsa isa) { set_kernel_isa(isa); }
-  ~IsaGuard() { set_kernel_isa(best_kernel_isa()); }
-};
+using test::IsaGuard;
 
 // Max |fast − ref| over the output relative to max |ref| (and the same for the probabilities).
 void check(int64_t G, int64_t C, int64_t dr, int64_t S, int64_t pad, float qscale, uint64_t seed) {

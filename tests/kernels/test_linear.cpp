@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/isa_guard.h"
 #include "core/arena.h"
 #include "core/dtype.h"
 #include "core/error.h"
@@ -56,10 +57,7 @@ bool cpu_has_avx512_kernels() {
 }
 
 // Forces an ISA for one scope, then restores the best one.
-struct IsaGuard {
-  explicit IsaGuard(KernelIsa isa) { set_kernel_isa(isa); }
-  ~IsaGuard() { set_kernel_isa(best_kernel_isa()); }
-};
+using test::IsaGuard;
 
 // A [rows, cols] weight tensor (row stride ld) in storage dtype, optionally block-scaled, whose
 // data pointer is `misalign` bytes past a 64-byte boundary.

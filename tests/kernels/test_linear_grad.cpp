@@ -20,7 +20,7 @@ namespace {
 
 using test::fd_grad;
 using test::randn;
-const auto to_d = test::to_double;
+using test::to_double;
 
 TEST(LinearGrad, BackwardMatchesReference) {
   struct Shape {
@@ -67,7 +67,7 @@ TEST(LinearGrad, ReferenceMatchesFiniteDifferencesAndEdgeCases) {
   auto x = randn(size_t(M * K), 51), w = randn(size_t(N * K), 52), dy = randn(size_t(M * N), 53);
   std::vector<float> dx(size_t(M * K)), dw(size_t(N * K), 0.0f);
   linear_backward_ref(x.data(), K, w.data(), K, dy.data(), N, M, N, K, dx.data(), K, dw.data(), K);
-  auto xd = to_d(x), wd = to_d(w);
+  auto xd = to_double(x), wd = to_double(w);
   auto loss = [&] {
     double L = 0;
     for (int64_t m = 0; m < M; ++m)

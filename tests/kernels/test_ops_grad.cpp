@@ -35,7 +35,7 @@ namespace {
 
 using test::fd_grad;
 using test::randn;
-const auto to_d = test::to_double;
+using test::to_double;
 
 // ---------------- RMSNorm ----------------
 
@@ -66,7 +66,7 @@ TEST(OpsGrad, RmsNormMatchesFiniteDifferences) {
         // Forward f32 vs double (the gradient checked below is that of this forward).
         std::vector<float> y(x.size());
         rmsnorm_forward(x.data(), ld, w.data(), T, D, c.eps, y.data(), ld);
-        auto xd = to_d(x), wd = to_d(w), Gd = to_d(G);
+        auto xd = to_double(x), wd = to_double(w), Gd = to_double(G);
         std::vector<double> yd(x.size());
         rmsnorm_loss_d(xd, wd, Gd, T, D, ld, c.eps, &yd);
         for (int64_t t = 0; t < T; ++t)
@@ -143,7 +143,7 @@ TEST(OpsGrad, SwigluMatchesFiniteDifferences) {
       if (n > 1) g[n - 1] = -20.0f;  // saturated low: silu' ≈ −19·e^-20
       std::vector<float> dg(n), du(n);
       swiglu_backward(g.data(), u.data(), G.data(), T, F, dg.data(), du.data());
-      auto gd = to_d(g), ud = to_d(u), Gd = to_d(G);
+      auto gd = to_double(g), ud = to_double(u), Gd = to_double(G);
       auto fg = fd_grad(&gd, [&] { return swiglu_loss_d(gd, ud, Gd); });
       auto fu = fd_grad(&ud, [&] { return swiglu_loss_d(gd, ud, Gd); });
       for (size_t i = 0; i < n; ++i) {
@@ -171,7 +171,7 @@ TEST(OpsGrad, EmbeddingBackwardAccumulatesRepeatedIds) {
   auto W = randn(size_t(V * lddw), 42);  // only used for the FD loss
   auto dW0 = randn(size_t(V * lddw), 43), dW = dW0;
   embedding_backward(ids.data(), T, dy.data(), lddy, D, dW.data(), lddw, V);
-  auto Wd = to_d(W);
+  auto Wd = to_double(W);
   auto fW = fd_grad(&Wd, [&] {
     double L = 0;
     for (int64_t t = 0; t < T; ++t)
@@ -221,7 +221,7 @@ TEST(OpsGrad, CrossEntropyMatchesFiniteDifferencesWithMaskedTargets) {
       }
       std::vector<float> d(size_t(T * ld), -7.0f);
       const double loss = cross_entropy_forward_backward(l.data(), tg.data(), T, V, ld, d.data());
-      auto ld_ = to_d(l);
+      auto ld_ = to_double(l);
       const double want = ce_loss_d(ld_, tg, T, V, ld);
       EXPECT_NEAR(loss, want, 1e-9 * (1 + std::fabs(want))) << "V=" << V << " T=" << T;  // all double inside
       EXPECT_EQ(cross_entropy_forward_backward(l.data(), tg.data(), T, V, ld, nullptr), loss);  // loss only

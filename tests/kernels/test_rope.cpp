@@ -23,7 +23,7 @@ namespace {
 
 using test::fd_grad;
 using test::randn;
-const auto to_d = test::to_double;
+using test::to_double;
 
 // Interleaved RoPE is multiplication of (x[2i] + i·x[2i+1]) by mscale·e^{i·pos·freq_i}.
 TEST(Rope, IsComplexRotationOfAdjacentPairs) {
@@ -79,7 +79,7 @@ TEST(Rope, BackwardIsTransposedRotation) {
       rope_interleaved(y.data(), ld, T, R, pos.data(), inv_freq.data(), mscale);
       auto dx = G;
       rope_interleaved_backward(dx.data(), ld, T, R, pos.data(), inv_freq.data(), mscale);
-      auto xd = to_d(x), Gd = to_d(G);
+      auto xd = to_double(x), Gd = to_double(G);
       auto fx = fd_grad(&xd, [&] { return rope_loss_d(xd, Gd, T, R, ld, pos, inv_freq, mscale); });
       for (int64_t t = 0; t < T; ++t)
         for (int64_t i = 0; i < ld; ++i) {
