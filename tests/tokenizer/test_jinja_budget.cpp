@@ -21,7 +21,7 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-std::string render(const std::string& tmpl, const ChatTemplateLimits& limits = {}, const std::string& name = "") {
+std::string render_budgeted(const std::string& tmpl, const ChatTemplateLimits& limits = {}, const std::string& name = "") {
   return ChatTemplate(tmpl, name).render(ojson::object(), limits);
 }
 
@@ -29,13 +29,13 @@ using test::error_of;
 
 TEST(JinjaBudget, RepetitionSizesItsResultFirst) {
   // The repetition loop used to run 10**18 times for an empty operand.
-  EXPECT_EQ(render("[{{ '' * 10**18 }}]"), "[]");
-  EXPECT_EQ(render("{{ ([] * 10**18)|length }}"), "0");
-  EXPECT_EQ(render("{{ 'ab' * 3 }} {{ [1, 2] * 2 }} {{ 'x' * -1 }} {{ [1] * 0 }}"), "ababab [1, 2, 1, 2]  []");
-  const std::string msg = error_of([] { render("{{ 'ab' * 10**18 }}", {}, "model/tokenizer_config.json"); },
+  EXPECT_EQ(render_budgeted("[{{ '' * 10**18 }}]"), "[]");
+  EXPECT_EQ(render_budgeted("{{ ([] * 10**18)|length }}"), "0");
+  EXPECT_EQ(render_budgeted("{{ 'ab' * 3 }} {{ [1, 2] * 2 }} {{ 'x' * -1 }} {{ [1] * 0 }}"), "ababab [1, 2, 1, 2]  []");
+  const std::string msg = error_of([] { render_budgeted("{{ 'ab' * 10**18 }}", {}, "model/tokenizer_config.json"); },
                                    "larger than 16777216 bytes");
   EXPECT_NE(msg.find("model/tokenizer_config.json"), std::string::npos) << msg;
-  error_of([] { render("{{ [1, 2] * 10**18 }}"); }, "list longer than 1048576 items");
+  error_of([] { render_budgeted("{{ [1, 2] * 10**18 }}"); }, "list longer than 1048576 items");
 }
 
 TEST(JinjaBudget, StringWorkIsChargedByBytes) {
@@ -43,13 +43,13 @@ TEST(JinjaBudget, StringWorkIsChargedByBytes) {
   ChatTemplateLimits lim;
   lim.max_total_bytes = 64u << 20;
   const std::string loop = "{% set s = 'x' * 1000000 %}{% for i in range(200) %}{{ s|length }}{% endfor %}";
-  const std::string msg = error_of([&] { render(loop, lim, "t.jinja"); }, "budget of 67108864 bytes");
+  const std::string msg = error_of([&] { render_budgeted(loop, lim, "t.jinja"); }, "budget of 67108864 bytes");
   EXPECT_NE(msg.find("t.jinja: template line 1"), std::string::npos) << msg;
   for (const char* t : {"{% for i in range(200) %}{% if 'y' in s %}{% endif %}{% endfor %}",
                         "{% for i in range(200) %}{% set t = s.replace('x', 'y') %}{% endfor %}",
                         "{% for i in range(200) %}{{ s == s ~ '' }}{% endfor %}",
                         "{% for i in range(200) %}{% set t = s|upper %}{% endfor %}"})
-    error_of([&] { render(std::string("{% set s = 'x' * 1000000 %}") + t, lim); }, "bytes of string work");
+    error_of([&] { render_budgeted(std::string("{% set s = 'x' * 1000000 %}") + t, lim); }, "bytes of string work");
 }
 
 TEST(JinjaBudget, ListWorkIsChargedByItems) {
@@ -59,33 +59,33 @@ TEST(JinjaBudget, ListWorkIsChargedByItems) {
                         "{% for i in range(100) %}{{ (l + [])|length }}{% endfor %}",
                         "{% for i in range(100) %}{{ l|list|length }}{% endfor %}",
                         "{% for i in range(100) %}{{ l.count(3) }}{% endfor %}"})
-    error_of([&] { render(std::string("{% set l = range(100000)|list %}") + t, lim); }, "list and dict items");
+    error_of([&] { render_budgeted(std::string("{% set l = range(100000)|list %}") + t, lim); }, "list and dict items");
 }
 
 TEST(JinjaBudget, CopiesOfLongStringsAreFree) {
   // Naming a 10 MB string copied it: 100000 loop iterations took minutes.
-  EXPECT_EQ(render("{% set s = 'x' * 10000000 %}{% for i in range(100000) %}{% if s %}{% endif %}{% endfor %}ok"), "ok");
+  EXPECT_EQ(render_budgeted("{% set s = 'x' * 10000000 %}{% for i in range(100000) %}{% if s %}{% endif %}{% endfor %}ok"), "ok");
   // Indexing walks to the character, not over the whole text.
-  EXPECT_EQ(render("{% set s = 'é' * 4000000 %}{% for i in range(1000) %}{% if s[1] != 'é' %}bad{% endif %}{% endfor %}"
+  EXPECT_EQ(render_budgeted("{% set s = 'é' * 4000000 %}{% for i in range(1000) %}{% if s[1] != 'é' %}bad{% endif %}{% endfor %}"
                    "{{ s[-1] }}"),
             "é");
 }
 
 TEST(JinjaBudget, PrintingIsBoundedWhileItGrows) {
   // A thousand references to one 100000-item list: small in memory, ~600 MB in print.
-  error_of([] { render("{% set l = range(100000)|list %}{{ [l] * 1000 }}"); }, "larger than");
-  error_of([] { render("{% set l = range(100000)|list %}{{ ([l] * 1000)|tojson }}"); }, "larger than");
-  error_of([] { render("{% set l = range(100000)|list %}{{ [l] * 1000 ~ '' }}"); }, "larger than");
+  error_of([] { render_budgeted("{% set l = range(100000)|list %}{{ [l] * 1000 }}"); }, "larger than");
+  error_of([] { render_budgeted("{% set l = range(100000)|list %}{{ ([l] * 1000)|tojson }}"); }, "larger than");
+  error_of([] { render_budgeted("{% set l = range(100000)|list %}{{ [l] * 1000 ~ '' }}"); }, "larger than");
 }
 
 TEST(JinjaBudget, SelfContainingAndDeepValues) {
-  error_of([] { render("{% set a = [] %}{% do a.append(a) %}{{ a }}"); }, "nested deeper than 256 levels");
-  error_of([] { render("{% set a = [] %}{% do a.append(a) %}{{ a|tojson }}"); }, "nested deeper than 256 levels");
-  error_of([] { render("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"); }, "nested deeper than 256 levels");
-  error_of([] { render("{% set a = [] %}{% do a.append(a) %}{% set b = [] %}{% do b.append(b) %}{{ a == b }}"); },
+  error_of([] { render_budgeted("{% set a = [] %}{% do a.append(a) %}{{ a }}"); }, "nested deeper than 256 levels");
+  error_of([] { render_budgeted("{% set a = [] %}{% do a.append(a) %}{{ a|tojson }}"); }, "nested deeper than 256 levels");
+  error_of([] { render_budgeted("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"); }, "nested deeper than 256 levels");
+  error_of([] { render_budgeted("{% set a = [] %}{% do a.append(a) %}{% set b = [] %}{% do b.append(b) %}{{ a == b }}"); },
            "nested deeper than 256 levels");
   // 300000 levels: freeing it used to overflow the stack.
-  EXPECT_EQ(render("{% set ns = namespace(x=[]) %}{% for i in range(300000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+  EXPECT_EQ(render_budgeted("{% set ns = namespace(x=[]) %}{% for i in range(300000) %}{% set ns.x = [ns.x] %}{% endfor %}"
                    "{{ ns.x|length }}"),
             "1");
 }
@@ -102,16 +102,16 @@ TEST(JinjaBudget, ArenaFreesCycles) {
 }
 
 TEST(JinjaBudget, DictsFilledKeyByKeyStayLinear) {
-  EXPECT_EQ(render("{% set d = {} %}{% for i in range(100000) %}{% do d.update({i|string: i}) %}{% endfor %}"
+  EXPECT_EQ(render_budgeted("{% set d = {} %}{% for i in range(100000) %}{% do d.update({i|string: i}) %}{% endfor %}"
                    "{{ d|length }} {{ d['99999'] }} {{ d.get('5') }}"),
             "100000 99999 5");
 }
 
 TEST(JinjaBudget, SplittingLongTexts) {
-  EXPECT_EQ(render("{{ (',' * 1000000).rsplit(',', 10**18)|length }}"), "1000001");
-  EXPECT_EQ(render("{{ 'a,b,c'.rsplit(',', 1) }} {{ 'a,b,c'.rsplit(',', 0) }}"), "['a,b', 'c'] ['a,b,c']");
-  error_of([] { render("{{ (',' * 4000000).split(',')|length }}"); }, "list longer than");
-  EXPECT_EQ(render("{{ ('ab ' * 2000000)|wordcount }}"), "2000000");
+  EXPECT_EQ(render_budgeted("{{ (',' * 1000000).rsplit(',', 10**18)|length }}"), "1000001");
+  EXPECT_EQ(render_budgeted("{{ 'a,b,c'.rsplit(',', 1) }} {{ 'a,b,c'.rsplit(',', 0) }}"), "['a,b', 'c'] ['a,b,c']");
+  error_of([] { render_budgeted("{{ (',' * 4000000).split(',')|length }}"); }, "list longer than");
+  EXPECT_EQ(render_budgeted("{{ ('ab ' * 2000000)|wordcount }}"), "2000000");
 }
 
 TEST(JinjaBudget, DeadlineAndCancel) {
@@ -119,11 +119,11 @@ TEST(JinjaBudget, DeadlineAndCancel) {
   lim.max_steps = INT64_MAX;
   lim.max_seconds = 0.2;
   const std::string forever = "{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}";
-  error_of([&] { render(forever, lim, "slow.jinja"); }, "slow.jinja: template line 1: template ran longer than its limit of 0.2 s");
+  error_of([&] { render_budgeted(forever, lim, "slow.jinja"); }, "slow.jinja: template line 1: template ran longer than its limit of 0.2 s");
   std::atomic<bool> stop{true};
   lim.max_seconds = 0;
   lim.cancel = &stop;
-  error_of([&] { render(forever, lim); }, "cancelled");
+  error_of([&] { render_budgeted(forever, lim); }, "cancelled");
 }
 
 TEST(JinjaBudget, ConfigNamesTheTemplateSource) {
