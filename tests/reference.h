@@ -4,6 +4,7 @@
 // the library itself exposes (sgemm_ref, softmax_ref, rope_ref, ...) live beside their fast paths
 // in src/kernels; the ones here are only needed by tests.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,13 @@
 #include "core/rng.h"
 
 namespace frugal::test {
+
+// max_i |a[i] − b[i]|.
+inline float max_abs_diff(const float* a, const float* b, int64_t n) {
+  float m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
 
 // n values scale·N(0, 1), drawn from rng (which advances) or from a fresh Rng(seed).
 inline std::vector<float> randn(size_t n, Rng& rng, float scale = 1.0f) {

@@ -98,6 +98,9 @@ inline std::string f32_bytes(std::initializer_list<float> v) {
   return s;
 }
 
+// The PyTorch-reference fixtures (tests/data/fixtures).
+inline const std::string kFixtureDir = FRUGAL_TEST_DATA "/fixtures";
+
 // The path of the `frugal` binary the tests run (a build dependency of their targets).
 inline const std::string kBinary = FRUGAL_BINARY;
 

@@ -20,18 +20,15 @@
 #include "io/hf_loader.h"
 #include "model/transformer.h"
 #include "test_util.h"
+#include "reference.h"
 
 using namespace frugal;
 
 namespace {
 
-const std::string kData = FRUGAL_TEST_DATA "/fixtures";
+using test::kFixtureDir;
 
-float max_abs_diff(const float* a, const float* b, int64_t n) {
-  float m = 0;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
+using test::max_abs_diff;
 
 std::vector<int32_t> prompt_of(int64_t len, int32_t salt) {
   std::vector<int32_t> p;
@@ -85,7 +82,7 @@ void check_batched_equals_single(Transformer& model, const std::vector<int64_t>&
 }
 
 TEST_P(BatchDecode, EqualsOneAtATimeForward) {
-  auto m = load_model(kData + "/" + GetParam());
+  auto m = load_model(kFixtureDir + "/" + GetParam());
   Transformer model(m->config, m->weights);
   check_batched_equals_single(model, {1, 5, 12, 3, 30}, 6);  // small batch: the GEMV kernels
   std::vector<int64_t> many;  // above the GEMV row limit (16 f32, 32 bf16/fp8): the sgemm path
@@ -94,7 +91,7 @@ TEST_P(BatchDecode, EqualsOneAtATimeForward) {
 }
 
 TEST_P(BatchDecode, OneSequenceIsBitIdenticalToForward) {
-  auto m = load_model(kData + "/" + GetParam());
+  auto m = load_model(kFixtureDir + "/" + GetParam());
   Transformer model(m->config, m->weights);
   const int64_t V = m->config.vocab_size;
   auto p = prompt_of(9, 3);
@@ -116,7 +113,7 @@ TEST_P(BatchDecode, OneSequenceIsBitIdenticalToForward) {
 // Ragged batches: decode rows (1 token) and prompt chunks (several tokens, some from an empty
 // cache, some continuing one) in one call, against forward() of each chunk on its own.
 TEST_P(BatchDecode, RaggedBatchEqualsPerSequenceForward) {
-  auto m = load_model(kData + "/" + GetParam());
+  auto m = load_model(kFixtureDir + "/" + GetParam());
   Transformer model(m->config, m->weights);
   const int64_t V = m->config.vocab_size;
   struct Case { int64_t cached, chunk; };
@@ -170,7 +167,7 @@ TEST_P(BatchDecode, RaggedBatchEqualsPerSequenceForward) {
 INSTANTIATE_TEST_SUITE_P(Micro, BatchDecode, ::testing::Values("micro_f32", "micro_bf16", "micro_fp8"));
 
 TEST(BatchDecodeErrors, BadInputsLeaveCachesUntouched) {
-  auto m = load_model(kData + "/micro_f32");
+  auto m = load_model(kFixtureDir + "/micro_f32");
   Transformer model(m->config, m->weights);
   const int64_t V = m->config.vocab_size;
   LatentKvCache a = model.make_cache(4), b = model.make_cache(1);

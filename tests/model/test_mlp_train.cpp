@@ -39,7 +39,7 @@ using test::fd_grad;
 using test::Mat;
 using test::randn;
 using test::TestMlp;
-const auto to_d = test::to_double;
+using test::to_double;
 
 TEST(MlpTrain, ForwardEqualsInferenceOnFixture) {
   auto lm = load_model(FRUGAL_TEST_DATA "/fixtures/micro_f32");
@@ -66,8 +66,8 @@ TEST(MlpTrain, GradientsMatchFiniteDifferences) {
   mlp_train_forward(m.params(), x.data(), N, D, keep, tape, y.data());
   mlp_train_backward(m.params(), x.data(), N, D, tape, R.data(), dx.data(), scratch);
 
-  std::vector<std::vector<double>> P{to_d(m.gate.w), to_d(m.up.w), to_d(m.down.w)};
-  std::vector<double> xd = to_d(x);
+  std::vector<std::vector<double>> P{to_double(m.gate.w), to_double(m.up.w), to_double(m.down.w)};
+  std::vector<double> xd = to_double(x);
   auto loss = [&] {
     double L = 0;
     for (int64_t t = 0; t < N; ++t) {
@@ -90,19 +90,19 @@ TEST(MlpTrain, GradientsMatchFiniteDifferences) {
 
 // Forward + backward of a dense MLP whose token GEMMs span two fixed GEMM tiles (N > 128 rows):
 // the same bits at 1, 2 and 3 threads.
-struct RunResult {
+struct MlpRun {
   std::vector<float> y, dx;
   std::vector<std::vector<float>> grads;
 };
 
-RunResult run_once(int threads) {
+MlpRun run_mlp_once(int threads) {
   const int saved = num_threads();
   set_num_threads(threads);
   const int64_t D = 64, F = 96, N = 2 * 96;
   Rng rng(5);
   TestMlp dense(D, F, rng);
   std::vector<float> x = randn(size_t(N * D), 7), R = randn(size_t(N * D), 8);
-  RunResult out;
+  MlpRun out;
   out.y.resize(size_t(N * D));
   out.dx.resize(size_t(N * D));
   Arena keep, scratch;
@@ -115,9 +115,9 @@ RunResult run_once(int threads) {
 }
 
 TEST(MlpTrain, DeterministicAcrossRunsAndThreadCounts) {
-  const RunResult a = run_once(2);
+  const MlpRun a = run_mlp_once(2);
   for (int threads : {2, 1, 3}) {
-    const RunResult b = run_once(threads);
+    const MlpRun b = run_mlp_once(threads);
     SCOPED_TRACE("threads " + std::to_string(threads));
     EXPECT_EQ(std::memcmp(a.y.data(), b.y.data(), a.y.size() * sizeof(float)), 0);
     EXPECT_EQ(std::memcmp(a.dx.data(), b.dx.data(), a.dx.size() * sizeof(float)), 0);

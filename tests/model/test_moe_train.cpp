@@ -46,13 +46,14 @@
 #include "grad_check.h"
 #include "owned_params.h"
 #include "reference.h"
+#include "test_util.h"
 
 using namespace frugal;
 
 namespace {
 
-const std::string kData = FRUGAL_TEST_DATA "/fixtures";
-constexpr double kRelTol = 3e-5;
+using test::kFixtureDir;
+constexpr double kMoeRelTol = 3e-5;
 
 // ---------------- test parameters (f32 value + gradient, with a double mirror for FD) ----------------
 
@@ -99,7 +100,7 @@ TestMoe moe_from_weights(const DeepSeekConfig& cfg, const MoeWeights& w) {
   return m;
 }
 
-const auto to_d = test::to_double;
+using test::to_double;
 
 // ---------------- the double reference ----------------
 
@@ -152,9 +153,9 @@ double moe_loss_ref(const DeepSeekConfig& cfg, bool has_shared, const std::vecto
 
 using test::fd_grad;
 
-// |got − want| ≤ kRelTol · max|want| (+ FD noise) over one tensor; returns the worst ratio.
+// |got − want| ≤ kMoeRelTol · max|want| (+ FD noise) over one tensor; returns the worst ratio.
 double expect_grad_near(const float* got, const std::vector<double>& want, const std::string& what) {
-  return test::expect_grad_near(got, want, kRelTol, what);
+  return test::expect_grad_near(got, want, kMoeRelTol, what);
 }
 
 // ---------------- MoE configurations for the gradient checks ----------------
@@ -234,8 +235,8 @@ void check_moe_gradients(const MoeCase& c, double alpha, double bw, bool zero_R)
   ASSERT_GE(used, 4) << "routing too concentrated to exercise grouping";
 
   std::vector<std::vector<double>> P;
-  for (Mat* mat : m.mats()) P.push_back(to_d(mat->w));
-  std::vector<double> xd = to_d(x), Rd = to_d(R), yd(size_t(N * D));
+  for (Mat* mat : m.mats()) P.push_back(to_double(mat->w));
+  std::vector<double> xd = to_double(x), Rd = to_double(R), yd(size_t(N * D));
   const bool has_shared = m.shared != nullptr;
   auto loss = [&] { return moe_loss_ref(cfg, has_shared, P, xd, kB, kT, chosen, Rd, alpha, bw); };
 
@@ -274,7 +275,7 @@ TEST(MoeGrad, BalanceLossGradientAlone) {
 }
 
 TEST(MoeTrain, ForwardEqualsInferenceOnFixture) {
-  auto lm = load_model(kData + "/micro_f32");
+  auto lm = load_model(kFixtureDir + "/micro_f32");
   const DeepSeekConfig& cfg = lm->config;
   const int64_t D = cfg.hidden_size, B = 2, T = 12, N = B * T;
   std::vector<float> x = randn(size_t(N * D), 21);
@@ -307,7 +308,7 @@ struct LayerInputs {
 LayerInputs fixture_layer_inputs(const LoadedModel& lm) {
   const DeepSeekConfig& cfg = lm.config;
   const int64_t D = cfg.hidden_size, L = cfg.num_hidden_layers;
-  Tensor ids = npy_read(kData + "/oracles/input_ids.npy");  // int32 [2, 12]
+  Tensor ids = npy_read(kFixtureDir + "/oracles/input_ids.npy");  // int32 [2, 12]
   const int64_t B = ids.size(0), T = ids.size(1);
   Transformer model(cfg, lm.weights);
   LayerInputs in;
@@ -339,10 +340,10 @@ LayerInputs fixture_layer_inputs(const LoadedModel& lm) {
 }
 
 TEST(MoeTrain, LoadsBalanceLossAndBiasUpdateMatchFixture) {
-  auto lm = load_model(kData + "/micro_f32");
+  auto lm = load_model(kFixtureDir + "/micro_f32");
   const DeepSeekConfig& cfg = lm->config;
   const int64_t D = cfg.hidden_size, B = 2, T = 12, E = cfg.n_routed_experts;
-  nlohmann::json js = nlohmann::json::parse(std::ifstream(kData + "/oracles/train_micro_f32.json"));
+  nlohmann::json js = nlohmann::json::parse(std::ifstream(kFixtureDir + "/oracles/train_micro_f32.json"));
   const nlohmann::json& bl = js["balance_loss"];
   const double alpha = bl["alpha"].get<double>();
   LayerInputs in = fixture_layer_inputs(*lm);
@@ -402,13 +403,13 @@ TEST(MoeTrain, BiasUpdateAndMaxViolation) {
 
 // Forward + backward of a larger MoE (enough tokens per expert for the GEMM paths, several
 // experts per worker): every output and gradient bit-identical across runs and across thread counts (the reductions over experts run in slot order, not schedule order).
-struct RunResult {
+struct MoeRun {
   std::vector<float> y, dx;
   std::vector<std::vector<float>> grads;
   double balance = 0;
 };
 
-RunResult run_once(int threads) {
+MoeRun run_moe_once(int threads) {
   const int saved = num_threads();
   set_num_threads(threads);
   const MoeCase c{"det", ScoringFunc::kSigmoid, TopkMethod::kNoauxTc, 4, 2, 4, 1, true, true, 2.5};
@@ -425,7 +426,7 @@ RunResult run_once(int threads) {
   m.shared = std::make_unique<TestMlp>(D, 32, rng);
   std::vector<float> x = randn(size_t(N * D), 7), R = randn(size_t(N * D), 8);
 
-  RunResult out;
+  MoeRun out;
   out.y.resize(size_t(N * D));
   out.dx.resize(size_t(N * D));
   Arena keep, scratch;
@@ -441,9 +442,9 @@ RunResult run_once(int threads) {
 }
 
 TEST(MoeTrain, DeterministicAcrossRunsAndThreadCounts) {
-  const RunResult a = run_once(2);
+  const MoeRun a = run_moe_once(2);
   for (int threads : {2, 1, 3}) {
-    const RunResult b = run_once(threads);
+    const MoeRun b = run_moe_once(threads);
     SCOPED_TRACE("threads " + std::to_string(threads));
     EXPECT_EQ(std::memcmp(a.y.data(), b.y.data(), a.y.size() * sizeof(float)), 0);
     EXPECT_EQ(std::memcmp(a.dx.data(), b.dx.data(), a.dx.size() * sizeof(float)), 0);

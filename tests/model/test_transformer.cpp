@@ -23,17 +23,19 @@
 #include "io/hf_loader.h"
 #include "io/npy.h"
 #include "model/transformer.h"
+#include "test_util.h"
+#include "reference.h"
 
 using namespace frugal;
 
 namespace {
 
-const std::string kData = FRUGAL_TEST_DATA "/fixtures";
+using test::kFixtureDir;
 constexpr float kTol = 1e-4f;
 
 struct Oracle {
   Tensor ids;  // int32 [2, 12]
-  Oracle() : ids(npy_read(kData + "/oracles/input_ids.npy")) {}
+  Oracle() : ids(npy_read(kFixtureDir + "/oracles/input_ids.npy")) {}
   std::vector<int32_t> row(int64_t b) const {
     const int64_t T = ids.size(1);
     const int32_t* p = ids.data_as<int32_t>() + b * T;
@@ -41,11 +43,7 @@ struct Oracle {
   }
 };
 
-float max_abs_diff(const float* a, const float* b, int64_t n) {
-  float m = 0;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
+using test::max_abs_diff;
 
 // Full forward of one sequence: logits [T, V].
 std::vector<float> full_logits(Transformer& model, const std::vector<int32_t>& ids, AttnImpl impl,
@@ -78,10 +76,10 @@ class Fixture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Fixture, LogitsMatchReference) {
   const std::string name = GetParam();
-  auto m = load_model(kData + "/" + name);
+  auto m = load_model(kFixtureDir + "/" + name);
   Transformer model(m->config, m->weights);
   Oracle o;
-  Tensor ref = npy_read(kData + "/oracles/" + name + "_logits.npy");  // [2, 12, V]
+  Tensor ref = npy_read(kFixtureDir + "/oracles/" + name + "_logits.npy");  // [2, 12, V]
   const int64_t T = ref.size(1), V = ref.size(2);
   ASSERT_EQ(V, m->config.vocab_size);
   for (int64_t b = 0; b < 2; ++b) {
@@ -97,7 +95,7 @@ TEST_P(Fixture, LogitsMatchReference) {
 
 TEST_P(Fixture, NaiveEqualsAbsorbedAndIncrementalEqualsFull) {
   const std::string name = GetParam();
-  auto m = load_model(kData + "/" + name);
+  auto m = load_model(kFixtureDir + "/" + name);
   Transformer model(m->config, m->weights);
   Oracle o;
   auto naive = full_logits(model, o.row(1), AttnImpl::kNaive);
@@ -111,7 +109,7 @@ TEST_P(Fixture, NaiveEqualsAbsorbedAndIncrementalEqualsFull) {
 
 TEST_P(Fixture, ChunkedPrefillEqualsFull) {
   const std::string name = GetParam();
-  auto m = load_model(kData + "/" + name);
+  auto m = load_model(kFixtureDir + "/" + name);
   Transformer model(m->config, m->weights);
   Oracle o;
   auto ids = o.row(0);
@@ -128,9 +126,9 @@ TEST_P(Fixture, ChunkedPrefillEqualsFull) {
 
 TEST_P(Fixture, GreedyContinuationMatchesReference) {
   const std::string name = GetParam();
-  auto m = load_model(kData + "/" + name);
+  auto m = load_model(kFixtureDir + "/" + name);
   Transformer model(m->config, m->weights);
-  nlohmann::json g = nlohmann::json::parse(std::ifstream(kData + "/oracles/greedy.json"));
+  nlohmann::json g = nlohmann::json::parse(std::ifstream(kFixtureDir + "/oracles/greedy.json"));
   std::vector<int32_t> prompt = g["prompt"].get<std::vector<int32_t>>();
   std::vector<int32_t> want = g[name].get<std::vector<int32_t>>();
   GenerateParams gp;
@@ -144,11 +142,11 @@ TEST_P(Fixture, GreedyContinuationMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Micro, Fixture, ::testing::Values("micro_f32", "micro_bf16", "micro_fp8", "micro_v2"));
 
 TEST(FixtureMtp, MtpLogitsMatchReference) {
-  auto m = load_model(kData + "/micro_f32");
+  auto m = load_model(kFixtureDir + "/micro_f32");
   ASSERT_EQ(m->weights.mtp.size(), 1u);
   Transformer model(m->config, m->weights);
   Oracle o;
-  Tensor ref = npy_read(kData + "/oracles/micro_f32_mtp_logits.npy");  // [2, 11, V]
+  Tensor ref = npy_read(kFixtureDir + "/oracles/micro_f32_mtp_logits.npy");  // [2, 11, V]
   const int64_t T = ref.size(1), V = ref.size(2);
   for (int64_t b = 0; b < 2; ++b) {
     auto ids = o.row(b);
@@ -162,7 +160,7 @@ TEST(FixtureMtp, MtpLogitsMatchReference) {
 }
 
 TEST(FixtureErrors, TokenIdOutsideVocabularyIsAnError) {
-  auto m = load_model(kData + "/micro_f32");
+  auto m = load_model(kFixtureDir + "/micro_f32");
   Transformer model(m->config, m->weights);
   LatentKvCache cache = model.make_cache(4);
   std::vector<float> logits(static_cast<size_t>(4 * m->config.vocab_size));
@@ -182,7 +180,7 @@ namespace {
 TEST(FixtureSharded, ShardedCheckpointLoadsAndMatches) {
   const auto dir = std::filesystem::temp_directory_path() / ("frugal_sharded_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  SafetensorsFile src(kData + "/micro_f32/model.safetensors");
+  SafetensorsFile src(kFixtureDir + "/micro_f32/model.safetensors");
   SafetensorsWriter a, b;
   nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
   size_t i = 0;
@@ -194,9 +192,9 @@ TEST(FixtureSharded, ShardedCheckpointLoadsAndMatches) {
   a.write((dir / "model-00001-of-00002.safetensors").string());
   b.write((dir / "model-00002-of-00002.safetensors").string());
   std::ofstream((dir / "model.safetensors.index.json").string()) << index.dump();
-  std::filesystem::copy_file(kData + "/micro_f32/config.json", dir / "config.json");
+  std::filesystem::copy_file(kFixtureDir + "/micro_f32/config.json", dir / "config.json");
 
-  auto ref_model = load_model(kData + "/micro_f32");
+  auto ref_model = load_model(kFixtureDir + "/micro_f32");
   auto sharded = load_model(dir.string());
   Transformer m1(ref_model->config, ref_model->weights), m2(sharded->config, sharded->weights);
   Oracle o;

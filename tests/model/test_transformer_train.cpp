@@ -22,22 +22,23 @@
 #include "model/param_store.h"
 #include "model/transformer_train.h"
 #include "grad_check.h"
+#include "test_util.h"
 
 using namespace frugal;
 
 namespace {
 
-const std::string kData = FRUGAL_TEST_DATA "/fixtures";
+using test::kFixtureDir;
 
-struct Fixture {
-  DeepSeekConfig cfg = load_hf_config(kData + "/micro_f32");
+struct TrainFixtureData {
+  DeepSeekConfig cfg = load_hf_config(kFixtureDir + "/micro_f32");
   ParamStore store{cfg, true};
   std::vector<int32_t> inputs, targets;
   int64_t B = 0, T = 0;
   nlohmann::json oracle;
-  Fixture() {
-    load_params_hf(kData + "/micro_f32", store);
-    Tensor ids = npy_read(kData + "/oracles/input_ids.npy");
+  TrainFixtureData() {
+    load_params_hf(kFixtureDir + "/micro_f32", store);
+    Tensor ids = npy_read(kFixtureDir + "/oracles/input_ids.npy");
     B = ids.size(0);
     T = ids.size(1);
     const int32_t* p = ids.data_as<int32_t>();
@@ -47,13 +48,13 @@ struct Fixture {
     targets.assign(size_t(B * T), -1);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t + 1 < T; ++t) targets[size_t(b * T + t)] = p[b * T + t + 1];
-    std::ifstream f(kData + "/oracles/train_micro_f32.json");
+    std::ifstream f(kFixtureDir + "/oracles/train_micro_f32.json");
     oracle = nlohmann::json::parse(f);
   }
 };
 
 TEST(TrainFixture, LossesAndLoadsMatchOracle) {
-  Fixture fx;
+  TrainFixtureData fx;
   TrainModel model(fx.cfg, fx.store.params());
   TrainOptions opt;
   opt.mtp_weight = 1.0;
@@ -87,14 +88,14 @@ TEST(TrainFixture, LossesAndLoadsMatchOracle) {
 }
 
 TEST(TrainFixture, GradientsMatchPyTorch) {
-  Fixture fx;
+  TrainFixtureData fx;
   TrainModel model(fx.cfg, fx.store.params());
   TrainOptions opt;
   opt.mtp_weight = 0;  // the oracle differentiates the main loss only
   opt.aux_alpha = 0;
   fx.store.zero_grad();
   model.forward_backward(fx.inputs.data(), fx.targets.data(), fx.B, fx.T, opt);
-  SafetensorsFile grads(kData + "/oracles/train_micro_f32_grads.safetensors");
+  SafetensorsFile grads(kFixtureDir + "/oracles/train_micro_f32_grads.safetensors");
   int checked = 0;
   double worst = 0;
   for (const ParamStore::Entry& e : fx.store.entries()) {
@@ -122,7 +123,7 @@ TEST(TrainFixture, GradientsMatchPyTorch) {
 // Gradients of the full objective (MTP λ and the balance loss included) of every recompute mode
 // are bit-identical; the MTP module's parameters get gradients.
 TEST(TrainFixture, RecomputeModesBitIdentical) {
-  Fixture fx;
+  TrainFixtureData fx;
   TrainModel model(fx.cfg, fx.store.params());
   std::vector<std::vector<float>> results;
   std::vector<double> losses;
@@ -156,7 +157,7 @@ TEST(TrainFixture, RecomputeModesBitIdentical) {
 // balance loss). f32 losses carry ~1e-6 absolute noise, so with h = 1e-3 the difference quotient
 // is good to ~1e-3; we require 2% relative or 2e-3 absolute.
 TEST(TrainFixture, ObjectiveFiniteDifferences) {
-  Fixture fx;
+  TrainFixtureData fx;
   TrainModel model(fx.cfg, fx.store.params());
   TrainOptions opt;
   opt.mtp_weight = 0.3;
@@ -196,7 +197,7 @@ namespace {
 // of one batch of both sequences (every term is a mean over sequences of equal length), up to f32
 // summation order.
 TEST(TrainFixture, GradientAccumulationEqualsBigBatch) {
-  Fixture fx;
+  TrainFixtureData fx;
   TrainModel model(fx.cfg, fx.store.params());
   TrainOptions opt;
   opt.mtp_weight = 0.3;

@@ -22,21 +22,22 @@
 #include "model/param_store.h"
 #include "model/transformer_train.h"
 #include "grad_check.h"
+#include "test_util.h"
 
 using namespace frugal;
 
 namespace {
 
-const std::string kData = FRUGAL_TEST_DATA "/fixtures";
+using test::kFixtureDir;
 
-struct Fixture {
-  DeepSeekConfig cfg = load_hf_config(kData + "/micro_f32");
+struct WeightedLossFixture {
+  DeepSeekConfig cfg = load_hf_config(kFixtureDir + "/micro_f32");
   ParamStore store{cfg, true};
   std::vector<int32_t> inputs, targets;
   int64_t B = 0, T = 0;
-  Fixture() {
-    load_params_hf(kData + "/micro_f32", store);
-    Tensor ids = npy_read(kData + "/oracles/input_ids.npy");
+  WeightedLossFixture() {
+    load_params_hf(kFixtureDir + "/micro_f32", store);
+    Tensor ids = npy_read(kFixtureDir + "/oracles/input_ids.npy");
     B = ids.size(0);
     T = ids.size(1);
     const int32_t* p = ids.data_as<int32_t>();
@@ -66,7 +67,7 @@ struct Result {
   std::vector<float> grads;
 };
 
-Result run_fb(Fixture& fx, TrainModel& model, const std::vector<int32_t>& targets, const TrainOptions& opt,
+Result run_fb(WeightedLossFixture& fx, TrainModel& model, const std::vector<int32_t>& targets, const TrainOptions& opt,
         const TokenWeights& tw) {
   fx.store.zero_grad();
   Result r;
@@ -86,7 +87,7 @@ void expect_same(const Result& a, const Result& b, const char* what) {
 }
 
 TEST(WeightedLoss, UnitWeightsBitIdenticalToUnweighted) {
-  Fixture fx;
+  WeightedLossFixture fx;
   TrainModel model(fx.cfg, fx.store.params());
   const std::vector<float> ones(fx.targets.size(), 1.0f);
   for (Recompute rc : {Recompute::kNone, Recompute::kFull}) {
@@ -100,7 +101,7 @@ TEST(WeightedLoss, UnitWeightsBitIdenticalToUnweighted) {
 }
 
 TEST(WeightedLoss, ZeroWeightsAreMaskedTargets) {
-  Fixture fx;
+  WeightedLossFixture fx;
   TrainModel model(fx.cfg, fx.store.params());
   const TrainOptions opt = full_objective();
   // A prompt/response-like mask: the first 5 positions of sequence 0 and the first 8 of sequence 1
@@ -129,7 +130,7 @@ TEST(WeightedLoss, ZeroWeightsAreMaskedTargets) {
 }
 
 TEST(WeightedLoss, NegativeWeightsNegateTheGradient) {
-  Fixture fx;
+  WeightedLossFixture fx;
   TrainModel model(fx.cfg, fx.store.params());
   TrainOptions opt = full_objective();
   opt.aux_alpha = 0;  // the balance term is not weighted
@@ -148,7 +149,7 @@ TEST(WeightedLoss, NegativeWeightsNegateTheGradient) {
 }
 
 TEST(WeightedLoss, ObjectiveFiniteDifferences) {
-  Fixture fx;
+  WeightedLossFixture fx;
   TrainModel model(fx.cfg, fx.store.params());
   TrainOptions opt;
   opt.mtp_weight = 0.3;
@@ -186,7 +187,7 @@ TEST(WeightedLoss, ObjectiveFiniteDifferences) {
 }
 
 TEST(WeightedLoss, BadWeightsAreErrors) {
-  Fixture fx;
+  WeightedLossFixture fx;
   TrainModel model(fx.cfg, fx.store.params());
   std::vector<float> w(fx.targets.size(), 1.0f);
   w[4] = std::nanf("");
