@@ -28,16 +28,7 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context, const Ch
   jinja::Scope globals;
   jinja::install_globals(globals);
   for (auto it = context.begin(); it != context.end(); ++it) globals.set(it.key(), jinja::from_json(it.value()));
-  jinja::Limits l;
-  l.max_steps = limits.max_steps;
-  l.max_call_depth = limits.max_call_depth;
-  l.max_output_bytes = limits.max_output_bytes;
-  l.max_list_items = limits.max_list_items;
-  l.max_total_bytes = limits.max_total_bytes;
-  l.max_total_items = limits.max_total_items;
-  l.max_seconds = limits.max_seconds;
-  l.cancel = limits.cancel;
-  jinja::Interpreter interp(l, name_);
+  jinja::Interpreter interp(limits, name_);
   return interp.render(*root_, globals);
 }
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokenizer/jinja_budget.h"
 #include "tokenizer/tokenizer_config.h"
 
 namespace frugal {
@@ -22,18 +23,12 @@ namespace jinja {
 struct Node;
 }
 
-// The budget of one render (src/tokenizer/jinja_budget.h). Steps alone do not bound the work:
-// one step can build a 16 MB string or copy a million-item list, so bytes and items are counted
-// too. A real chat template renders a 4 MiB conversation far inside these.
-struct ChatTemplateLimits {
-  int64_t max_steps = 5'000'000;          // statements + expression nodes + loop iterations
-  int max_call_depth = 64;                // nested macro calls
-  size_t max_output_bytes = 16u << 20;    // rendered text and any single string
-  size_t max_list_items = 1u << 20;       // any single list or dict
-  uint64_t max_total_bytes = 256u << 20;  // string bytes built, copied or scanned in one render
-  uint64_t max_total_items = 16u << 20;   // list and dict items built, copied or scanned in one render
-  double max_seconds = 10;                // wall-clock limit of one render; 0: none
-  const std::atomic<bool>* cancel = nullptr;  // a server's stop flag: the render ends when it turns true
+// The budget of one render: jinja::Limits (src/tokenizer/jinja_budget.h), with a 10 s deadline.
+// Steps alone do not bound the work: one step can build a 16 MB string or copy a million-item list,
+// so bytes and items are counted too. A real chat template renders a 4 MiB conversation far inside
+// these. `cancel` is a server's stop flag: the render ends when it turns true.
+struct ChatTemplateLimits : jinja::Limits {
+  ChatTemplateLimits() { max_seconds = 10; }
 };
 
 class ChatTemplate {
