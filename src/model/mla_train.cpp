@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "core/arena.h"
@@ -24,10 +25,11 @@ namespace {
 
 struct Dims {
   int64_t B, T, N, D, H, Qr, C, dn, dr, dv, dq, dkv, ckw;
-  Dims(const DeepSeekConfig& c, int64_t B_, int64_t T_)
+  const int32_t* pos;  // [N] packed-document positions, or null (mla_train.h)
+  Dims(const DeepSeekConfig& c, int64_t B_, int64_t T_, const int32_t* pos_ = nullptr)
       : B(B_), T(T_), N(B_ * T_), D(c.hidden_size), H(c.num_attention_heads), Qr(c.q_lora_rank),
         C(c.kv_lora_rank), dn(c.qk_nope_head_dim), dr(c.qk_rope_head_dim), dv(c.v_head_dim), dq(dn + dr),
-        dkv(dn + dv), ckw(C + dr) {}
+        dkv(dn + dv), ckw(C + dr), pos(pos_) {}
 };
 
 void check_param(const Param& p, int64_t rows, int64_t cols, const char* name) {
@@ -53,11 +55,13 @@ void check_inputs(const Dims& d, const MlaParams& p, const RopeTables& rope) {
 }
 
 // cos/sin of positions 0..T-1: every sequence of the batch starts at position 0, so the B·T·(H+1)
-// slices to rotate share T·dr/2 trig evaluations (row n is at position n % T).
-RopeAngles make_rope_angles(const RopeTables& rope, int64_t T, int64_t dr) {
-  std::vector<int64_t> pos(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = t;
-  return rope_angles(pos.data(), T, rope.inv_freq.data(), dr / 2, rope.mscale);
+// slices to rotate share T·dr/2 trig evaluations (row n is at position n % T). Packed documents
+// (d.pos) get a table of all N rows' own positions (row n at table row n % N = n).
+RopeAngles make_rope_angles(const RopeTables& rope, const Dims& d) {
+  const int64_t P = d.pos ? d.N : d.T;
+  std::vector<int64_t> pos(static_cast<size_t>(P));
+  for (int64_t t = 0; t < P; ++t) pos[size_t(t)] = d.pos ? int64_t(d.pos[t]) : t;
+  return rope_angles(pos.data(), P, rope.inv_freq.data(), d.dr / 2, rope.mscale);
 }
 
 // q_pe of every head of q [N, H·dq], and k_pe of [c_kv | k_pe] [N, ckw].
@@ -126,6 +130,11 @@ void attend_forward(const Dims& d, float scale, const Acts& a, int64_t b, int64_
     const Block blk = block(i, d.T);
     float* s = P + blk.t0 * d.T;  // [tb, L] scores, then probabilities
     sgemm(false, true, blk.tb, blk.L, d.dq, scale, a.q + (n0 + blk.t0) * ldq + h * d.dq, ldq, k, d.dq, 0.0f, s, d.T);
+    if (d.pos)  // packed documents: keys before the query's document start get probability 0
+      for (int64_t r = 0; r < blk.tb; ++r) {
+        const int64_t t = blk.t0 + r, start = t - d.pos[n0 + t];
+        std::fill(s + r * d.T, s + r * d.T + start, -std::numeric_limits<float>::infinity());
+      }
     softmax_causal_rows(s, blk.tb, blk.t0 + 1, blk.L, d.T);  // row t sees keys 0..t
     sgemm(false, false, blk.tb, d.dv, blk.L, 1.0f, s, d.T, v, ldkv, 0.0f, o + (n0 + blk.t0) * ldo + h * d.dv, ldo);
   }
@@ -184,13 +193,15 @@ JobScratch job_scratch(Arena& arena, int nt, int64_t floats) {
 }  // namespace
 
 void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
-                       int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out) {
-  const Dims d(cfg, B, T);
+                       int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out,
+                       const int32_t* positions) {
+  const Dims d(cfg, B, T, positions);
   check_inputs(d, p, rope);
-  const RopeAngles rt = make_rope_angles(rope, T, d.dr);
+  const RopeAngles rt = make_rope_angles(rope, d);
   tape = MlaTape{};
   tape.B = B;
   tape.T = T;
+  tape.positions = positions;
   tape.save_internals = save_internals;
   if (d.Qr > 0) tape.cq_raw = keep.alloc<float>(size_t(d.N * d.Qr));
   tape.ckv_raw = keep.alloc<float>(size_t(d.N * d.ckw));
@@ -234,12 +245,12 @@ void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const Rope
 void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
                         int64_t B, int64_t T, const MlaTape& tape, const float* dout, float* dx_norm,
                         Arena& scratch) {
-  const Dims d(cfg, B, T);
+  const Dims d(cfg, B, T, tape.positions);
   check_inputs(d, p, rope);
   FRUGAL_ASSERT(tape.B == B && tape.T == T && tape.ckv_raw && (d.Qr == 0 || tape.cq_raw),
                 "MLA tape is for B {} T {}, backward called with B {} T {}", tape.B, tape.T, B, T);
   const Arena::Mark mark = scratch.mark();
-  const RopeAngles rt = make_rope_angles(rope, T, d.dr);
+  const RopeAngles rt = make_rope_angles(rope, d);
   const float eps = float(cfg.rms_norm_eps);
   const int64_t ldq = d.H * d.dq, ldkv = d.H * d.dkv, ldo = d.H * d.dv;
 

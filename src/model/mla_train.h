@@ -6,7 +6,12 @@
 //
 // Layout of a batch: B sequences of T tokens, rows n = b·T + t, token t at position t in every
 // sequence; attention is causal within a sequence and never crosses sequences (packed documents
-// are not masked from each other, as in V3 pre-training).
+// are not masked from each other, as in V3 pre-training). With `positions` (SFT's packing,
+// docs/posttrain.md, SFT) row n is at position positions[n] instead: a position of 0 starts a new
+// document, every other one continues the previous row's (positions[n] = positions[n-1] + 1), and
+// query t attends only to keys [t − positions[n], t], its own document. The masked scores are set
+// to −inf before the softmax, so they get probability exactly 0 and gradient exactly 0, and a
+// document packed behind others computes what it computes alone (tests/model/test_packing.cpp).
 //
 // Recomputation (docs/training.md, Recomputation, `--recompute attn`): with save_internals = false the tape holds only
 // the two down-projection outputs (c_q before its norm, [c_kv | k_pe] before norm / RoPE), and the
@@ -40,6 +45,7 @@ inline constexpr int64_t kMlaQueryBlock = 64;
 struct MlaTape {
   int64_t B = 0, T = 0;
   bool save_internals = false;
+  const int32_t* positions = nullptr;  // [N] per-row positions (see above), or null: t in each sequence
   // Always kept:
   float* cq_raw = nullptr;   // [N, Qr] q_a_proj output before q_a_layernorm (null when Qr == 0)
   float* ckv_raw = nullptr;  // [N, C + dr] kv_a_proj_with_mqa output: c_kv before its norm | k_pe before RoPE
@@ -56,8 +62,11 @@ struct MlaTape {
 // allocated from `keep`; temporaries also come from `keep` but are rewound before returning, so
 // after the call `keep` holds only the tape. x_norm must stay unchanged until the backward.
 void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
-                       int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out);
+                       int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out,
+                       const int32_t* positions = nullptr);
 
+// `positions` [N] (or null) must stay valid until the backward, which reads it from the tape.
+//
 // dout [N, D] -> dx_norm [N, D] (overwritten; must not alias x_norm or dout). Parameter gradients
 // are accumulated (+=) into p.*.g; a Param whose g is null is skipped. Temporaries come from
 // `scratch`, rewound before returning. Deterministic: the same inputs give bit-identical gradients

@@ -34,6 +34,7 @@ const char* recompute_name(Recompute r) {
 // previous layer's output); the rest depends on the recompute mode.
 struct TrainModel::LayerTape {
   const float* x_in = nullptr;  // [N, D] layer input
+  const int32_t* positions = nullptr;  // [N] packed-document positions, or null
   float* xn1 = nullptr;         // [N, D] input_layernorm(x_in)           (none only)
   float* h = nullptr;           // [N, D] x_in + attention                 (none, attn)
   float* xn2 = nullptr;         // [N, D] post_attention_layernorm(h)     (none only)
@@ -49,6 +50,7 @@ struct TrainModel::MtpTape {
   std::vector<int32_t> emb_ids;    // [B·Tk] ids whose embedding enters (inputs[b, i + k + 1])
   std::vector<int32_t> targets;    // [B·Tk]
   std::vector<float> weights;      // [B·Tk] the targets' loss weights (empty: unweighted)
+  std::vector<int32_t> positions;  // [B·Tk] rows' positions when packed (empty: not packed)
   const float* h_prev = nullptr;   // [B·Tk, D] gathered hidden rows (previous depth's output)
   float* emb = nullptr;            // [B·Tk, D] raw embedding rows
   float* cat = nullptr;            // [B·Tk, 2D] [enorm(emb) ; hnorm(h_prev)]
@@ -65,18 +67,19 @@ TrainModel::TrainModel(const DeepSeekConfig& cfg, ModelParams& params)
   rope_.softmax_scale = float(softmax_scale(cfg));
 }
 
-void TrainModel::layer_forward(const LayerParams& lp, int64_t B, int64_t T, const float* x_in, float* x_out,
-                               Recompute rc, double aux_alpha, LayerTape& tape, StepLosses* losses,
-                               int64_t layer_index, Arena& arena) {
+void TrainModel::layer_forward(const LayerParams& lp, int64_t B, int64_t T, const int32_t* positions,
+                               const float* x_in, float* x_out, Recompute rc, double aux_alpha, LayerTape& tape,
+                               StepLosses* losses, int64_t layer_index, Arena& arena) {
   const int64_t D = cfg_.hidden_size, N = B * T;
   const float eps = float(cfg_.rms_norm_eps);
   tape.x_in = x_in;
+  tape.positions = positions;
   // With kAttn the norms are recomputed in the backward, so their outputs go to scratch.
   const bool keep_norms = rc != Recompute::kAttn;
   float* xn1 = keep_norms ? arena.alloc<float>(size_t(N * D)) : scratch_.alloc<float>(size_t(N * D));
   rmsnorm_forward(x_in, D, lp.input_layernorm.w, N, D, eps, xn1, D);
   float* attn = x_out;  // o_proj output, then the residual add in place
-  mla_train_forward(cfg_, lp.self_attn, rope_, xn1, B, T, rc != Recompute::kAttn, arena, tape.mla, attn);
+  mla_train_forward(cfg_, lp.self_attn, rope_, xn1, B, T, rc != Recompute::kAttn, arena, tape.mla, attn, positions);
   float* h = arena.alloc<float>(size_t(N * D));
   for (int64_t i = 0; i < N * D; ++i) h[i] = x_in[i] + attn[i];
   float* xn2 = keep_norms ? arena.alloc<float>(size_t(N * D)) : xn1;  // xn1 is dead by now
@@ -107,8 +110,9 @@ void TrainModel::layer_backward(const LayerParams& lp, int64_t B, int64_t T, Rec
   if (rc == Recompute::kFull) {  // rerun the whole layer, keeping everything, into scratch
     float* out = scratch_.alloc<float>(size_t(N * D));
     const float* x_in = tape.x_in;
+    const int32_t* positions = tape.positions;
     tape = LayerTape{};
-    layer_forward(lp, B, T, x_in, out, Recompute::kNone, aux_alpha, tape, nullptr, layer_index, scratch_);
+    layer_forward(lp, B, T, positions, x_in, out, Recompute::kNone, aux_alpha, tape, nullptr, layer_index, scratch_);
   }
   float* xn = tape.xn2;
   if (!xn) {
@@ -133,17 +137,19 @@ void TrainModel::layer_backward(const LayerParams& lp, int64_t B, int64_t T, Rec
 }
 
 StepLosses TrainModel::forward_backward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                                        const TrainOptions& opt, const TokenWeights& weights) {
-  return run(inputs, targets, B, T, opt, weights, true);
+                                        const TrainOptions& opt, const TokenWeights& weights,
+                                        const int32_t* positions) {
+  return run(inputs, targets, B, T, opt, weights, positions, true);
 }
 
 StepLosses TrainModel::evaluate(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                                const TrainOptions& opt, const TokenWeights& weights) {
-  return run(inputs, targets, B, T, opt, weights, false);
+                                const TrainOptions& opt, const TokenWeights& weights, const int32_t* positions) {
+  return run(inputs, targets, B, T, opt, weights, positions, false);
 }
 
 StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                           const TrainOptions& opt, const TokenWeights& weights, bool backward) {
+                           const TrainOptions& opt, const TokenWeights& weights, const int32_t* positions,
+                           bool backward) {
   const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size, N = B * T, L = cfg_.num_hidden_layers;
   const float eps = float(cfg_.rms_norm_eps);
   if (B <= 0 || T <= 0) fail(ErrorKind::kInvalidArgument, "training batch must be non-empty (B={}, T={})", B, T);
@@ -154,6 +160,10 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
       fail(ErrorKind::kInvalidArgument, "target token id {} at row {} is outside the vocabulary [0, {})", targets[i], i, V);
     if (weights.w && !std::isfinite(weights.w[i]))
       fail(ErrorKind::kInvalidArgument, "loss weight {} at row {} is not finite", weights.w[i], i);
+    // A packed row: each position starts a document (0) or continues the previous row's.
+    if (positions && positions[i] != 0 && (i % T == 0 || positions[i] != positions[i - 1] + 1))
+      fail(ErrorKind::kInvalidArgument,
+           "position {} at row {} neither starts a document (0) nor continues the previous row's", positions[i], i);
   }
   if (!(weights.norm >= 0) || !std::isfinite(weights.norm))
     fail(ErrorKind::kInvalidArgument, "loss normaliser {} must be finite and >= 0 (0: the number of targets)",
@@ -175,7 +185,7 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
     const Arena::Mark mark = scratch_.mark();
     // Full recompute (and evaluation) run the layer into scratch and keep only its output.
     Arena& tape_arena = rc == Recompute::kFull ? scratch_ : keep_;
-    layer_forward(p_.layers[size_t(l)], B, T, xs[size_t(l)], xs[size_t(l + 1)], rc, opt.aux_alpha,
+    layer_forward(p_.layers[size_t(l)], B, T, positions, xs[size_t(l)], xs[size_t(l + 1)], rc, opt.aux_alpha,
                   tapes[size_t(l)], &losses, l, tape_arena);
     scratch_.rewind(mark);
   }
@@ -214,6 +224,7 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
     m.emb_ids.resize(size_t(Nk));
     m.targets.resize(size_t(Nk));
     if (weights.w) m.weights.resize(size_t(Nk));
+    if (positions) m.positions.resize(size_t(Nk));
     float* hp = keep_.alloc<float>(size_t(Nk * D));
     m.emb = keep_.alloc<float>(size_t(Nk * D));
     m.cat = keep_.alloc<float>(size_t(Nk * 2 * D));
@@ -223,6 +234,10 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
         m.emb_ids[size_t(r)] = inputs[b * T + i + k + 1];
         m.targets[size_t(r)] = targets[b * T + i + k + 1];
         if (weights.w) m.weights[size_t(r)] = weights.w[b * T + i + k + 1];
+        if (positions) {  // row i keeps its position; a target in the next document is masked
+          m.positions[size_t(r)] = positions[b * T + i];
+          if (positions[b * T + i + k + 1] != positions[b * T + i] + k + 1) m.targets[size_t(r)] = -1;
+        }
         std::memcpy(hp + r * D, h_prev + (b * T_prev + i) * D, D * sizeof(float));
         std::memcpy(m.emb + r * D, mp.embed_tokens.w + int64_t(m.emb_ids[size_t(r)]) * D, D * sizeof(float));
       }
@@ -236,7 +251,8 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
     {
       const Arena::Mark mark = scratch_.mark();
       Arena& tape_arena = rc == Recompute::kFull ? scratch_ : keep_;
-      layer_forward(mp.block, B, Tk, m.x0, m.out, rc, opt.aux_alpha, m.block, &losses, L + k, tape_arena);
+      layer_forward(mp.block, B, Tk, positions ? m.positions.data() : nullptr, m.x0, m.out, rc, opt.aux_alpha,
+                    m.block, &losses, L + k, tape_arena);
       scratch_.rewind(mark);
     }
     m.xn = keep_.alloc<float>(size_t(Nk * D));

@@ -68,11 +68,15 @@ class TrainModel {
 
   // inputs, targets [B, T] (target < 0: masked, no loss). Forward, backward, gradients += .
   // Throws kInvalidArgument on ids outside the vocabulary, a non-finite weight or a bad norm.
+  // positions [B, T] (optional): packed documents, each restarting at position 0 and attending only
+  // within itself (model/mla_train.h); MTP terms whose target lies in the next document are masked.
+  // Throws kInvalidArgument unless every position is 0 or the previous row's + 1.
   StepLosses forward_backward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                              const TrainOptions& opt, const TokenWeights& weights = {});
+                              const TrainOptions& opt, const TokenWeights& weights = {},
+                              const int32_t* positions = nullptr);
   // The same losses without any gradient (validation); keeps one layer's activations at a time.
   StepLosses evaluate(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, const TrainOptions& opt,
-                      const TokenWeights& weights = {});
+                      const TokenWeights& weights = {}, const int32_t* positions = nullptr);
 
   // High-water bytes of the activation tape and of the backward scratch since construction.
   size_t tape_high_water() const { return keep_.high_water(); }
@@ -82,9 +86,10 @@ class TrainModel {
   struct LayerTape;
   struct MtpTape;
   StepLosses run(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, const TrainOptions& opt,
-                 const TokenWeights& weights, bool backward);
-  void layer_forward(const LayerParams& lp, int64_t B, int64_t T, const float* x_in, float* x_out, Recompute rc,
-                     double aux_alpha, LayerTape& tape, StepLosses* losses, int64_t layer_index, Arena& arena);
+                 const TokenWeights& weights, const int32_t* positions, bool backward);
+  void layer_forward(const LayerParams& lp, int64_t B, int64_t T, const int32_t* positions, const float* x_in,
+                     float* x_out, Recompute rc, double aux_alpha, LayerTape& tape, StepLosses* losses,
+                     int64_t layer_index, Arena& arena);
   void layer_backward(const LayerParams& lp, int64_t B, int64_t T, Recompute rc, double aux_alpha,
                       double balance_weight, LayerTape& tape, float* dx, int64_t layer_index);
 

@@ -39,11 +39,16 @@ void check_micro_batch(const MicroBatch& mb, size_t k) {
   if (!mb.weights.empty() && mb.weights.size() != n)
     fail(ErrorKind::kInvalidArgument, "micro-batch {}: {} loss weights, expected B·T = {} (or none)", k,
          mb.weights.size(), n);
+  if (!mb.positions.empty() && mb.positions.size() != n)
+    fail(ErrorKind::kInvalidArgument, "micro-batch {}: {} positions, expected B·T = {} (or none)", k,
+         mb.positions.size(), n);
 }
 
 TokenWeights token_weights(const MicroBatch& mb) {
   return TokenWeights{mb.weights.empty() ? nullptr : mb.weights.data(), mb.loss_norm};
 }
+
+const int32_t* positions_of(const MicroBatch& mb) { return mb.positions.empty() ? nullptr : mb.positions.data(); }
 
 }  // namespace
 
@@ -90,7 +95,8 @@ StepResult Trainer::step(const std::vector<MicroBatch>& micro_batches) {
   StepResult r;
   double loss = 0, mtp = 0, bal = 0;
   for (const MicroBatch& mb : micro_batches) {
-    StepLosses l = model_.forward_backward(mb.inputs.data(), mb.targets.data(), mb.B, mb.T, opt, token_weights(mb));
+    StepLosses l = model_.forward_backward(mb.inputs.data(), mb.targets.data(), mb.B, mb.T, opt, token_weights(mb),
+                                          positions_of(mb));
     loss += l.main / double(K);
     mtp += l.mtp / double(K);
     bal += (l.balance + l.balance_mtp) / double(K);
@@ -122,7 +128,8 @@ StepResult Trainer::step(const std::vector<MicroBatch>& micro_batches) {
 
 StepLosses Trainer::evaluate(const MicroBatch& mb) {
   check_micro_batch(mb, 0);
-  return model_.evaluate(mb.inputs.data(), mb.targets.data(), mb.B, mb.T, settings_.model, token_weights(mb));
+  return model_.evaluate(mb.inputs.data(), mb.targets.data(), mb.B, mb.T, settings_.model, token_weights(mb),
+                         positions_of(mb));
 }
 
 std::vector<CheckpointTensor> Trainer::state_tensors() const {

@@ -35,6 +35,7 @@ struct MicroBatch {
   int64_t B = 0, T = 0;
   std::vector<int32_t> inputs, targets;  // [B, T]
   std::vector<float> weights;            // [B, T] per-token loss weights (any sign); empty: unweighted
+  std::vector<int32_t> positions;        // [B, T] packed documents (TrainModel::forward_backward); empty: none
   double loss_norm = 0;                  // N_k of the CE terms; 0: the number of targets >= 0
 };
 
