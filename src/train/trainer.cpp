@@ -17,14 +17,13 @@
 #include "core/json.h"
 #include "core/rng.h"
 #include "core/sys.h"
-#include "data/batch_loader.h"
-#include "data/token_source.h"
 #include "io/hf_config.h"
 #include "io/hf_params.h"
 #include "io/random_model.h"
 #include "model/param_store.h"
 #include "train/checkpoint.h"
 #include "train/flops.h"
+#include "train/pretrain_data.h"
 #include "train/schedule.h"
 #include "train/telemetry.h"
 #include "train/train_step.h"
@@ -35,71 +34,37 @@ namespace {
 
 constexpr double kInitStd = 0.02;  // from-scratch init of linear/embedding weights (HF initializer_range)
 
-// Unigram entropy (nats) of a token source: the loss of the best context-free predictor; a model
-// that learns anything must go below it.
-double unigram_entropy(const data::TokenSource& src) {
-  std::vector<int64_t> count;
-  std::vector<int32_t> buf(1 << 16);
-  for (int64_t pos = 0; pos < src.size(); pos += int64_t(buf.size())) {
-    const int64_t n = std::min<int64_t>(int64_t(buf.size()), src.size() - pos);
-    src.read(pos, n, buf.data());
-    for (int64_t i = 0; i < n; ++i) {
-      if (size_t(buf[size_t(i)]) >= count.size()) count.resize(size_t(buf[size_t(i)]) + 1, 0);
-      ++count[size_t(buf[size_t(i)])];
-    }
-  }
-  double h = 0;
-  const double total = double(src.size());
-  for (int64_t c : count)
-    if (c > 0) h -= double(c) / total * std::log(double(c) / total);
-  return h;
-}
-
 // The model's configuration: from --init's config.json, or a preset sized to the data's vocabulary.
-DeepSeekConfig model_config(const TrainConfig& c, const data::TokenSource& train) {
+// `train` is the pretraining corpus (null for other data, which needs --init).
+DeepSeekConfig model_config(const TrainConfig& c, const TrainData& data, const data::TokenSource* train) {
   DeepSeekConfig m;
   if (!c.model.init.empty()) {
     m = load_hf_config(c.model.init);
     m.quant = QuantConfig{};  // training weights are f32 whatever the checkpoint stored
   } else {
+    if (!train) fail(ErrorKind::kConfig, "model.init (--init) is required: the model to train on {}", data.path());
     m = random_model_preset(c.model.preset);
     int64_t vocab = c.model.vocab_size;
-    if (vocab == 0) vocab = train.vocab_size() > 0 ? train.vocab_size() : int64_t(train.max_id()) + 1;
+    if (vocab == 0) vocab = train->vocab_size() > 0 ? train->vocab_size() : int64_t(train->max_id()) + 1;
     m.vocab_size = vocab;
     m.num_nextn_predict_layers = c.model.mtp_layers;
     m.max_position_embeddings = std::max<int64_t>(m.max_position_embeddings, c.data.seq_len);
-    if (train.eos_id() >= 0) m.eos_token_id = train.eos_id();
+    if (train->eos_id() >= 0) m.eos_token_id = train->eos_id();
     if (m.bos_token_id >= vocab) m.bos_token_id = -1;
     if (m.eos_token_id >= vocab) m.eos_token_id = -1;
   }
-  if (train.max_id() >= m.vocab_size)
-    fail(ErrorKind::kInvalidArgument, "{}: token id {} is outside the model's vocabulary of {}", train.path(),
-         train.max_id(), m.vocab_size);
+  if (data.max_id() >= m.vocab_size)
+    fail(ErrorKind::kInvalidArgument, "{}: token id {} is outside the model's vocabulary of {}", data.path(),
+         data.max_id(), m.vocab_size);
   return m;
 }
 
-// Mean validation losses over a fixed set of batches (always the same ones, from the start of the
-// validation split), so successive evaluations are comparable.
-double evaluate(Trainer& trainer, const data::TokenSource& val, const TrainConfig& c, int64_t* batches_out) {
-  const int64_t B = c.train.batch, T = c.data.seq_len;
-  const int64_t n_seq = val.size() / (T + 1);
-  const int64_t rows = std::min<int64_t>(n_seq, B * c.log.eval_batches);
-  if (rows <= 0) return -1;
-  data::BatchLoader loader(val, std::min<int64_t>(B, rows), T, 0, false);
-  MicroBatch mb;
-  mb.B = loader.batch();
-  mb.T = T;
-  mb.inputs.resize(size_t(mb.B * T));
-  mb.targets.resize(size_t(mb.B * T));
+// Mean validation loss over the data's fixed validation batches; -1 without any.
+double evaluate(Trainer& trainer, const std::vector<MicroBatch>& batches) {
+  if (batches.empty()) return -1;
   double sum = 0;
-  int64_t n = 0;
-  for (int64_t r = 0; r + loader.batch() <= rows; r += loader.batch()) {
-    loader.next(mb.inputs.data(), mb.targets.data());
-    sum += trainer.evaluate(mb).main;
-    ++n;
-  }
-  if (batches_out) *batches_out = n;
-  return n > 0 ? sum / double(n) : -1;
+  for (const MicroBatch& mb : batches) sum += trainer.evaluate(mb).main;
+  return sum / double(batches.size());
 }
 
 // Drops metrics of steps after `step` (a killed run logged steps its last checkpoint does not
@@ -123,26 +88,23 @@ void truncate_metrics(const std::string& path, int64_t step) {
 
 }  // namespace
 
-TrainSummary run_training(const TrainConfig& c) {
+TrainSummary run_training(const TrainConfig& c, TrainData* data) {
   TrainSummary sum;
   sum.run_dir = c.checkpoint.out;
-  if (c.data.tokens.empty()) fail(ErrorKind::kConfig, "data.tokens (--tokens) is required: the training tokens");
+  std::unique_ptr<PretrainData> pretrain;
+  if (!data) {
+    pretrain = std::make_unique<PretrainData>(c);  // checks data.tokens before the run directory exists
+    data = pretrain.get();
+  }
   std::filesystem::create_directories(c.checkpoint.out);
   // Held until this function returns (or the process dies): a second run on the same directory
   // is refused here, before it reads or writes anything in it.
   const DirLock run_lock(c.checkpoint.out, kRunLockFile, "training run");
 
-  data::TokenSource train = data::TokenSource::open(c.data.tokens);
-  std::optional<data::TokenSource> val;
-  // An explicit validation source: a prepared directory's val split, or a whole .bin / .npy file.
-  if (!c.data.val_tokens.empty())
-    val = is_directory(c.data.val_tokens) ? data::TokenSource::open(c.data.val_tokens, data::Split::kVal)
-                                          : data::TokenSource::open(c.data.val_tokens);
-  else val = data::TokenSource::open_val(c.data.tokens);
   const int64_t B = c.train.batch, T = c.data.seq_len;
-  data::BatchLoader loader(train, B, T, c.train.seed, c.data.shuffle);
+  const std::vector<MicroBatch> val = data->validation(c.log.eval_batches);
 
-  const DeepSeekConfig mcfg = model_config(c, train);
+  const DeepSeekConfig mcfg = model_config(c, *data, pretrain ? &pretrain->train_source() : nullptr);
   Trainer trainer(mcfg, trainer_settings(c));
   ParamStore& store = trainer.store();
   if (!c.model.init.empty()) {
@@ -170,7 +132,7 @@ TrainSummary run_training(const TrainConfig& c) {
       if (meta.value("model", nlohmann::json()) != model_json)
         fail(ErrorKind::kInvalidArgument, "{}: the checkpoint's model config differs from this run's", ck->dir);
       trainer.restore(*ck, meta);
-      loader.restore(meta.at("loader"));
+      data->restore(meta.at("loader"));
       tokens_seen = meta.at("tokens_seen").get<int64_t>();
       nan_skips = meta.at("nan_skips").get<int64_t>();
       elapsed_prev = meta.at("elapsed_s").get<double>();
@@ -191,19 +153,19 @@ TrainSummary run_training(const TrainConfig& c) {
     meta["nan_skips"] = nan_skips;
     meta["elapsed_s"] = elapsed;
     meta["model"] = model_json;
-    meta["loader"] = loader.state();
+    meta["loader"] = data->state();
     save_checkpoint(c.checkpoint.out, trainer.step_count(), trainer.state_tensors(), meta,
                     int(c.checkpoint.keep_last));
   };
 
   const double peak_gflops = measure_sgemm_peak_gflops(0.3);
   const double flops_per_token = training_flops_per_token(mcfg, T, topt.mtp_weight > 0).total;
-  sum.unigram_entropy = unigram_entropy(train);
+  sum.unigram_entropy = pretrain ? pretrain->unigram_entropy() : -1;
   std::fprintf(stderr,
-               "frugal train: %lld params (%s), %lld train tokens (unigram entropy %.3f nats), "
+               "frugal train: %lld params (%s), %s, "
                "B=%lld T=%lld K=%lld, %lld steps, recompute %s, sgemm peak %.0f GFLOP/s\n",
                (long long)store.total_numel(), c.model.init.empty() ? c.model.preset.c_str() : c.model.init.c_str(),
-               (long long)train.size(), sum.unigram_entropy, (long long)B, (long long)T,
+               data->describe().c_str(), (long long)B, (long long)T,
                (long long)c.train.grad_accum, (long long)c.train.steps, recompute_name(topt.recompute), peak_gflops);
 
   TelemetryOptions tel_opt;
@@ -216,13 +178,7 @@ TrainSummary run_training(const TrainConfig& c) {
   while (trainer.step_count() < c.train.steps) {
     const double t0 = now_seconds();
     micro_batches.resize(size_t(ramp.micro_batches_at(tokens_seen)));
-    for (MicroBatch& mb : micro_batches) {
-      mb.B = B;
-      mb.T = T;
-      mb.inputs.resize(size_t(B * T));
-      mb.targets.resize(size_t(B * T));
-      loader.next(mb.inputs.data(), mb.targets.data());
-    }
+    for (MicroBatch& mb : micro_batches) data->next(mb);
     const StepResult r = trainer.step(micro_batches);
     tokens_seen += r.tokens;
     tokens_this_run += r.tokens;
@@ -251,11 +207,11 @@ TrainSummary run_training(const TrainConfig& c) {
     rec.mfu = model_flops_utilization(flops_per_token, rec.tokens_per_s, peak_gflops);
     rec.moe_max_violation = r.moe_max_violation;
     rec.tokens_seen = tokens_seen;
-    rec.examples_seen = loader.rows_seen();
+    rec.examples_seen = data->rows_seen();
     rec.nan_skips = nan_skips;
     const bool last = step == c.train.steps;
-    if (val && c.log.eval_every > 0 && (step % c.log.eval_every == 0 || last)) {
-      const double v = evaluate(trainer, *val, c, nullptr);
+    if (!val.empty() && c.log.eval_every > 0 && (step % c.log.eval_every == 0 || last)) {
+      const double v = evaluate(trainer, val);
       if (v >= 0) rec.val_loss = v;
     }
     rec = tel.log(rec, last || step == 1 || step % c.log.every == 0 || rec.val_loss.has_value());
@@ -272,7 +228,7 @@ TrainSummary run_training(const TrainConfig& c) {
   sum.nan_skips = nan_skips;
   sum.tokens_per_s = run_s > 0 ? double(tokens_this_run) / run_s : 0;
   sum.mfu = model_flops_utilization(flops_per_token, sum.tokens_per_s, peak_gflops);
-  if (val && sum.val_loss < 0) sum.val_loss = evaluate(trainer, *val, c, nullptr);
+  if (!val.empty() && sum.val_loss < 0) sum.val_loss = evaluate(trainer, val);
   if (!c.checkpoint.export_dir.empty()) {
     export_params_hf(store, c.checkpoint.export_dir);
     sum.export_dir = c.checkpoint.export_dir;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "train/train_config.h"
+#include "train/train_data.h"
 
 namespace frugal {
 
@@ -24,7 +25,7 @@ struct TrainSummary {
   int64_t start_step = 0;        // where this invocation started (0, or the checkpoint it resumed)
   double last_loss = 0;          // main loss of the last step
   double val_loss = -1;          // final validation loss (-1: no validation data)
-  double unigram_entropy = 0;    // of the training tokens, nats: the loss a context-free model reaches
+  double unigram_entropy = 0;    // of the pretraining tokens, nats: the loss a context-free model reaches (-1: other data)
   int64_t nan_skips = 0;
   double tokens_per_s = 0;       // this invocation's average
   double mfu = 0;                // this invocation's average, vs the measured sgemm peak
@@ -34,8 +35,10 @@ struct TrainSummary {
 // The lock file a live run holds in its directory.
 inline constexpr const char* kRunLockFile = "train.lock";
 
-// Runs the job; throws frugal::Error with a clear message on bad input (data, config, checkpoint)
-// or when too many consecutive steps had a NaN/Inf loss.
-TrainSummary run_training(const TrainConfig& cfg);
+// Runs the job on `data` (null: pretraining on cfg.data's token files, train/pretrain_data.h; other
+// data, such as SFT's, needs cfg.model.init and ignores cfg.data's paths). Throws frugal::Error
+// with a clear message on bad input (data, config, checkpoint) or when too many consecutive steps
+// had a NaN/Inf loss.
+TrainSummary run_training(const TrainConfig& cfg, TrainData* data = nullptr);
 
 }  // namespace frugal
