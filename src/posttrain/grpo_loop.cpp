@@ -288,13 +288,7 @@ GrpoSummary run_grpo(const GrpoConfig& c, const std::function<void(const GrpoSte
   if (!c.checkpoint.export_dir.empty()) {
     export_params_hf(trainer.store(), c.checkpoint.export_dir);
     // The tokenizer travels with the export so that eval-task and generate read it from there.
-    const std::string src = c.model.tokenizer.empty() ? c.model.init : c.model.tokenizer;
-    for (const char* f : {"tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json", "chat_template.jinja"}) {
-      const std::string from = is_directory(src) ? path_join(src, f) : "";
-      if (!from.empty() && file_exists(from))
-        std::filesystem::copy_file(from, path_join(c.checkpoint.export_dir, f),
-                                   std::filesystem::copy_options::overwrite_existing);
-    }
+    copy_tokenizer_files(c.model.init, c.model.tokenizer, c.checkpoint.export_dir);
     sum.export_dir = c.checkpoint.export_dir;
   }
   return sum;

@@ -1,51 +1,41 @@
 // Task prompts for a model folder (docs/posttrain.md, Prompts): the problem's question plus the
-// shared answer-format instruction, as one user turn rendered with the model's chat template
-// (tokenizer_config.json's chat_template, or chat_template.jinja beside it), or — for models
-// without one — the plain form "User: MESSAGE\nAssistant:" (with BOS first when
-// tokenizer_config.json asks for it). PromptFormat::kAuto takes the template when there is one;
-// kChat requires it (a clear error naming the file otherwise); kPlain never uses it.
+// shared answer-format instruction, as one user turn rendered by the folder's ChatFormat (its chat
+// template, or the plain "User: MESSAGE\nAssistant:" form; chat_format.h).
 #pragma once
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "posttrain/chat_format.h"
 #include "posttrain/task.h"
-#include "tokenizer/chat_template.h"
-#include "tokenizer/tokenizer.h"
-#include "tokenizer/tokenizer_config.h"
 
 namespace frugal {
-
-enum class PromptFormat { kAuto, kChat, kPlain };
 
 // The instruction every task prompt ends with.
 extern const char* const kAnswerFormatInstruction;
 
 class TaskPrompter {
  public:
-  // Loads the tokenizer (tokenizer_path, or model_dir's tokenizer.json[.gz]) and model_dir's
-  // tokenizer_config.json when present. Throws naming the file for a missing or bad tokenizer,
-  // and for kChat without a chat template.
-  TaskPrompter(const std::string& model_dir, const std::string& tokenizer_path, PromptFormat format);
+  // As ChatFormat's constructor (throws naming the file for a missing or bad tokenizer, and for
+  // kChat without a chat template).
+  TaskPrompter(const std::string& model_dir, const std::string& tokenizer_path, PromptFormat format)
+      : fmt_(model_dir, tokenizer_path, format) {}
 
-  bool uses_chat_template() const { return tmpl_.has_value(); }
-  std::string describe() const;  // "chat template (DIR/tokenizer_config.json)" or "plain (...why...)"
+  bool uses_chat_template() const { return fmt_.uses_chat_template(); }
+  std::string describe() const { return fmt_.describe(); }
 
   std::string user_message(const Problem& p) const;  // question + instruction
   std::string render(const Problem& p) const;        // the whole prompt text
-  std::vector<int32_t> encode(const std::string& prompt_text) const;
-  // Completion ids to text: a final stop id is dropped, special tokens are skipped.
-  std::string decode_completion(const std::vector<int32_t>& ids, const std::vector<int32_t>& stop_ids) const;
-  // The end-of-sequence ids: the model's eos_token_id (when >= 0) and the tokenizer's eos_token.
-  std::vector<int32_t> stop_ids(int64_t model_eos_token_id) const;
-  const Tokenizer& tokenizer() const { return tok_; }
+  std::vector<int32_t> encode(const std::string& prompt_text) const { return fmt_.encode(prompt_text); }
+  std::string decode_completion(const std::vector<int32_t>& ids, const std::vector<int32_t>& stop_ids) const {
+    return fmt_.decode_completion(ids, stop_ids);
+  }
+  std::vector<int32_t> stop_ids(int64_t model_eos_token_id) const { return fmt_.stop_ids(model_eos_token_id); }
+  const Tokenizer& tokenizer() const { return fmt_.tokenizer(); }
+  const ChatFormat& format() const { return fmt_; }
 
  private:
-  Tokenizer tok_;
-  std::optional<TokenizerConfig> cfg_;
-  std::optional<ChatTemplate> tmpl_;
-  std::string config_path_, plain_reason_;
+  ChatFormat fmt_;
 };
 
 }  // namespace frugal

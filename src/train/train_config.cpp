@@ -17,13 +17,20 @@ constexpr std::string_view kScheduleNames[] = {"constant", "cosine", "wsd"};
 constexpr std::string_view kRecomputeNames[] = {"none", "attn", "full"};
 constexpr double kMaxCount = double(1 << 24);  // caps keep products like B·K·T far from overflow
 
+}  // namespace
+
 // THE field table: every key of the config, once, in file order, with its `frugal train` flag
 // ("" = none; a bool's flag sets it true, or false when the flag starts with "no-"). The table
-// points into `c`: use it while `c` lives.
-Options train_options(TrainConfig& c) {
+// points into `c`: use it while `c` lives. kFineTune leaves out what only pretraining reads: the
+// from-scratch shape and the token files.
+Options train_options(TrainConfig& c, TrainOptionSet set) {
+  const bool pretrain = set == TrainOptionSet::kPretrain;
   Options f;
   auto& m = c.model;
-  f.add(option("model", "init", "init", "HF checkpoint dir to start from (empty: from scratch)"), m.init);
+  f.add(option("model", "init", "init",
+               pretrain ? "HF checkpoint dir to start from (empty: from scratch)" : "HF model dir to fine-tune"),
+        m.init);
+  if (pretrain) {
   f.add(option("model", "preset", "preset", "from-scratch model shape: micro|tiny|small|medium",
                OptionRule{.choices = kPresets}),
         m.preset);
@@ -32,10 +39,13 @@ Options train_options(TrainConfig& c) {
       m.vocab_size);
   f.add(option("model", "mtp_layers", "mtp-layers", "MTP depth D of a from-scratch model (0: no MTP)", between(0, 8)),
         m.mtp_layers);
+  }
 
   auto& d = c.data;
-  f.add(option("data", "tokens", "tokens", "training token file"), d.tokens);
-  f.add(option("data", "val_tokens", "val-tokens", "validation token file (empty: no validation)"), d.val_tokens);
+  if (pretrain) {
+    f.add(option("data", "tokens", "tokens", "training token file"), d.tokens);
+    f.add(option("data", "val_tokens", "val-tokens", "validation token file (empty: no validation)"), d.val_tokens);
+  }
   f.add(option("data", "seq_len", "seq-len", "sequence length T", between(1, kMaxCount)), d.seq_len);
   f.add(option("data", "shuffle", "no-shuffle", "shuffle the sequence order (seeded by train.seed)"), d.shuffle);
 
@@ -96,8 +106,6 @@ Options train_options(TrainConfig& c) {
         l.eval_batches);
   return f;
 }
-
-}  // namespace
 
 const char* schedule_name(TrainConfig::Schedule s) { return kScheduleNames[size_t(s)].data(); }
 

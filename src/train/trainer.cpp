@@ -88,7 +88,7 @@ void truncate_metrics(const std::string& path, int64_t step) {
 
 }  // namespace
 
-TrainSummary run_training(const TrainConfig& c, TrainData* data) {
+TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::string* resolved_toml) {
   TrainSummary sum;
   sum.run_dir = c.checkpoint.out;
   std::unique_ptr<PretrainData> pretrain;
@@ -143,7 +143,7 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data) {
   } else if (file_exists(metrics_path)) {
     write_file_atomic(metrics_path, "");  // a fresh run in an old directory starts a fresh log
   }
-  write_file_atomic(path_join(c.checkpoint.out, "config.resolved.toml"), to_toml(c));
+  write_file_atomic(path_join(c.checkpoint.out, "config.resolved.toml"), resolved_toml ? *resolved_toml : to_toml(c));
   sum.start_step = trainer.step_count();
 
   // A checkpoint of the step just taken: the trainer's state ("step", "optimizer", tensors) plus the loop's.

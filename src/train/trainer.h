@@ -39,6 +39,8 @@ inline constexpr const char* kRunLockFile = "train.lock";
 // data, such as SFT's, needs cfg.model.init and ignores cfg.data's paths). Throws frugal::Error
 // with a clear message on bad input (data, config, checkpoint) or when too many consecutive steps
 // had a NaN/Inf loss.
-TrainSummary run_training(const TrainConfig& cfg, TrainData* data = nullptr);
+// `resolved_toml` is what RUN_DIR/config.resolved.toml gets (null: to_toml(cfg)); a command with
+// more sections than TrainConfig passes its own.
+TrainSummary run_training(const TrainConfig& cfg, TrainData* data = nullptr, const std::string* resolved_toml = nullptr);
 
 }  // namespace frugal
