@@ -46,12 +46,6 @@ bool blank(std::string_view s) {
 
 // ---- SVG charts ----
 
-struct Series {
-  std::string name, label, color;
-  std::vector<std::pair<double, double>> points;  // (step, value); NaN values are gaps
-  bool markers = false;                           // points instead of a line (validation)
-};
-
 std::string escape_xml(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -108,10 +102,12 @@ Axis nice_axis(double lo, double hi, bool from_zero) {
 
 constexpr double kW = 560, kH = 300, kLeft = 72, kRight = 16, kTop = 30, kBottom = 44;
 
-std::string svg_chart(std::string_view title, std::string_view y_label, const std::vector<Series>& series,
-                      bool from_zero) {
+std::string svg_chart(const PlotChart& chart) {
+  const std::string_view title = chart.title, y_label = chart.y_label;
+  const std::vector<PlotSeries>& series = chart.series;
+  const bool from_zero = chart.from_zero;
   double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-  for (const Series& s : series)
+  for (const PlotSeries& s : series)
     for (auto [x, y] : s.points)
       if (std::isfinite(y))
         xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
@@ -150,7 +146,7 @@ std::string svg_chart(std::string_view title, std::string_view y_label, const st
   svg += fmt::format("<text transform=\"translate(14,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
                      kTop + ph / 2, escape_xml(y_label));
   int legend = 0;
-  for (const Series& s : series) {
+  for (const PlotSeries& s : series) {
     if (std::none_of(s.points.begin(), s.points.end(), [](auto p) { return std::isfinite(p.second); })) continue;
     svg += fmt::format("<g class=\"series\" data-series=\"{}\" fill=\"{}\" stroke=\"{}\">\n", s.name, s.color, s.color);
     if (s.markers) {
@@ -181,34 +177,11 @@ std::string svg_chart(std::string_view title, std::string_view y_label, const st
   return svg + "</svg>\n";
 }
 
-Series series_of(const MetricsLog& log, std::string name, std::string label, std::string color,
-                 const std::function<double(const StepRecord&)>& value, bool markers = false) {
-  Series s{std::move(name), std::move(label), std::move(color), {}, markers};
+PlotSeries series_of(const MetricsLog& log, std::string name, std::string label, std::string color,
+                     const std::function<double(const StepRecord&)>& value, bool markers = false) {
+  PlotSeries s{std::move(name), std::move(label), std::move(color), {}, markers};
   for (const StepRecord& r : log.records) s.points.emplace_back(double(r.step), value(r));
   return s;
-}
-
-// The four charts, each its own <svg> element of kW x kH.
-std::vector<std::string> charts(const MetricsLog& log) {
-  const double nan = NAN;
-  return {
-      svg_chart("loss", "cross-entropy (nats)",
-                {series_of(log, "loss", "train loss", "#1f77b4", [](const StepRecord& r) { return r.loss; }),
-                 series_of(log, "mtp_loss", "MTP loss", "#ff7f0e",
-                           [&](const StepRecord& r) { return r.mtp_loss.value_or(nan); }),
-                 series_of(
-                     log, "val_loss", "val loss", "#d62728",
-                     [&](const StepRecord& r) { return r.val_loss.value_or(nan); }, true)},
-                false),
-      svg_chart("learning rate", "lr",
-                {series_of(log, "lr", "lr", "#2ca02c", [](const StepRecord& r) { return r.lr; })}, true),
-      svg_chart("throughput", "tokens / s",
-                {series_of(log, "tokens_per_s", "tokens/s", "#9467bd",
-                           [](const StepRecord& r) { return r.tokens_per_s; })},
-                true),
-      svg_chart("MFU", "% of measured sgemm peak",
-                {series_of(log, "mfu", "MFU", "#8c564b", [](const StepRecord& r) { return 100 * r.mfu; })}, true),
-  };
 }
 
 // ---- gnuplot ----
@@ -279,22 +252,14 @@ MetricsLog read_metrics_jsonl(const std::string& path) {
   return log;
 }
 
-std::string plot_html(const MetricsLog& log, std::string_view title) {
+PlotPage training_plot(const MetricsLog& log, std::string_view title) {
+  PlotPage page;
+  page.title = title;
   const StepRecord& last = log.records.back();
   double best_val = INFINITY;
   for (const StepRecord& r : log.records)
     if (r.val_loss && std::isfinite(*r.val_loss)) best_val = std::min(best_val, *r.val_loss);
-
-  std::string html = fmt::format(
-      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{0}</title>\n<style>\n"
-      "body {{ font-family: sans-serif; margin: 24px; color: #222; }}\n"
-      ".charts {{ display: flex; flex-wrap: wrap; gap: 12px; }}\n"
-      "table {{ border-collapse: collapse; margin-bottom: 16px; }}\n"
-      "td {{ padding: 2px 12px 2px 0; }}\n</style>\n</head>\n<body>\n<h2>{0}</h2>\n<table>\n",
-      escape_xml(title));
-  auto row = [&](std::string_view k, const std::string& v) {
-    html += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", k, escape_xml(v));
-  };
+  auto row = [&](std::string k, std::string v) { page.summary.emplace_back(std::move(k), std::move(v)); };
   row("step", fmt::format("{} / {}", last.step, last.total_steps));
   row("loss", fmt::format("{:.4f}", last.loss));
   if (std::isfinite(best_val)) row("best val loss", fmt::format("{:.4f}", best_val));
@@ -303,28 +268,64 @@ std::string plot_html(const MetricsLog& log, std::string_view title) {
   row("cost", fmt::format("{:.4f} device-hours, ${:.2f}", last.device_hours, last.usd));
   row("peak memory", fmt::format("{:.2f} GiB", double(last.peak_mem_bytes) / double(1ull << 30)));
   row("NaN/Inf steps skipped", fmt::format("{}", last.nan_skips));
-  html += "</table>\n<div class=\"charts\">\n";
+  const double nan = NAN;
+  page.charts = {
+      {"loss",
+       "cross-entropy (nats)",
+       false,
+       {series_of(log, "loss", "train loss", "#1f77b4", [](const StepRecord& r) { return r.loss; }),
+        series_of(log, "mtp_loss", "MTP loss", "#ff7f0e", [&](const StepRecord& r) { return r.mtp_loss.value_or(nan); }),
+        series_of(
+            log, "val_loss", "val loss", "#d62728", [&](const StepRecord& r) { return r.val_loss.value_or(nan); },
+            true)}},
+      {"learning rate", "lr", true, {series_of(log, "lr", "lr", "#2ca02c", [](const StepRecord& r) { return r.lr; })}},
+      {"throughput",
+       "tokens / s",
+       true,
+       {series_of(log, "tokens_per_s", "tokens/s", "#9467bd", [](const StepRecord& r) { return r.tokens_per_s; })}},
+      {"MFU",
+       "% of measured sgemm peak",
+       true,
+       {series_of(log, "mfu", "MFU", "#8c564b", [](const StepRecord& r) { return 100 * r.mfu; })}},
+  };
+  page.warnings = log.warnings;
+  return page;
+}
 
-  for (const std::string& chart : charts(log)) html += chart;
+std::string plot_html(const PlotPage& page) {
+  std::string html = fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{0}</title>\n<style>\n"
+      "body {{ font-family: sans-serif; margin: 24px; color: #222; }}\n"
+      ".charts {{ display: flex; flex-wrap: wrap; gap: 12px; }}\n"
+      "table {{ border-collapse: collapse; margin-bottom: 16px; }}\n"
+      "td {{ padding: 2px 12px 2px 0; }}\n</style>\n</head>\n<body>\n<h2>{0}</h2>\n<table>\n",
+      escape_xml(page.title));
+  for (const auto& [k, v] : page.summary)
+    html += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", escape_xml(k), escape_xml(v));
+  html += "</table>\n<div class=\"charts\">\n";
+  for (const PlotChart& chart : page.charts) html += svg_chart(chart);
   html += "</div>\n";
-  for (const std::string& w : log.warnings) html += fmt::format("<p>warning: {}</p>\n", escape_xml(w));
+  for (const std::string& w : page.warnings) html += fmt::format("<p>warning: {}</p>\n", escape_xml(w));
   return html + "</body>\n</html>\n";
 }
 
-std::string plot_svg(const MetricsLog& log, std::string_view title) {
-  constexpr double kHead = 36;  // room for the title above the 2 x 2 grid of charts
+std::string plot_svg(const PlotPage& page) {
+  constexpr double kHead = 36;  // room for the title above the grid of charts, two per row
+  const size_t rows = (page.charts.size() + 1) / 2;
   std::string svg = fmt::format(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
       "height=\"{1}\" viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{2}\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">{3}</text>\n",
-      2 * kW, kHead + 2 * kH, kW, escape_xml(title));
-  const std::vector<std::string> all = charts(log);
-  for (size_t i = 0; i < all.size(); ++i)
+      2 * kW, kHead + double(rows) * kH, kW, escape_xml(page.title));
+  for (size_t i = 0; i < page.charts.size(); ++i)
     svg += fmt::format("<g transform=\"translate({},{})\">\n{}</g>\n", (i % 2) * kW, kHead + double(i / 2) * kH,
-                       all[i]);
+                       svg_chart(page.charts[i]));
   return svg + "</svg>\n";
 }
+
+std::string plot_html(const MetricsLog& log, std::string_view title) { return plot_html(training_plot(log, title)); }
+std::string plot_svg(const MetricsLog& log, std::string_view title) { return plot_svg(training_plot(log, title)); }
 
 PlotFormat plot_format_of(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
@@ -337,19 +338,27 @@ PlotFormat plot_format_of(const std::string& path) {
        ext.empty() ? std::string("has no extension") : fmt::format("unknown extension '{}'", ext));
 }
 
-void write_plot(const MetricsLog& log, std::string_view title, const std::string& path) {
+void write_plot(const PlotPage& page, const std::string& path) {
   switch (plot_format_of(path)) {
     case PlotFormat::kHtml:
-      return write_file_atomic(path, plot_html(log, title));
+      return write_file_atomic(path, plot_html(page));
     case PlotFormat::kSvg:
-      return write_file_atomic(path, plot_svg(log, title));
+      return write_file_atomic(path, plot_svg(page));
     case PlotFormat::kPng:
-      return write_plot_png(log, title, path);
+      return write_plot_png(page, path);
   }
+}
+
+void write_plot(const MetricsLog& log, std::string_view title, const std::string& path) {
+  write_plot(training_plot(log, title), path);
 }
 
 void write_plot_png(const MetricsLog& log, std::string_view title, const std::string& png_path,
                     const std::string& gnuplot) {
+  write_plot_png(training_plot(log, title), png_path, gnuplot);
+}
+
+void write_plot_png(const PlotPage& page, const std::string& png_path, const std::string& gnuplot) {
   const std::string program = find_program(gnuplot);
   if (program.empty())
     fail(ErrorKind::kUnsupported,
@@ -357,46 +366,42 @@ void write_plot_png(const MetricsLog& log, std::string_view title, const std::st
          "(scripts/install-deps.sh installs Debian's gnuplot-nox; or write .html or .svg)",
          png_path, gnuplot);
   TempDirectory tmp;
-  const std::string data = path_join(tmp.path, "metrics.dat"), script = path_join(tmp.path, "plot.gp"),
-                    out = path_join(tmp.path, "plot.png"), err = path_join(tmp.path, "gnuplot.err");
-  auto finite_any = [&](const std::function<double(const StepRecord&)>& f) {
-    return std::any_of(log.records.begin(), log.records.end(),
-                       [&](const StepRecord& r) { return std::isfinite(f(r)); });
-  };
+  const std::string script = path_join(tmp.path, "plot.gp"), out = path_join(tmp.path, "plot.png"),
+                    err = path_join(tmp.path, "gnuplot.err");
   auto num = [](double v) { return std::isfinite(v) ? fmt::format("{}", v) : std::string("NaN"); };
-  std::string rows = "# step loss mtp_loss val_loss lr tokens_per_s mfu_percent\n";
-  for (const StepRecord& r : log.records)
-    rows += fmt::format("{} {} {} {} {} {} {}\n", r.step, num(r.loss), num(r.mtp_loss.value_or(NAN)),
-                        num(r.val_loss.value_or(NAN)), num(r.lr), num(r.tokens_per_s), num(100 * r.mfu));
-  write_file_atomic(data, rows);
-
-  const std::string d = gnuplot_quote(data);
+  const int rows = int((page.charts.size() + 1) / 2);
   std::string gp = fmt::format(
       "set terminal pngcairo size {},{} font ',10'\nset output {}\n"
-      "set multiplot layout 2,2 title {}\nset grid\nset xlabel 'step'\nset key top right\n"
+      "set multiplot layout {},2 title {}\nset grid\nset xlabel 'step'\nset key top right\n"
       "set offsets 0, 0, graph 0.05, graph 0.05\n",  // a flat series stays off the frame
-      kPlotPngWidth, kPlotPngHeight, gnuplot_quote(out), gnuplot_quote(title));
-  // gnuplot refuses a plot whose every point is undefined, so only series with data are drawn.
-  std::vector<std::string> loss;
-  if (finite_any([](const StepRecord& r) { return r.loss; }))
-    loss.push_back(fmt::format("{} using 1:2 with lines lw 1.5 title 'train loss'", d));
-  if (finite_any([](const StepRecord& r) { return r.mtp_loss.value_or(NAN); }))
-    loss.push_back(fmt::format("{} using 1:3 with lines title 'MTP loss'", d));
-  if (finite_any([](const StepRecord& r) { return r.val_loss.value_or(NAN); }))
-    loss.push_back(fmt::format("{} using 1:4 with points pt 7 title 'val loss'", d));
-  auto plot = [&](std::string_view t, std::string_view ylabel, const std::vector<std::string>& parts) {
-    if (parts.empty()) return;
-    gp += fmt::format("set title {}\nset ylabel {}\nplot ", gnuplot_quote(t), gnuplot_quote(ylabel));
-    for (size_t i = 0; i < parts.size(); ++i) {
-      if (i) gp += ", ";
-      gp += parts[i];
+      kPlotPngWidth, kPlotPngRowHeight * std::max(rows, 1), gnuplot_quote(out), std::max(rows, 1),
+      gnuplot_quote(page.title));
+  for (size_t c = 0; c < page.charts.size(); ++c) {
+    const PlotChart& chart = page.charts[c];
+    // One data file per chart: step, then one column per series (its points share the steps).
+    const std::string data = path_join(tmp.path, fmt::format("chart{}.dat", c));
+    std::string text;
+    const size_t n = chart.series.empty() ? 0 : chart.series[0].points.size();
+    for (size_t i = 0; i < n; ++i) {
+      text += num(chart.series[0].points[i].first);
+      for (const PlotSeries& s : chart.series) text += " " + num(i < s.points.size() ? s.points[i].second : NAN);
+      text += "\n";
     }
+    write_file_atomic(data, text);
+    // gnuplot refuses a plot whose every point is undefined, so only series with data are drawn.
+    std::vector<std::string> parts;
+    for (size_t k = 0; k < chart.series.size(); ++k) {
+      const PlotSeries& s = chart.series[k];
+      if (std::none_of(s.points.begin(), s.points.end(), [](auto p) { return std::isfinite(p.second); })) continue;
+      parts.push_back(fmt::format("{} using 1:{} with {} title {}", gnuplot_quote(data), k + 2,
+                                  s.markers ? "points pt 7" : "lines lw 1.5",
+                                  chart.series.size() > 1 ? gnuplot_quote(s.label) : std::string("''")));
+    }
+    if (parts.empty()) continue;
+    gp += fmt::format("set title {}\nset ylabel {}\nplot ", gnuplot_quote(chart.title), gnuplot_quote(chart.y_label));
+    for (size_t i = 0; i < parts.size(); ++i) gp += (i ? ", " : "") + parts[i];
     gp += "\n";
-  };
-  plot("loss", "cross-entropy (nats)", loss);
-  plot("learning rate", "lr", {fmt::format("{} using 1:5 with lines notitle", d)});
-  plot("throughput", "tokens / s", {fmt::format("{} using 1:6 with lines notitle", d)});
-  plot("MFU", "% of measured sgemm peak", {fmt::format("{} using 1:7 with lines notitle", d)});
+  }
   gp += "unset multiplot\nset output\n";
   write_file_atomic(script, gp);
 

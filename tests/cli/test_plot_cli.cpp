@@ -70,7 +70,7 @@ TEST_F(PlotCli, PngOutIsAPngOfThePlotSize) {
   ASSERT_EQ(r.rc, 0) << r.out;
   const std::string png = read_bytes(dir_.file("curves.png"));
   ASSERT_EQ(png.substr(0, 8), kPngSignature) << "not a PNG (an HTML page named .png?): " << png.substr(0, 40);
-  EXPECT_EQ(png_size(png), std::pair(uint32_t(frugal::kPlotPngWidth), uint32_t(frugal::kPlotPngHeight)));
+  EXPECT_EQ(png_size(png), std::pair(uint32_t(frugal::kPlotPngWidth), uint32_t(2 * frugal::kPlotPngRowHeight)));
   EXPECT_FALSE(std::filesystem::exists(dir_.file("plot.html")));  // the one file asked for, nothing else
 }
 
@@ -80,7 +80,7 @@ TEST_F(PlotCli, PngFlagAddsRunDirPlotPng) {
   EXPECT_EQ(read_bytes(dir_.file("plot.html")).rfind("<!DOCTYPE html>", 0), 0u);
   const std::string png = read_bytes(dir_.file("plot.png"));
   ASSERT_EQ(png.substr(0, 8), kPngSignature);
-  EXPECT_EQ(png_size(png), std::pair(uint32_t(frugal::kPlotPngWidth), uint32_t(frugal::kPlotPngHeight)));
+  EXPECT_EQ(png_size(png), std::pair(uint32_t(frugal::kPlotPngWidth), uint32_t(2 * frugal::kPlotPngRowHeight)));
 }
 
 TEST_F(PlotCli, SvgOutIsOneSvgDocument) {
