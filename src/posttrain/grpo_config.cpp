@@ -65,6 +65,11 @@ Options grpo_options(GrpoConfig& c) {
   f.add(option("checkpoint", "out", "out", "run directory (grpo_metrics.jsonl, config)", OptionRule{.nonempty = true}),
         k.out);
   f.add(option("checkpoint", "export", "export", "HF export dir of the final policy (empty: none)"), k.export_dir);
+  f.add(option("checkpoint", "every", "checkpoint-every", "rollout steps between checkpoints (0: only at the end)",
+               between(0, 1e12)),
+        k.every);
+  f.add(option("checkpoint", "keep_last", "keep-last", "checkpoints kept (0: all)", between(0, 1e9)), k.keep_last);
+  f.add(option("checkpoint", "resume", "resume", "resume from the latest complete checkpoint in out"), k.resume);
   f.add(option("log", "every", "log-every", "steps between log lines", between(1, 1e12)), c.log.every);
   return f;
 }

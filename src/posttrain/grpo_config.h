@@ -48,6 +48,9 @@ struct GrpoConfig {
   struct Checkpoint {
     std::string out = "runs/grpo";
     std::string export_dir;  // key: export
+    int64_t every = 10;      // rollout steps between checkpoints; 0 = only at the end
+    int64_t keep_last = 3;   // checkpoints kept; 0 = all
+    bool resume = false;     // continue from the latest complete checkpoint in `out`
   } checkpoint;
   struct Log {
     int64_t every = 1;

@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/sys.h"
@@ -18,6 +20,8 @@
 #include "posttrain/answer.h"
 #include "posttrain/logprobs.h"
 #include "posttrain/reward.h"
+#include "train/checkpoint.h"
+#include "train/telemetry.h"
 #include "train/train_step.h"
 
 namespace frugal {
@@ -125,6 +129,30 @@ GrpoSummary run_grpo(const GrpoConfig& c, const std::function<void(const GrpoSte
 
   Trainer trainer(cfg, settings_of(c));
   load_params_hf(c.model.init, trainer.store());
+  std::filesystem::create_directories(c.checkpoint.out);
+  // Held until the run ends: a second run on the same directory is refused before it writes.
+  const DirLock run_lock(c.checkpoint.out, "grpo.lock", "GRPO run");
+  const std::string metrics_path = path_join(c.checkpoint.out, "grpo_metrics.jsonl");
+  const nlohmann::json model_json = hf_config_to_json(cfg);
+  // Everything else a step does is a function of (seed, step) and the weights: the problems, the
+  // sampling seeds, the rewards. So the trainer's state and the step are the whole checkpoint.
+  int64_t start = 0;
+  if (c.checkpoint.resume) {
+    if (std::optional<LoadedCheckpoint> ck = load_latest_checkpoint(c.checkpoint.out)) {
+      for (const std::string& w : ck->warnings) std::fprintf(stderr, "frugal grpo: warning: %s\n", w.c_str());
+      if (ck->meta.value("model", nlohmann::json()) != model_json)
+        fail(ErrorKind::kInvalidArgument, "{}: the checkpoint's model config differs from {}'s", ck->dir, c.model.init);
+      if (!ck->meta.contains("grpo_step") || !ck->meta["grpo_step"].is_number_integer())
+        fail(ErrorKind::kFormat, "{}: meta.json has no grpo_step (not a GRPO checkpoint)", ck->dir);
+      trainer.restore(*ck, ck->meta);
+      start = ck->meta["grpo_step"].get<int64_t>();
+      truncate_metrics_after(metrics_path, start);
+      std::fprintf(stderr, "frugal grpo: resumed from %s (step %lld)\n", ck->dir.c_str(), (long long)start);
+    } else {
+      std::fprintf(stderr, "frugal grpo: --resume: no checkpoint in %s/ckpt, starting from step 0\n",
+                   c.checkpoint.out.c_str());
+    }
+  }
   // The rollout engine and the scorer view the trainer's f32 parameters; `w` is refreshed after
   // every update (its norm vectors are copies) and both models read it through their reference.
   ModelWeights w = trainer.store().weights();
@@ -147,16 +175,14 @@ GrpoSummary run_grpo(const GrpoConfig& c, const std::function<void(const GrpoSte
   gs.norm = c.grpo.loss_type;
   gs.max_completion_length = c.grpo.max_completion_length;
 
-  std::filesystem::create_directories(c.checkpoint.out);
   write_file_atomic(path_join(c.checkpoint.out, "config.resolved.toml"), to_toml(c));
-  const std::string metrics_path = path_join(c.checkpoint.out, "grpo_metrics.jsonl");
-  std::unique_ptr<FILE, int (*)(FILE*)> metrics(std::fopen(metrics_path.c_str(), "w"), &std::fclose);
+  std::unique_ptr<FILE, int (*)(FILE*)> metrics(std::fopen(metrics_path.c_str(), start > 0 ? "a" : "w"), &std::fclose);
   if (!metrics) fail(ErrorKind::kIo, "cannot write {}", metrics_path);
 
   const int64_t P = c.grpo.prompts, G = c.grpo.num_generations;
   GrpoSummary sum;
   sum.run_dir = c.checkpoint.out;
-  for (int64_t step = 0; step < c.train.steps; ++step) {
+  for (int64_t step = start; step < c.train.steps; ++step) {
     GrpoStepStats st;
     st.step = step + 1;
     // 1. Rollout.
@@ -281,6 +307,12 @@ GrpoSummary run_grpo(const GrpoConfig& c, const std::function<void(const GrpoSte
 
     std::fprintf(metrics.get(), "%s\n", grpo_step_json(st).c_str());
     std::fflush(metrics.get());
+    if ((c.checkpoint.every > 0 && st.step % c.checkpoint.every == 0) || st.step == c.train.steps) {
+      nlohmann::json meta = trainer.state_json();
+      meta["grpo_step"] = st.step;
+      meta["model"] = model_json;
+      save_checkpoint(c.checkpoint.out, st.step, trainer.state_tensors(), meta, int(c.checkpoint.keep_last));
+    }
     if (on_step) on_step(st);
     sum.steps.push_back(std::move(st));
   }

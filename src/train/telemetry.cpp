@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -227,6 +228,23 @@ void Telemetry::clear_live() {
   if (!live_shown_) return;
   std::fputs("\r\033[K", opt_.out);
   live_shown_ = false;
+}
+
+void truncate_metrics_after(const std::string& path, int64_t step) {
+  if (!file_exists(path)) return;
+  std::istringstream in(read_file(path));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    nlohmann::json j;
+    try {
+      j = parse_json(line, path);
+    } catch (const Error&) {
+      continue;  // a torn last line
+    }
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
+    if (j["step"].get<int64_t>() <= step) kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
 }
 
 }  // namespace frugal

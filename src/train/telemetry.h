@@ -99,4 +99,8 @@ class Telemetry {
   int64_t last_log_step_ = -1;
 };
 
+// Drops the records of a JSONL metrics file whose "step" is after `step`, and torn lines (a killed
+// run logged steps its last checkpoint does not have; the resumed run logs them again). Atomic.
+void truncate_metrics_after(const std::string& path, int64_t step);
+
 }  // namespace frugal

@@ -67,25 +67,6 @@ double evaluate(Trainer& trainer, const std::vector<MicroBatch>& batches) {
   return sum / double(batches.size());
 }
 
-// Drops metrics of steps after `step` (a killed run logged steps its last checkpoint does not
-// have; the resumed run logs them again).
-void truncate_metrics(const std::string& path, int64_t step) {
-  if (!file_exists(path)) return;
-  std::istringstream in(read_file(path));
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    nlohmann::json j;
-    try {
-      j = parse_json(line, path);
-    } catch (const Error&) {
-      continue;  // a torn last line
-    }
-    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
-    if (j["step"].get<int64_t>() <= step) kept += line + "\n";
-  }
-  write_file_atomic(path, kept);
-}
-
 }  // namespace
 
 TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::string* resolved_toml) {
@@ -136,7 +117,7 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
       tokens_seen = meta.at("tokens_seen").get<int64_t>();
       nan_skips = meta.at("nan_skips").get<int64_t>();
       elapsed_prev = meta.at("elapsed_s").get<double>();
-      truncate_metrics(metrics_path, trainer.step_count());
+      truncate_metrics_after(metrics_path, trainer.step_count());
       std::fprintf(stderr, "frugal train: resumed from %s (step %lld)\n", ck->dir.c_str(),
                    (long long)trainer.step_count());
     }

@@ -12,6 +12,7 @@
 #include "io/hf_loader.h"
 #include "model/transformer.h"
 #include "posttrain/grpo_loop.h"
+#include "posttrain/grpo_plot.h"
 #include "posttrain/logprobs.h"
 #include "posttrain/posttrain_test_util.h"
 
@@ -127,6 +128,65 @@ TEST(GrpoLoop, SeveralUpdatesPerRolloutBatch) {
     EXPECT_GE(st.clip_fraction, 0.0);
     EXPECT_LE(st.clip_fraction, 1.0);
   }
+}
+
+// Each line of RUN/grpo_metrics.jsonl without its timings (which differ between runs).
+std::vector<std::string> grpo_records(const std::string& run) {
+  std::ifstream f(run + "/grpo_metrics.jsonl");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(f, line);) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    for (const char* k : {"rollout_s", "update_s", "rollout_tokens_per_s", "update_tokens_per_s"}) j.erase(k);
+    out.push_back(j.dump());
+  }
+  return out;
+}
+
+TEST(GrpoLoop, ResumesBitForBit) {
+  // Problems and sampling seeds are functions of (seed, step), so a run resumed from its step-2
+  // checkpoint must log exactly the steps the uninterrupted run logged: same completions, rewards,
+  // KL and losses, to the last bit of every number written.
+  TempDir dir;
+  const std::string m = test::micro_model_with_tokenizer(dir, "m", "byte_v3");
+  const std::vector<std::string> small = {"grpo.num_generations=4", "grpo.prompts=2", "grpo.max_completion_length=8"};
+  auto cfg = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), small.begin(), small.end());
+    return tiny_config(dir, m, extra);
+  };
+  run_grpo(cfg({"train.steps=4", "checkpoint.every=2", "checkpoint.out=" + dir.file("a")}));
+  const std::vector<std::string> a = grpo_records(dir.file("a"));
+  ASSERT_EQ(a.size(), 4u);
+  // "Killed" after step 2 — its checkpoint is there — and after logging a step 3 it never saved.
+  run_grpo(cfg({"train.steps=2", "checkpoint.out=" + dir.file("b")}));
+  {
+    std::ofstream torn(dir.file("b/grpo_metrics.jsonl"), std::ios::app);
+    torn << a[2] << "\n{\"step\": 4, \"rew";
+  }
+  const GrpoSummary s = run_grpo(cfg({"train.steps=4", "checkpoint.resume=true", "checkpoint.out=" + dir.file("b")}));
+  EXPECT_EQ(s.steps.size(), 2u);  // steps 3 and 4 only
+  EXPECT_EQ(grpo_records(dir.file("b")), a);
+}
+
+TEST(GrpoLoop, PlotOfTheRun) {
+  TempDir dir;
+  const std::string m = test::micro_model_with_tokenizer(dir, "m", "byte_v3");
+  run_grpo(tiny_config(dir, m, {"train.steps=2", "task.rewards=accuracy,format,length=0.1", "grpo.prompts=2",
+                                "grpo.num_generations=2", "grpo.max_completion_length=4"}));
+  const PlotPage page = grpo_plot(dir.file("run/grpo_metrics.jsonl"), "g");
+  ASSERT_EQ(page.charts.size(), 7u);
+  ASSERT_EQ(page.charts[0].series.size(), 4u);  // total and the three rewards
+  EXPECT_EQ(page.charts[0].series[1].name, "reward_accuracy");
+  EXPECT_EQ(page.charts[0].series[0].points.size(), 2u);
+  const std::string svg = plot_svg(page);
+  for (const char* k : {"reward_format", "accuracy", "completion_length", "kl", "clip_fraction", "entropy",
+                        "rollout_tokens_per_s", "update_tokens_per_s"})
+    EXPECT_NE(svg.find(std::string("data-series=\"") + k + "\""), std::string::npos) << k;
+  // frugal plot finds the GRPO log in the run directory.
+  const test::CommandResult r = test::run_frugal({"plot", dir.file("run"), "--out", dir.file("g.svg")});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(test::read_bytes(dir.file("g.svg")).find("data-series=\"kl\""), std::string::npos);
+  test::write_bytes(dir.file("bad.jsonl"), "{\"step\": 1}\nnope\n{\"step\": 2}\n");
+  test::expect_error([&] { grpo_plot(dir.file("bad.jsonl"), "x"); }, ErrorKind::kFormat, {"bad.jsonl:2"});
 }
 
 TEST(GrpoConfigTest, ValidationAndRoundTrip) {
