@@ -86,7 +86,7 @@ void register_data(CLI::App& app) {
   register_inspect_data(data);
 }
 
-static CommandRegistrar reg(20, &register_data);
+static CommandRegistrar reg_data(20, &register_data);
 
 }  // namespace
 

@@ -50,6 +50,6 @@ void register_plot(CLI::App& app) {
   });
 }
 
-static CommandRegistrar reg(60, &register_plot);
+static CommandRegistrar reg_plot(60, &register_plot);
 
 }  // namespace frugal::cli

@@ -220,6 +220,6 @@ void register_serve(CLI::App& app) {
   });
 }
 
-static CommandRegistrar reg(60, &register_serve);
+static CommandRegistrar reg_serve(61, &register_serve);
 
 }  // namespace frugal::cli

@@ -13,6 +13,8 @@ namespace frugal {
 
 // The instruction every task prompt ends with.
 extern const char* const kAnswerFormatInstruction;
+// The user turn of a task prompt: the question, a newline, the instruction.
+std::string task_user_message(const Problem& p);
 
 class TaskPrompter {
  public:
@@ -24,7 +26,7 @@ class TaskPrompter {
   bool uses_chat_template() const { return fmt_.uses_chat_template(); }
   std::string describe() const { return fmt_.describe(); }
 
-  std::string user_message(const Problem& p) const;  // question + instruction
+  std::string user_message(const Problem& p) const { return task_user_message(p); }
   std::string render(const Problem& p) const;        // the whole prompt text
   std::vector<int32_t> encode(const std::string& prompt_text) const { return fmt_.encode(prompt_text); }
   std::string decode_completion(const std::vector<int32_t>& ids, const std::vector<int32_t>& stop_ids) const {

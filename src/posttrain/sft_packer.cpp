@@ -86,6 +86,20 @@ SftPacker::SftPacker(std::vector<SftExample> train, std::vector<SftExample> val,
   if (train_.empty()) fail(ErrorKind::kInvalidArgument, "{}: no SFT examples", path_);
   if (batch_ < 1 || seq_len_ < 2)
     fail(ErrorKind::kInvalidArgument, "SFT packing needs B >= 1 and T >= 2 (B = {}, T = {})", batch_, seq_len_);
+  // A target is scored at input j < T - 1 for token j + 1, so only trained tokens 1 .. T-1 count.
+  auto learns = [&](const SftExample& e) {
+    for (size_t j = 1; j < e.tokens.size() && int64_t(j) < seq_len_; ++j)
+      if (e.trained[j]) return true;
+    return false;
+  };
+  const size_t before = train_.size();
+  std::erase_if(train_, [&](const SftExample& e) { return !learns(e); });
+  std::erase_if(val_, [&](const SftExample& e) { return !learns(e); });
+  const int64_t dropped = int64_t(before - train_.size());
+  if (train_.empty())
+    fail(ErrorKind::kInvalidArgument,
+         "{}: no example has an assistant token within its first data.seq_len = {} tokens; raise --seq-len", path_,
+         seq_len_);
   if (pad_id_ < 0) fail(ErrorKind::kInvalidArgument, "SFT pad id {} is negative", pad_id_);
   max_id_ = pad_id_;
   for (const auto* set : {&train_, &val_})
@@ -96,6 +110,7 @@ SftPacker::SftPacker(std::vector<SftExample> train, std::vector<SftExample> val,
     }
   fingerprint_ = examples_fingerprint(train_);
   stats_ = pass_stats(int64_t(train_.size()), seq_len_, [&](int64_t i) { return int64_t(train_[size_t(i)].tokens.size()); });
+  stats_.dropped = dropped;
 }
 
 const SftExample& SftPacker::example_at(int64_t epoch, int64_t index) const {
@@ -186,8 +201,10 @@ std::vector<MicroBatch> SftPacker::validation(int64_t max_batches) const {
 }
 
 std::string SftPacker::describe() const {
-  return fmt::format("{}; packed into {} rows of {} per epoch ({:.1f}% filled, {} truncated){}", summary_, stats_.rows,
-                     seq_len_, 100.0 * double(stats_.tokens) / double(stats_.rows * seq_len_), stats_.truncated,
+  return fmt::format("{}; packed into {} rows of {} per epoch ({:.1f}% filled, {} truncated, {} dropped: no "
+                     "assistant token within {}){}",
+                     summary_, stats_.rows, seq_len_, 100.0 * double(stats_.tokens) / double(stats_.rows * seq_len_),
+                     stats_.truncated, stats_.dropped, seq_len_,
                      val_.empty() ? "" : fmt::format(", {} validation examples", val_.size()));
 }
 

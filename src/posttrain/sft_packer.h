@@ -8,7 +8,8 @@
 // document of its own). An example longer than T keeps its first T tokens (counted as truncated).
 // Within an example of n tokens at row offset o, input o+j is token j, its position j, and its
 // target token j+1 when that token is trained (an assistant token), else none; the example's last
-// token has none. The position in the stream (epoch, next example, rows served) is the whole state.
+// token has none. An example whose trained tokens all lie beyond T would only cost compute and is
+// dropped (counted); when that leaves none, the error says to raise data.seq_len. The position in the stream (epoch, next example, rows served) is the whole state.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -23,11 +24,13 @@ struct SftPackStats {
   int64_t rows = 0;       // rows one pass over the examples fills
   int64_t tokens = 0;     // example tokens placed (after truncation)
   int64_t truncated = 0;  // examples longer than T
+  int64_t dropped = 0;    // examples with no trained token within their first T (nothing to learn)
 };
 
 class SftPacker : public TrainData {
  public:
-  // Throws kInvalidArgument for no examples, B or T < 1, or T < 2. `pad_id` must be a valid id.
+  // Throws kInvalidArgument for no examples (or none with a trained token within T), B < 1, T < 2,
+  // or a negative pad id.
   SftPacker(std::vector<SftExample> train, std::vector<SftExample> val, int64_t batch, int64_t seq_len, uint64_t seed,
             bool shuffle, int32_t pad_id, std::string path, std::string summary);
 

@@ -27,9 +27,10 @@ Options train_options(TrainConfig& c, TrainOptionSet set) {
   const bool pretrain = set == TrainOptionSet::kPretrain;
   Options f;
   auto& m = c.model;
-  f.add(option("model", "init", "init",
-               pretrain ? "HF checkpoint dir to start from (empty: from scratch)" : "HF model dir to fine-tune"),
-        m.init);
+  if (set != TrainOptionSet::kStudent)
+    f.add(option("model", "init", "init",
+                 pretrain ? "HF checkpoint dir to start from (empty: from scratch)" : "HF model dir to fine-tune"),
+          m.init);
   if (pretrain) {
   f.add(option("model", "preset", "preset", "from-scratch model shape: micro|tiny|small|medium",
                OptionRule{.choices = kPresets}),

@@ -91,10 +91,11 @@ struct TrainConfig {
 const char* schedule_name(TrainConfig::Schedule s);    // "constant" | "cosine" | "wsd"
 
 // The field table bound to `c` (use it while `c` lives). kFineTune is the set other commands built
-// on the training loop share (frugal sft, frugal distill): everything but the from-scratch model
-// shape (model.preset, model.vocab_size, model.mtp_layers) and the token files (data.tokens,
-// data.val_tokens); they add their own sections to it.
-enum class TrainOptionSet { kPretrain, kFineTune };
+// on the training loop share (frugal sft): everything but the from-scratch model shape
+// (model.preset, model.vocab_size, model.mtp_layers) and the token files (data.tokens,
+// data.val_tokens); they add their own sections to it. kStudent is kFineTune without model.init
+// (frugal distill names its model --student and sets model.init from it).
+enum class TrainOptionSet { kPretrain, kFineTune, kStudent };
 Options train_options(TrainConfig& c, TrainOptionSet set = TrainOptionSet::kPretrain);
 
 // Loads TOML (when toml_path is non-null), then applies `overrides` ("section.key=value") in

@@ -205,6 +205,20 @@ TEST(SftPacker, TruncatesLongExamplesAndResumesExactly) {
   test::expect_error([&] { d.restore(st); }, ErrorKind::kInvalidArgument, {"seq_len = 8", "9"});
 }
 
+TEST(SftPacker, DropsExamplesWhoseAnswerLiesBeyondT) {
+  // T = 4: the first example's only trained tokens are its 5th and 6th (cut off), the second's
+  // trained token is its 4th (input 2 predicts it): kept.
+  std::vector<SftExample> ex = {example({1, 2, 3, 4, 5, 6}, {0, 0, 0, 0, 1, 1}), example({7, 8, 9, 10}, {0, 0, 0, 1})};
+  SftPacker p(ex, {}, 1, 4, 0, false, 0, "mem", "");
+  EXPECT_EQ(p.stats().dropped, 1);
+  MicroBatch mb;
+  p.next(mb);
+  EXPECT_EQ(mb.inputs, (std::vector<int32_t>{7, 8, 9, 10}));
+  EXPECT_EQ(mb.targets, (std::vector<int32_t>{-1, -1, 10, -1}));
+  test::expect_error([&] { SftPacker({ex[0]}, {}, 1, 4, 0, false, 0, "mem", ""); }, ErrorKind::kInvalidArgument,
+                     {"no example has an assistant token within its first data.seq_len = 4", "--seq-len"});
+}
+
 TEST(SftPacker, ValidationIsFixedAndOnlyItsRows) {
   std::vector<SftExample> val = {example({1, 2, 3}, {0, 1, 1}), example({4, 5, 6, 7}, {0, 1, 1, 1}),
                                  example({8, 9}, {0, 1})};
