@@ -136,4 +136,71 @@ double cross_entropy_forward_backward(const float* logits, const int32_t* target
   return loss * inv_n;
 }
 
+double soft_cross_entropy_forward_backward(const float* logits, const int32_t* scored, int64_t T, int64_t V, int64_t ld,
+                                           int64_t k, const int32_t* ids, const float* q, float* dlogits,
+                                           const float* weights, double norm) {
+  FRUGAL_ASSERT(norm >= 0 && std::isfinite(norm), "soft_cross_entropy: norm {} must be finite and >= 0", norm);
+  FRUGAL_ASSERT(k >= 1, "soft_cross_entropy: k = {} must be >= 1", k);
+  int64_t n_valid = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    n_valid += scored[t] >= 0;
+    if (scored[t] < 0) continue;
+    for (int64_t j = 0; j < k; ++j)
+      FRUGAL_ASSERT(ids[t * k + j] >= 0 && ids[t * k + j] < V && q[t * k + j] >= 0 && std::isfinite(q[t * k + j]),
+                    "soft_cross_entropy: target {} of row {}: id {} (V = {}), q {}", j, t, ids[t * k + j], V,
+                    q[t * k + j]);
+  }
+  const double n = norm > 0 ? norm : double(n_valid);
+  const double inv_n = n > 0 ? 1.0 / n : 0.0;
+  std::vector<double> row_loss(size_t(T), 0.0);
+#pragma omp parallel for schedule(static) if (T * V >= (1 << 16))
+  for (int64_t t = 0; t < T; ++t) {
+    const float* l = logits + t * ld;
+    float* d = dlogits ? dlogits + t * ld : nullptr;
+    if (scored[t] < 0 || (weights && weights[t] == 0.0f)) {
+      if (d) std::fill(d, d + V, 0.0f);
+      continue;
+    }
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < V; ++i) m = std::max(m, l[i]);
+    double z = 0;
+    for (int64_t i = 0; i < V; ++i) z += std::exp(double(l[i]) - double(m));
+    const double lse = double(m) + std::log(z);
+    const int32_t* id = ids + t * k;
+    const float* qt = q + t * k;
+    double qsum = 0, ce = 0;
+    for (int64_t j = 0; j < k; ++j) {  // read the target logits before d (which may alias l) is written
+      qsum += qt[j];
+      ce += double(qt[j]) * (lse - double(l[id[j]]));
+    }
+    const double c = (weights ? double(weights[t]) : 1.0) * inv_n;
+    row_loss[size_t(t)] = weights ? double(weights[t]) * ce : ce;
+    if (d) {
+      for (int64_t i = 0; i < V; ++i) d[i] = float(qsum * std::exp(double(l[i]) - lse) * c);
+      for (int64_t j = 0; j < k; ++j) d[id[j]] = float(double(d[id[j]]) - double(qt[j]) * c);
+    }
+  }
+  double loss = 0;
+  for (int64_t t = 0; t < T; ++t) loss += row_loss[size_t(t)];  // fixed order: deterministic
+  return loss * inv_n;
+}
+
+double soft_cross_entropy_ref(const double* logits, const int32_t* scored, int64_t T, int64_t V, int64_t ld, int64_t k,
+                              const int32_t* ids, const float* q, const float* weights, double norm) {
+  double L = 0;
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (scored[t] < 0) continue;
+    ++n;
+    const double* l = logits + t * ld;
+    double m = -INFINITY, z = 0;
+    for (int64_t i = 0; i < V; ++i) m = std::max(m, l[i]);
+    for (int64_t i = 0; i < V; ++i) z += std::exp(l[i] - m);
+    for (int64_t j = 0; j < k; ++j)
+      L += (weights ? double(weights[t]) : 1.0) * double(q[t * k + j]) * (m + std::log(z) - l[ids[t * k + j]]);
+  }
+  const double N = norm > 0 ? norm : double(n);
+  return N > 0 ? L / N : 0.0;
+}
+
 }  // namespace frugal

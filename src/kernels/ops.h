@@ -61,4 +61,18 @@ void embedding_backward(const int32_t* ids, int64_t T, const float* dy, int64_t 
 double cross_entropy_forward_backward(const float* logits, const int32_t* targets, int64_t T, int64_t V, int64_t ld,
                                       float* dlogits, const float* weights = nullptr, double norm = 0);
 
+// Cross-entropy against soft targets (logit distillation, docs/posttrain.md, Distillation): row t
+// of T has k target ids ids[t·k + j] with probabilities q[t·k + j] (a teacher's top-k, usually
+// renormalised to sum 1; ids may repeat, q_j >= 0), and
+//   loss = Σ_{t scored} w_t · Σ_j q_tj · (logsumexp(l_t) − l_t[id_tj]) / N,
+// which is the forward KL(q ‖ softmax(l_t)) plus the targets' entropy (a constant). Row t is scored
+// when scored[t] >= 0 (the hard targets' mask); N, weights and the in-place gradient are as in
+// cross_entropy_forward_backward, with ∂loss/∂l_t = w_t · (Σ_j q_tj · softmax(l_t) − Σ_j q_tj·e_id_tj) / N.
+double soft_cross_entropy_forward_backward(const float* logits, const int32_t* scored, int64_t T, int64_t V, int64_t ld,
+                                           int64_t k, const int32_t* ids, const float* q, float* dlogits,
+                                           const float* weights = nullptr, double norm = 0);
+// Plain double reference of its loss (the spec the kernel and its gradient are tested against).
+double soft_cross_entropy_ref(const double* logits, const int32_t* scored, int64_t T, int64_t V, int64_t ld, int64_t k,
+                              const int32_t* ids, const float* q, const float* weights, double norm);
+
 }  // namespace frugal

@@ -138,18 +138,19 @@ void TrainModel::layer_backward(const LayerParams& lp, int64_t B, int64_t T, Rec
 
 StepLosses TrainModel::forward_backward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
                                         const TrainOptions& opt, const TokenWeights& weights,
-                                        const int32_t* positions) {
-  return run(inputs, targets, B, T, opt, weights, positions, true);
+                                        const int32_t* positions, const SoftTargets& soft) {
+  return run(inputs, targets, B, T, opt, weights, positions, soft, true);
 }
 
 StepLosses TrainModel::evaluate(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
-                                const TrainOptions& opt, const TokenWeights& weights, const int32_t* positions) {
-  return run(inputs, targets, B, T, opt, weights, positions, false);
+                                const TrainOptions& opt, const TokenWeights& weights, const int32_t* positions,
+                                const SoftTargets& soft) {
+  return run(inputs, targets, B, T, opt, weights, positions, soft, false);
 }
 
 StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
                            const TrainOptions& opt, const TokenWeights& weights, const int32_t* positions,
-                           bool backward) {
+                           const SoftTargets& soft, bool backward) {
   const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size, N = B * T, L = cfg_.num_hidden_layers;
   const float eps = float(cfg_.rms_norm_eps);
   if (B <= 0 || T <= 0) fail(ErrorKind::kInvalidArgument, "training batch must be non-empty (B={}, T={})", B, T);
@@ -196,8 +197,10 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
   rmsnorm_forward(hidden, D, p_.norm.w, N, D, eps, xf, D);
   float* logits = scratch_.alloc<float>(size_t(N * V));
   sgemm(false, true, N, V, D, 1.0f, xf, D, p_.lm_head.w, D, 0.0f, logits, V);
-  losses.main = cross_entropy_forward_backward(logits, targets, N, V, V, backward ? logits : nullptr, weights.w,
-                                               weights.norm);
+  losses.main = soft.k > 0 ? soft_cross_entropy_forward_backward(logits, targets, N, V, V, soft.k, soft.ids, soft.q,
+                                                                 backward ? logits : nullptr, weights.w, weights.norm)
+                           : cross_entropy_forward_backward(logits, targets, N, V, V, backward ? logits : nullptr,
+                                                            weights.w, weights.norm);
   for (int64_t i = 0; i < N; ++i) losses.main_count += targets[i] >= 0;
   float* dx = nullptr;
   if (backward) {

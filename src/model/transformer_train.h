@@ -49,6 +49,14 @@ struct TokenWeights {
   double norm = 0;           // N > 0 of every CE term; 0: each term's count of targets >= 0
 };
 
+// Soft targets of the main head (logit distillation): per row k ids and their probabilities
+// (kernels/ops.h, soft_cross_entropy_forward_backward); rows whose hard target is < 0 are unscored.
+// The MTP modules keep the hard targets.
+struct SoftTargets {
+  int64_t k = 0;                // 0: hard targets
+  const int32_t* ids = nullptr;  // [B, T, k]
+  const float* q = nullptr;      // [B, T, k]
+};
 struct StepLosses {
   double main = 0;     // next-token cross-entropy: mean over unmasked targets, or Σ w·CE / N weighted
   double mtp = 0;      // (1/D) Σ_k CE of MTP module k, weighted alike (λ not applied); 0 when off
@@ -73,10 +81,11 @@ class TrainModel {
   // Throws kInvalidArgument unless every position is 0 or the previous row's + 1.
   StepLosses forward_backward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T,
                               const TrainOptions& opt, const TokenWeights& weights = {},
-                              const int32_t* positions = nullptr);
+                              const int32_t* positions = nullptr, const SoftTargets& soft = {});
   // The same losses without any gradient (validation); keeps one layer's activations at a time.
   StepLosses evaluate(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, const TrainOptions& opt,
-                      const TokenWeights& weights = {}, const int32_t* positions = nullptr);
+                      const TokenWeights& weights = {}, const int32_t* positions = nullptr,
+                      const SoftTargets& soft = {});
 
   // High-water bytes of the activation tape and of the backward scratch since construction.
   size_t tape_high_water() const { return keep_.high_water(); }
@@ -86,7 +95,7 @@ class TrainModel {
   struct LayerTape;
   struct MtpTape;
   StepLosses run(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, const TrainOptions& opt,
-                 const TokenWeights& weights, const int32_t* positions, bool backward);
+                 const TokenWeights& weights, const int32_t* positions, const SoftTargets& soft, bool backward);
   void layer_forward(const LayerParams& lp, int64_t B, int64_t T, const int32_t* positions, const float* x_in,
                      float* x_out, Recompute rc, double aux_alpha, LayerTape& tape, StepLosses* losses,
                      int64_t layer_index, Arena& arena);

@@ -21,6 +21,7 @@
 #include "posttrain/reward.h"
 #include "posttrain/sft.h"
 #include "posttrain/task_data.h"
+#include "posttrain/teacher_topk.h"
 
 namespace frugal {
 
@@ -210,12 +211,8 @@ DistillGenReport generate_distill_data(const DistillConfig& c, const std::string
 }
 
 DistillSummary run_distill(const DistillConfig& c) {
-  if (c.distill.mode == DistillMode::kLogit) {
-    check_same_vocabulary(c.distill.teacher, c.distill.student);
-    fail(ErrorKind::kUnsupported,
-         "distill --mode logit: the teacher and student share a vocabulary, but top-k logit distillation is not built "
-         "yet (docs/posttrain.md, Not yet built); use --mode seq");
-  }
+  const bool logit = c.distill.mode == DistillMode::kLogit;
+  if (logit) check_same_vocabulary(c.distill.teacher, c.distill.student);  // before any work
   DistillSummary sum;
   std::filesystem::create_directories(c.train.checkpoint.out);
   sum.data_path = path_join(c.train.checkpoint.out, "distill_data.jsonl");
@@ -233,7 +230,22 @@ DistillSummary run_distill(const DistillConfig& c) {
   sc.train = c.train;
   sc.sft.data = sum.data_path;
   sc.sft.prompt_format = c.distill.prompt_format;
-  std::unique_ptr<SftPacker> data = load_sft_data(sc);
+  SftExamples ex = load_sft_examples(sc);
+  if (logit) {
+    // The teacher scores the student's own token sequences (one vocabulary, checked above).
+    const std::string cache = path_join(c.train.checkpoint.out, "teacher_topk.bin");
+    const int64_t V = load_hf_config(c.distill.student).vocab_size;
+    if (c.train.checkpoint.resume && load_teacher_topk(cache, ex.train, c.distill.top_k, V)) {
+      std::fprintf(stderr, "frugal distill: --resume: reusing %s\n", cache.c_str());
+    } else {
+      std::unique_ptr<LoadedModel> teacher = load_model(c.distill.teacher);
+      Transformer model(teacher->config, teacher->weights);
+      compute_teacher_topk(model, ex.train, c.distill.top_k);
+      save_teacher_topk(cache, ex.train, c.distill.top_k);
+    }
+    ex.summary += fmt::format("; soft targets: the teacher's top {} per answer token", c.distill.top_k);
+  }
+  std::unique_ptr<SftPacker> data = pack_sft_examples(sc, std::move(ex));
   const std::string toml = to_toml(c);
   sum.train = run_training(sc.train, data.get(), &toml);
   if (!sum.train.export_dir.empty()) copy_tokenizer_files(c.distill.student, "", sum.train.export_dir);

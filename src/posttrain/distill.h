@@ -7,8 +7,11 @@
 // as conversations to RUN_DIR/distill_data.jsonl (atomically: a file there is complete, and a
 // --resume run reuses it), and the student is SFT'd on them (sft.h) with the training loop's
 // every option.
-// logit (forward KL to the teacher's top-k distribution) needs the same vocabulary in teacher and
-// student; the check that refuses other pairs, with the reason, is built; the training is not yet.
+// logit: the same teacher answers, and in addition the teacher's top-k next-token distribution at
+// every answer token of the student's rendering (teacher_topk.h, cached in RUN_DIR/teacher_topk.bin
+// and reused by --resume); the student's main head is trained on those soft targets (forward KL,
+// kernels/ops.h soft_cross_entropy), its MTP modules on the tokens. Teacher and student must share
+// one vocabulary (check_same_vocabulary refuses other pairs with the reason, before any work).
 #pragma once
 #include <cstdint>
 #include <optional>

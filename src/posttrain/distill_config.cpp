@@ -34,6 +34,9 @@ Options distill_options(DistillConfig& c) {
         d.keep_per_prompt);
   f.add(option("distill", "batch", "gen-batch", "sequences the teacher generates together", between(1, 4096)),
         d.batch);
+  f.add(option("distill", "top_k", "top-k", "logit mode: the teacher's most likely tokens kept per position",
+               between(1, 1 << 20)),
+        d.top_k);
   f.add(option("distill", "prompt_format", "prompt-format", "auto (chat template when there is one) | chat | plain"),
         d.prompt_format, kDistillPromptFormats);
   f.add(option("distill", "on_bad_line", "on-bad-line", "a malformed JSONL line: stop (error) | skip (count, warn)"),

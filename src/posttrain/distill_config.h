@@ -27,6 +27,7 @@ struct DistillConfig {
     std::string filter = "accuracy,format";  // rewards that must each score 1 ("none": keep all)
     int64_t keep_per_prompt = 1;             // distinct survivors kept per prompt
     int64_t batch = 64;                      // sequences the teacher generates together
+    int64_t top_k = 20;                      // logit mode: teacher probabilities kept per position
     PromptFormat prompt_format = PromptFormat::kAuto;  // the teacher's prompts; the student's SFT
     BadLinePolicy on_bad_line = BadLinePolicy::kStop;
     uint64_t seed = 0;  // sampling

@@ -24,20 +24,29 @@ void print_notes(const SftLoadReport& r) {
 
 }  // namespace
 
-std::unique_ptr<SftPacker> load_sft_data(const SftConfig& c, SftLoadReport* report) {
+SftExamples load_sft_examples(const SftConfig& c, SftLoadReport* report) {
   const DeepSeekConfig m = load_hf_config(c.train.model.init);
   const ChatFormat fmt(c.train.model.init, c.sft.tokenizer, c.sft.prompt_format);
   SftLoadReport r, rv;
-  std::vector<SftExample> train = load_sft_jsonl(c.sft.data, fmt, c.sft.on_bad_line, &r);
-  std::vector<SftExample> val;
-  if (!c.sft.val_data.empty()) val = load_sft_jsonl(c.sft.val_data, fmt, c.sft.on_bad_line, &rv);
+  SftExamples ex;
+  ex.train = load_sft_jsonl(c.sft.data, fmt, c.sft.on_bad_line, &r);
+  if (!c.sft.val_data.empty()) ex.val = load_sft_jsonl(c.sft.val_data, fmt, c.sft.on_bad_line, &rv);
   print_notes(r);
   print_notes(rv);
-  const int32_t pad = m.eos_token_id >= 0 && m.eos_token_id < m.vocab_size ? int32_t(m.eos_token_id) : 0;
-  std::string summary = fmt::format("SFT data {} ({}): {}", c.sft.data, fmt.describe(), report_line(r));
+  ex.pad_id = m.eos_token_id >= 0 && m.eos_token_id < m.vocab_size ? int32_t(m.eos_token_id) : 0;
+  ex.summary = fmt::format("SFT data {} ({}): {}", c.sft.data, fmt.describe(), report_line(r));
   if (report) *report = r;
-  return std::make_unique<SftPacker>(std::move(train), std::move(val), c.train.train.batch, c.train.data.seq_len,
-                                     c.train.train.seed, c.train.data.shuffle, pad, c.sft.data, std::move(summary));
+  return ex;
+}
+
+std::unique_ptr<SftPacker> pack_sft_examples(const SftConfig& c, SftExamples ex) {
+  return std::make_unique<SftPacker>(std::move(ex.train), std::move(ex.val), c.train.train.batch, c.train.data.seq_len,
+                                     c.train.train.seed, c.train.data.shuffle, ex.pad_id, c.sft.data,
+                                     std::move(ex.summary));
+}
+
+std::unique_ptr<SftPacker> load_sft_data(const SftConfig& c, SftLoadReport* report) {
+  return pack_sft_examples(c, load_sft_examples(c, report));
 }
 
 TrainSummary run_sft(const SftConfig& c) {

@@ -13,8 +13,16 @@
 
 namespace frugal {
 
-// The conversations of c.sft.data (and c.sft.val_data) rendered by the model's ChatFormat and
-// packed for c.train's B, T and seed. The pad id is the model's eos_token_id (0 without one).
+// The conversations of c.sft.data (and c.sft.val_data) rendered by the model's ChatFormat.
+struct SftExamples {
+  std::vector<SftExample> train, val;
+  int32_t pad_id = 0;   // the model's eos_token_id (0 without one)
+  std::string summary;  // format and counts, for the start-of-run line
+};
+SftExamples load_sft_examples(const SftConfig& c, SftLoadReport* report = nullptr);
+// Packed for c.train's B, T and seed.
+std::unique_ptr<SftPacker> pack_sft_examples(const SftConfig& c, SftExamples ex);
+// Both.
 std::unique_ptr<SftPacker> load_sft_data(const SftConfig& c, SftLoadReport* report = nullptr);
 
 // Trains; the export (when asked) gets the tokenizer files beside the weights.

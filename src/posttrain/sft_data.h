@@ -32,6 +32,11 @@ struct SftExample {
   std::vector<int32_t> tokens;
   std::vector<uint8_t> trained;  // [tokens] 1: an assistant token (scored as the previous token's target)
   int64_t line = 0;              // 1-based JSONL line it came from
+  // Logit distillation (teacher_topk.h): per position j, the teacher's k most likely next tokens
+  // and their renormalised probabilities, [tokens, k]; set where token j+1 is trained, else
+  // (0, 0). Empty: hard targets.
+  std::vector<int32_t> soft_ids;
+  std::vector<float> soft_q;
 };
 
 // Text pieces of a rendered conversation and whether each is trained (what --dry-run shows).

@@ -14,13 +14,18 @@ namespace {
 
 inline constexpr char kPackerStateFormat[] = "frugal.sft_packer";
 
-// Places `ex` (its first n tokens) at offset o of row r: inputs, positions, targets of trained tokens.
+// Places `ex` (its first n tokens) at offset o of row r: inputs, positions, targets of trained
+// tokens, and the soft targets of those when the micro-batch has them.
 void place(const SftExample& ex, int64_t n, MicroBatch& mb, int64_t r, int64_t o) {
-  const int64_t base = r * mb.T + o;
+  const int64_t base = r * mb.T + o, k = mb.soft_k;
   for (int64_t j = 0; j < n; ++j) {
     mb.inputs[size_t(base + j)] = ex.tokens[size_t(j)];
     mb.positions[size_t(base + j)] = int32_t(j);
     mb.targets[size_t(base + j)] = j + 1 < n && ex.trained[size_t(j + 1)] ? ex.tokens[size_t(j + 1)] : -1;
+  }
+  if (k > 0) {
+    std::copy_n(ex.soft_ids.begin(), n * k, mb.soft_ids.begin() + base * k);
+    std::copy_n(ex.soft_q.begin(), n * k, mb.soft_q.begin() + base * k);
   }
 }
 
@@ -33,13 +38,16 @@ void pad(MicroBatch& mb, int64_t r, int64_t o, int32_t pad_id) {
   }
 }
 
-void shape(MicroBatch& mb, int64_t B, int64_t T) {
+void shape(MicroBatch& mb, int64_t B, int64_t T, int64_t soft_k) {
   mb.B = B;
   mb.T = T;
   mb.inputs.assign(size_t(B * T), 0);
   mb.targets.assign(size_t(B * T), -1);
   mb.positions.assign(size_t(B * T), 0);
   mb.weights.clear();
+  mb.soft_k = soft_k;
+  mb.soft_ids.assign(size_t(B * T * soft_k), 0);
+  mb.soft_q.assign(size_t(B * T * soft_k), 0.0f);
 }
 
 // Greedy rows over `order` (examples taken whole while they fit): how many rows one pass fills.
@@ -102,10 +110,14 @@ SftPacker::SftPacker(std::vector<SftExample> train, std::vector<SftExample> val,
          seq_len_);
   if (pad_id_ < 0) fail(ErrorKind::kInvalidArgument, "SFT pad id {} is negative", pad_id_);
   max_id_ = pad_id_;
+  soft_k_ = train_[0].tokens.empty() ? 0 : int64_t(train_[0].soft_ids.size() / train_[0].tokens.size());
   for (const auto* set : {&train_, &val_})
     for (const SftExample& e : *set) {
       FRUGAL_ASSERT(e.tokens.size() == e.trained.size(), "SFT example of line {}: {} tokens, {} flags", e.line,
                     e.tokens.size(), e.trained.size());
+      FRUGAL_ASSERT(e.soft_ids.size() == e.tokens.size() * size_t(soft_k_) && e.soft_q.size() == e.soft_ids.size(),
+                    "SFT example of line {}: {} soft targets for {} tokens, k = {}", e.line, e.soft_ids.size(),
+                    e.tokens.size(), soft_k_);
       for (int32_t t : e.tokens) max_id_ = std::max(max_id_, t);
     }
   fingerprint_ = examples_fingerprint(train_);
@@ -140,7 +152,7 @@ void SftPacker::fill_row(MicroBatch& mb, int64_t r) {
 }
 
 void SftPacker::next(MicroBatch& mb) {
-  shape(mb, batch_, seq_len_);
+  shape(mb, batch_, seq_len_, soft_k_);
   for (int64_t r = 0; r < batch_; ++r) fill_row(mb, r);
   rows_seen_ += batch_;
 }
@@ -178,7 +190,7 @@ std::vector<MicroBatch> SftPacker::validation(int64_t max_batches) const {
   size_t next = 0;  // validation examples in file order, one pass
   while (next < val_.size() && int64_t(out.size()) < max_batches) {
     MicroBatch mb;
-    shape(mb, batch_, seq_len_);
+    shape(mb, batch_, seq_len_, soft_k_);
     int64_t rows = 0;
     for (; rows < batch_ && next < val_.size(); ++rows) {
       int64_t o = 0;
@@ -195,6 +207,8 @@ std::vector<MicroBatch> SftPacker::validation(int64_t max_batches) const {
     mb.inputs.resize(size_t(rows * seq_len_));
     mb.targets.resize(size_t(rows * seq_len_));
     mb.positions.resize(size_t(rows * seq_len_));
+    mb.soft_ids.resize(size_t(rows * seq_len_ * soft_k_));
+    mb.soft_q.resize(size_t(rows * seq_len_ * soft_k_));
     out.push_back(std::move(mb));
   }
   return out;

@@ -8,7 +8,8 @@
 // document of its own). An example longer than T keeps its first T tokens (counted as truncated).
 // Within an example of n tokens at row offset o, input o+j is token j, its position j, and its
 // target token j+1 when that token is trained (an assistant token), else none; the example's last
-// token has none. An example whose trained tokens all lie beyond T would only cost compute and is
+// token has none. Examples with soft targets (all or none) carry them into the micro-batch
+// (MicroBatch::soft_k). An example whose trained tokens all lie beyond T would only cost compute and is
 // dropped (counted); when that leaves none, the error says to raise data.seq_len. The position in the stream (epoch, next example, rows served) is the whole state.
 #pragma once
 #include <cstdint>
@@ -55,6 +56,7 @@ class SftPacker : public TrainData {
   uint64_t seed_;
   bool shuffle_;
   int32_t pad_id_, max_id_ = -1;
+  int64_t soft_k_ = 0;  // soft targets per position (logit distillation); 0: none
   std::string path_, summary_;
   uint64_t fingerprint_ = 0;
   SftPackStats stats_;

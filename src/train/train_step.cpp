@@ -39,6 +39,9 @@ void check_micro_batch(const MicroBatch& mb, size_t k) {
   if (!mb.weights.empty() && mb.weights.size() != n)
     fail(ErrorKind::kInvalidArgument, "micro-batch {}: {} loss weights, expected B·T = {} (or none)", k,
          mb.weights.size(), n);
+  if (mb.soft_k < 0 || mb.soft_ids.size() != n * size_t(mb.soft_k) || mb.soft_q.size() != n * size_t(mb.soft_k))
+    fail(ErrorKind::kInvalidArgument, "micro-batch {}: soft targets of k = {}: {} ids and {} probabilities, expected "
+         "B·T·k = {}", k, mb.soft_k, mb.soft_ids.size(), mb.soft_q.size(), n * size_t(std::max<int64_t>(mb.soft_k, 0)));
   if (!mb.positions.empty() && mb.positions.size() != n)
     fail(ErrorKind::kInvalidArgument, "micro-batch {}: {} positions, expected B·T = {} (or none)", k,
          mb.positions.size(), n);
@@ -49,6 +52,10 @@ TokenWeights token_weights(const MicroBatch& mb) {
 }
 
 const int32_t* positions_of(const MicroBatch& mb) { return mb.positions.empty() ? nullptr : mb.positions.data(); }
+
+SoftTargets soft_of(const MicroBatch& mb) {
+  return mb.soft_k > 0 ? SoftTargets{mb.soft_k, mb.soft_ids.data(), mb.soft_q.data()} : SoftTargets{};
+}
 
 }  // namespace
 
@@ -96,7 +103,7 @@ StepResult Trainer::step(const std::vector<MicroBatch>& micro_batches) {
   double loss = 0, mtp = 0, bal = 0;
   for (const MicroBatch& mb : micro_batches) {
     StepLosses l = model_.forward_backward(mb.inputs.data(), mb.targets.data(), mb.B, mb.T, opt, token_weights(mb),
-                                          positions_of(mb));
+                                          positions_of(mb), soft_of(mb));
     loss += l.main / double(K);
     mtp += l.mtp / double(K);
     bal += (l.balance + l.balance_mtp) / double(K);
@@ -129,7 +136,7 @@ StepResult Trainer::step(const std::vector<MicroBatch>& micro_batches) {
 StepLosses Trainer::evaluate(const MicroBatch& mb) {
   check_micro_batch(mb, 0);
   return model_.evaluate(mb.inputs.data(), mb.targets.data(), mb.B, mb.T, settings_.model, token_weights(mb),
-                         positions_of(mb));
+                         positions_of(mb), soft_of(mb));
 }
 
 std::vector<CheckpointTensor> Trainer::state_tensors() const {

@@ -36,6 +36,9 @@ struct MicroBatch {
   std::vector<int32_t> inputs, targets;  // [B, T]
   std::vector<float> weights;            // [B, T] per-token loss weights (any sign); empty: unweighted
   std::vector<int32_t> positions;        // [B, T] packed documents (TrainModel::forward_backward); empty: none
+  int64_t soft_k = 0;                    // soft targets of the main head (SoftTargets); 0: hard targets
+  std::vector<int32_t> soft_ids;         // [B, T, soft_k]
+  std::vector<float> soft_q;             // [B, T, soft_k]
   double loss_norm = 0;                  // N_k of the CE terms; 0: the number of targets >= 0
 };
 
