@@ -46,6 +46,9 @@ Options grpo_options(GrpoConfig& c) {
         kLossTypes);
   f.add(option("grpo", "scale_rewards", "scale-rewards", "advantage scaling: group (std) | none"), g.scale_rewards,
         kScaleRewards);
+  f.add(option("grpo", "mask_truncated_completions", "mask-truncated-completions",
+               "completions cut at max_completion_length add no loss (their rewards still shape the group's advantages)"),
+        g.mask_truncated_completions);
   auto& tr = c.train;
   f.add(option("train", "steps", "steps", "rollout batches (each followed by num_iterations updates)",
                between(1, 1e12)),

@@ -35,6 +35,7 @@ struct GrpoConfig {
     int64_t num_iterations = 1;  // μ: optimizer steps per rollout batch
     LossNorm loss_type = LossNorm::kSequence;
     AdvantageScale scale_rewards = AdvantageScale::kGroupStd;
+    bool mask_truncated_completions = false;  // TRL's: completions cut at the budget add no loss
   } grpo;
   struct Train {
     int64_t steps = 100;       // rollout batches

@@ -52,6 +52,7 @@ struct Rollout {
   std::vector<int32_t> ids;  // completion tokens (a final stop id included)
   std::vector<float> old_logp, ref_logp;
   double advantage = 0;
+  bool masked = false;  // cut at the budget with grpo.mask_truncated_completions: no loss, no tokens
 };
 
 // Micro-batches of [prompt | completion] rows: inputs are the sequence without its last token,
@@ -62,7 +63,7 @@ std::vector<MicroBatch> micro_batches(const std::vector<Rollout>& rs, const std:
                                       const std::vector<std::vector<double>>& grad, int64_t per_mb) {
   std::vector<size_t> rows;
   for (size_t i = 0; i < rs.size(); ++i)
-    if (!rs[i].ids.empty()) rows.push_back(i);
+    if (!rs[i].ids.empty() && !rs[i].masked) rows.push_back(i);
   const int64_t K = (int64_t(rows.size()) + per_mb - 1) / per_mb;
   std::vector<MicroBatch> out;
   for (int64_t k = 0; k < K; ++k) {
@@ -238,6 +239,7 @@ GrpoSummary run_grpo(const GrpoConfig& c, const std::function<void(const GrpoSte
       for (size_t k = 0; k < sc.values.size(); ++k) st.reward_means[k] += sc.values[k];
       st.accuracy += task.check(problems[grp], parse_completion(text, prefilled[grp]).answer);
       st.truncated += in.truncated;
+      rs[i].masked = in.truncated && c.grpo.mask_truncated_completions;
     }
     const double n = double(outs.size());
     for (double& m : st.reward_means) m /= n;
@@ -282,7 +284,8 @@ GrpoSummary run_grpo(const GrpoConfig& c, const std::function<void(const GrpoSte
       double ent = 0;
       int64_t ent_n = 0;
       for (size_t i = 0; i < rs.size(); ++i) {
-        seqs.push_back({cur[i].logp, rs[i].old_logp, rs[i].ref_logp, rs[i].advantage});
+        if (rs[i].masked) seqs.push_back({{}, {}, {}, 0.0});  // counts in S, adds no token (TRL's masking)
+        else seqs.push_back({cur[i].logp, rs[i].old_logp, rs[i].ref_logp, rs[i].advantage});
         for (float e : cur[i].entropy) ent += e, ++ent_n;
       }
       const GrpoResult gr = grpo_loss(seqs, gs, true);

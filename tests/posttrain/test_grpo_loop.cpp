@@ -167,6 +167,25 @@ TEST(GrpoLoop, ResumesBitForBit) {
   EXPECT_EQ(grpo_records(dir.file("b")), a);
 }
 
+TEST(GrpoLoop, MaskedTruncatedCompletionsAddNoLoss) {
+  // A 2-token budget cuts nearly every completion of a random model (EOS is 1 of 256 ids). With
+  // TRL's mask_truncated_completions they add no tokens to the update: when all of a step's
+  // completions are cut there is nothing to train on and the engine's weights stay as they were.
+  TempDir dir;
+  const std::string m = test::micro_model_with_tokenizer(dir, "m", "byte_v3");
+  const std::vector<std::string> base = {"train.steps=2", "grpo.max_completion_length=2", "task.rewards=length",
+                                         "grpo.prompts=2", "grpo.num_generations=4"};
+  std::vector<std::string> masked = base;
+  masked.push_back("grpo.mask_truncated_completions=true");
+  const GrpoSummary on = run_grpo(tiny_config(dir, m, masked));
+  int64_t steps_with_survivors = 0;
+  for (const GrpoStepStats& st : on.steps) steps_with_survivors += st.truncated < 1.0;
+  EXPECT_EQ(on.weights_version, steps_with_survivors);
+  EXPECT_LT(steps_with_survivors, 2) << "the seed no longer cuts every completion of a step; pick another budget";
+  const GrpoSummary off = run_grpo(tiny_config(dir, m, base));
+  EXPECT_EQ(off.weights_version, 2);  // unmasked, the cut completions are trained on
+}
+
 TEST(GrpoLoop, PlotOfTheRun) {
   TempDir dir;
   const std::string m = test::micro_model_with_tokenizer(dir, "m", "byte_v3");
