@@ -1,5 +1,5 @@
 // frugal random-model OUT_DIR [--preset micro|tiny|small|medium] [--dtype f32|bf16|fp8] [--seed S] [--mtp]
-//                     [--vocab-size V]
+//                     [--vocab-size V] [--dense]
 // Writes a random DeepSeek-V3-layout checkpoint (for benchmarks and tests).
 #include <cstdio>
 
@@ -15,6 +15,7 @@ void register_random_model(CLI::App& app) {
     uint64_t seed = 0;
     int64_t vocab_size = 0;  // 0: the preset's
     bool mtp = false;
+    bool dense = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("random-model", "write a random DeepSeek-V3-layout checkpoint");
@@ -23,6 +24,9 @@ void register_random_model(CLI::App& app) {
   c->add_option("--dtype", o->dtype, "f32|bf16|fp8")->check(CLI::IsMember({"f32", "bf16", "fp8"}));
   c->add_option("--seed", o->seed, "random seed");
   c->add_flag("--mtp", o->mtp, "include one multi-token-prediction module");
+  // MoE off: every layer a dense SwiGLU MLP (first_k_dense_replace = num_hidden_layers), e.g. a
+  // dense student for distillation.
+  c->add_flag("--dense", o->dense, "no MoE: every layer a dense MLP");
   // A preset's shape with the vocabulary of a given tokenizer (tests pair presets with small ones).
   c->add_option("--vocab-size", o->vocab_size, "vocabulary size (default: the preset's)")->check(CLI::Range(int64_t(2), int64_t(1) << 24));
   c->callback([o] {
@@ -32,6 +36,7 @@ void register_random_model(CLI::App& app) {
     opt.mtp = o->mtp;
     DeepSeekConfig cfg = random_model_preset(o->preset);
     if (o->vocab_size > 0) cfg.vocab_size = o->vocab_size;
+    if (o->dense) cfg.first_k_dense_replace = cfg.num_hidden_layers;
     int64_t bytes = write_random_model(o->out, cfg, opt);
     std::fprintf(stderr, "wrote %s (%.1f MB)\n", o->out.c_str(), double(bytes) / 1e6);
   });

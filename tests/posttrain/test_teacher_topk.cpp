@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -106,7 +107,13 @@ TEST(DistillCli, LogitModeMovesTheStudentTowardTheTeacher) {
   // distribution moving toward the teacher's.
   TempDir dir;
   const std::string teacher = test::micro_model_with_tokenizer(dir, "t", "byte_v3", true, 1);
-  const std::string student = test::micro_model_with_tokenizer(dir, "s", "byte_v3", true, 2);
+  // A dense student (MoE off), as the R1 report distilled into dense models.
+  const std::string student = dir.file("s");
+  const test::CommandResult made = test::run_frugal({"random-model", student, "--preset", "micro", "--dense", "--seed", "2"});
+  ASSERT_EQ(made.rc, 0) << made.out;
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    std::filesystem::copy_file(std::string(FRUGAL_TEST_DATA) + "/serve/byte_v3/" + f, student + "/" + f);
+  EXPECT_NE(test::read_bytes(student + "/config.json").find("\"first_k_dense_replace\": 3"), std::string::npos);
   const Task& task = find_task("sort");
   std::string prompts;
   for (const Problem& p : task_problems(task, 0, Split::kTrain, 3)) prompts += task_data_line(task, p, TaskDataFormat::kPrompts) + "\n";
