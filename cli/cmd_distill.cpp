@@ -19,8 +19,7 @@ void register_distill(CLI::App& app) {
   auto o = ConfigFlags::add_to(c, distill_cli_flags(),
                                "TOML config file ([data] [train] [optim] [checkpoint] [log] [distill])");
   c->callback([o, c] {
-    std::vector<std::string> overrides;
-    for (const ConfigFlags::Setting& set : o->settings(c)) overrides.push_back(set.assignment);
+    const std::vector<std::string> overrides = o->assignments(c);
     const DistillConfig cfg = load_distill_config(o->config(), overrides);
     const DistillSummary s = run_distill(cfg);
     if (!s.gen.reused)

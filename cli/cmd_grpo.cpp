@@ -17,8 +17,7 @@ void register_grpo(CLI::App& app) {
   CLI::App* c = app.add_subcommand("grpo", "GRPO reinforcement learning on a verifiable task (see --help)");
   auto o = ConfigFlags::add_to(c, grpo_cli_flags(), "TOML config file ([model] [task] [grpo] [train] [optim] ...)");
   c->callback([o, c] {
-    std::vector<std::string> overrides;
-    for (const ConfigFlags::Setting& set : o->settings(c)) overrides.push_back(set.assignment);
+    const std::vector<std::string> overrides = o->assignments(c);
     const GrpoConfig cfg = load_grpo_config(o->config(), overrides);
     const int64_t every = cfg.log.every;
     const GrpoSummary s = run_grpo(cfg, [&](const GrpoStepStats& st) {

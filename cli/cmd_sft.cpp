@@ -22,8 +22,7 @@ void register_sft(CLI::App& app) {
   c->add_flag("--dry-run", *dry, "print the rendered examples with the trained spans marked ⟦...⟧, then stop");
   c->add_option("--samples", *samples, "examples --dry-run prints (default 2)")->check(CLI::Range(0, 1000));
   c->callback([o, c, dry, samples] {
-    std::vector<std::string> overrides;
-    for (const ConfigFlags::Setting& set : o->settings(c)) overrides.push_back(set.assignment);
+    const std::vector<std::string> overrides = o->assignments(c);
     const SftConfig cfg = load_sft_config(o->config(), overrides);
     if (*dry) {
       std::fputs(sft_dry_run(cfg, *samples).c_str(), stdout);

@@ -25,8 +25,7 @@ void register_train(CLI::App& app) {
   auto o = ConfigFlags::add_to(c, train_cli_flags(),
                                "TOML config file ([model] [data] [train] [optim] [checkpoint] [log])");
   c->callback([o, c] {
-    std::vector<std::string> overrides;
-    for (const ConfigFlags::Setting& set : o->settings(c)) overrides.push_back(set.assignment);
+    const std::vector<std::string> overrides = o->assignments(c);
     TrainConfig cfg = load_train_config(o->config(), overrides);
     TrainSummary s = run_training(cfg);
     std::printf("trained %lld steps (%lld this run) in %s: last loss %.4f", (long long)s.steps_done,

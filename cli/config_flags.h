@@ -28,6 +28,12 @@ class ConfigFlags {
   // After parsing: the generic overrides, then the dedicated flags that were given (table order),
   // so that a flag wins over an override of the same key. kConfig errors name a stray argument.
   std::vector<Setting> settings(const CLI::App* c) const;
+  // The same settings' "section.key=value" assignments, in order (what load_*_config takes).
+  std::vector<std::string> assignments(const CLI::App* c) const {
+    std::vector<std::string> out;
+    for (const Setting& s : settings(c)) out.push_back(s.assignment);
+    return out;
+  }
 
  private:
   std::vector<CliFlag> flags_;

@@ -123,6 +123,27 @@ class Options {
 void load_options(Options& o, const std::string* toml_path, const std::vector<std::string>& overrides,
                   const std::function<void()>& validate);
 
+// The three things every command config derives from its bind function (Options bind(Config&)):
+// the config loaded (defaults, TOML, overrides, then validate(c)), its TOML text, and its flags.
+template <typename Config, typename Bind, typename Validate>
+Config load_config(Bind bind, const std::string* toml_path, const std::vector<std::string>& overrides,
+                   Validate validate) {
+  Config c;
+  Options o = bind(c);
+  load_options(o, toml_path, overrides, [&] { validate(c); });
+  return c;
+}
+template <typename Config, typename Bind>
+std::string config_toml(const Config& c, Bind bind, std::string_view header) {
+  Config copy = c;
+  return bind(copy).to_toml(header);
+}
+template <typename Config, typename Bind>
+std::vector<CliFlag> config_cli_flags(Bind bind) {
+  Config defaults;
+  return bind(defaults).cli_flags();
+}
+
 // "section.key=value" for a flag given on the command line (value ignored for kSet* flags).
 std::string flag_override(const CliFlag& f, std::string_view value = {});
 

@@ -96,6 +96,19 @@ void embedding_backward(const int32_t* ids, int64_t T, const float* dy, int64_t 
   }
 }
 
+namespace {
+
+// log Σ_i exp(l_i) of one row: the max in f32, the shifted sum in double (the cross-entropies' lse).
+double row_logsumexp(const float* l, int64_t V) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < V; ++i) m = std::max(m, l[i]);
+  double z = 0;
+  for (int64_t i = 0; i < V; ++i) z += std::exp(double(l[i]) - double(m));
+  return double(m) + std::log(z);
+}
+
+}  // namespace
+
 double cross_entropy_forward_backward(const float* logits, const int32_t* targets, int64_t T, int64_t V, int64_t ld,
                                       float* dlogits, const float* weights, double norm) {
   FRUGAL_ASSERT(norm >= 0 && std::isfinite(norm), "cross_entropy: norm {} must be finite and >= 0", norm);
@@ -116,11 +129,7 @@ double cross_entropy_forward_backward(const float* logits, const int32_t* target
       if (d) std::fill(d, d + V, 0.0f);
       continue;
     }
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < V; ++i) m = std::max(m, l[i]);
-    double z = 0;
-    for (int64_t i = 0; i < V; ++i) z += std::exp(double(l[i]) - double(m));
-    const double lse = double(m) + std::log(z);
+    const double lse = row_logsumexp(l, V);
     const double lt = l[tgt];  // read before d (which may alias l) is written
     // Unweighted rows keep the exact operations of the plain mean (no multiplication by 1).
     const double w = weights ? double(weights[t]) : 1.0;
@@ -161,11 +170,7 @@ double soft_cross_entropy_forward_backward(const float* logits, const int32_t* s
       if (d) std::fill(d, d + V, 0.0f);
       continue;
     }
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < V; ++i) m = std::max(m, l[i]);
-    double z = 0;
-    for (int64_t i = 0; i < V; ++i) z += std::exp(double(l[i]) - double(m));
-    const double lse = double(m) + std::log(z);
+    const double lse = row_logsumexp(l, V);
     const int32_t* id = ids + t * k;
     const float* qt = q + t * k;
     double qsum = 0, ce = 0;

@@ -29,8 +29,6 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-constexpr size_t kMaxDistillNotes = 5;
-
 DistillPrompt parse_prompt_line(std::string_view line, const std::string& where) {
   const ojson j = parse_ordered_json(line, where);
   if (!j.is_object() || !j.contains("messages") || !j["messages"].is_array() || j["messages"].empty())
@@ -70,28 +68,15 @@ ojson conversation(const DistillPrompt& p, const std::string& answer) {
 
 std::vector<DistillPrompt> load_distill_prompts(const std::string& path, BadLinePolicy policy, int64_t* skipped,
                                                 std::vector<std::string>* notes) {
-  const std::string text = read_file(path);
   std::vector<DistillPrompt> out;
-  int64_t line_no = 0, bad = 0;
-  for (size_t start = 0; start < text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    const std::string where = fmt::format("{}:{}", path, line_no);
-    try {
-      out.push_back(parse_prompt_line(line, where));
-      out.back().line = line_no;
-    } catch (const Error& e) {
-      const std::string msg = std::string_view(e.what()).starts_with(where) ? e.what() : where + ": " + e.what();
-      if (policy == BadLinePolicy::kStop)
-        fail(e.kind(), "{} (distill.on_bad_line = stop; use skip to drop such lines)", msg);
-      ++bad;
-      if (notes && notes->size() < kMaxDistillNotes) notes->push_back(msg + " (skipped)");
-    }
-  }
+  int64_t bad = 0;
+  for_each_jsonl_line(
+      path, policy, "distill.on_bad_line",
+      [&](std::string_view line, const std::string& where, int64_t line_no) {
+        out.push_back(parse_prompt_line(line, where));
+        out.back().line = line_no;
+      },
+      &bad, notes);
   if (skipped) *skipped = bad;
   if (out.empty()) fail(ErrorKind::kInvalidArgument, "{}: no prompts ({} malformed lines skipped)", path, bad);
   return out;

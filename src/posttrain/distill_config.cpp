@@ -64,22 +64,15 @@ DistillConfig::DistillConfig() {
 }
 
 DistillConfig load_distill_config(const std::string* toml_path, const std::vector<std::string>& overrides) {
-  DistillConfig c;
-  Options o = distill_options(c);
-  load_options(o, toml_path, overrides, [&] { validate(c); });
-  return c;
+  return load_config<DistillConfig>(&distill_options, toml_path, overrides, [](auto& c) { validate(c); });
 }
 
 std::string to_toml(const DistillConfig& c) {
-  DistillConfig copy = c;
-  return distill_options(copy).to_toml("# frugal distill: resolved configuration (every key; load it with --config)");
+  return config_toml(c, &distill_options, "# frugal distill: resolved configuration (every key; load it with --config)");
 }
 
 const std::vector<CliFlag>& distill_cli_flags() {
-  static const std::vector<CliFlag> flags = [] {
-    DistillConfig defaults;
-    return distill_options(defaults).cli_flags();
-  }();
+  static const std::vector<CliFlag> flags = config_cli_flags<DistillConfig>(&distill_options);
   return flags;
 }
 

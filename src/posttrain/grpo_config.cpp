@@ -89,22 +89,15 @@ void validate(GrpoConfig& c) {
 }  // namespace
 
 GrpoConfig load_grpo_config(const std::string* toml_path, const std::vector<std::string>& overrides) {
-  GrpoConfig c;
-  Options o = grpo_options(c);
-  load_options(o, toml_path, overrides, [&] { validate(c); });
-  return c;
+  return load_config<GrpoConfig>(&grpo_options, toml_path, overrides, [](auto& c) { validate(c); });
 }
 
 std::string to_toml(const GrpoConfig& c) {
-  GrpoConfig copy = c;
-  return grpo_options(copy).to_toml("# frugal grpo: resolved configuration (every key; load it with --config)");
+  return config_toml(c, &grpo_options, "# frugal grpo: resolved configuration (every key; load it with --config)");
 }
 
 const std::vector<CliFlag>& grpo_cli_flags() {
-  static const std::vector<CliFlag> flags = [] {
-    GrpoConfig defaults;
-    return grpo_options(defaults).cli_flags();
-  }();
+  static const std::vector<CliFlag> flags = config_cli_flags<GrpoConfig>(&grpo_options);
   return flags;
 }
 

@@ -40,22 +40,15 @@ SftConfig::SftConfig() {
 }
 
 SftConfig load_sft_config(const std::string* toml_path, const std::vector<std::string>& overrides) {
-  SftConfig c;
-  Options o = sft_options(c);
-  load_options(o, toml_path, overrides, [&] { validate(c); });
-  return c;
+  return load_config<SftConfig>(&sft_options, toml_path, overrides, [](auto& c) { validate(c); });
 }
 
 std::string to_toml(const SftConfig& c) {
-  SftConfig copy = c;
-  return sft_options(copy).to_toml("# frugal sft: resolved configuration (every key; load it with --config)");
+  return config_toml(c, &sft_options, "# frugal sft: resolved configuration (every key; load it with --config)");
 }
 
 const std::vector<CliFlag>& sft_cli_flags() {
-  static const std::vector<CliFlag> flags = [] {
-    SftConfig defaults;
-    return sft_options(defaults).cli_flags();
-  }();
+  static const std::vector<CliFlag> flags = config_cli_flags<SftConfig>(&sft_options);
   return flags;
 }
 

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/rng.h"
 
 namespace frugal {
 
@@ -145,10 +146,18 @@ SftExample sft_tokenize(const ChatFormat& fmt, const SftSegments& segments, int6
   return ex;
 }
 
-std::vector<SftExample> load_sft_jsonl(const std::string& path, const ChatFormat& fmt, BadLinePolicy policy,
-                                       SftLoadReport* report) {
-  SftLoadReport r;
-  std::vector<SftExample> out;
+uint64_t sft_examples_fingerprint(const std::vector<SftExample>& ex) {
+  uint64_t h = 0x51f7;
+  for (const SftExample& e : ex) {
+    h = mix64(h ^ e.tokens.size());
+    for (size_t i = 0; i < e.tokens.size(); ++i) h = mix64(h ^ (uint64_t(uint32_t(e.tokens[i])) << 1 | e.trained[i]));
+  }
+  return h;
+}
+
+void for_each_jsonl_line(const std::string& path, BadLinePolicy policy, std::string_view option,
+                         const std::function<void(std::string_view line, const std::string& where, int64_t line_no)>& fn,
+                         int64_t* skipped, std::vector<std::string>* notes) {
   const std::string text = read_file(path);
   int64_t line_no = 0;
   for (size_t start = 0; start < text.size();) {
@@ -158,34 +167,42 @@ std::vector<SftExample> load_sft_jsonl(const std::string& path, const ChatFormat
     start = end + 1;
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    ++r.lines;
     const std::string where = fmt::format("{}:{}", path, line_no);
     try {
-      const ojson j = parse_ordered_json(line, where);
-      if (!j.is_object() || !j.contains("messages"))
-        fail(ErrorKind::kInvalidArgument, "expected an object with \"messages\"");
-      const std::vector<SftSegments> examples = sft_segments(fmt, j["messages"]);
-      if (examples.empty()) {
-        ++r.no_assistant;
-        if (r.notes.size() < kMaxNotes) r.notes.push_back(where + ": no assistant turn (skipped)");
-        continue;
-      }
-      ++r.conversations;
-      if (examples.size() > 1) ++r.split_per_turn;
-      for (const SftSegments& s : examples) {
-        SftExample ex = sft_tokenize(fmt, s, line_no);
-        r.tokens += int64_t(ex.tokens.size());
-        for (uint8_t t : ex.trained) r.trained_tokens += t;
-        out.push_back(std::move(ex));
-      }
+      fn(line, where, line_no);
     } catch (const Error& e) {
       const std::string msg = std::string_view(e.what()).starts_with(where) ? e.what() : where + ": " + e.what();
-      if (policy == BadLinePolicy::kStop)
-        fail(e.kind(), "{} (sft.on_bad_line = stop; use skip to drop such lines)", msg);
-      ++r.bad_lines;
-      if (r.notes.size() < kMaxNotes) r.notes.push_back(msg + " (skipped)");
+      if (policy == BadLinePolicy::kStop) fail(e.kind(), "{} ({} = stop; use skip to drop such lines)", msg, option);
+      if (skipped) ++*skipped;
+      if (notes && notes->size() < kMaxNotes) notes->push_back(msg + " (skipped)");
     }
   }
+}
+
+std::vector<SftExample> load_sft_jsonl(const std::string& path, const ChatFormat& fmt, BadLinePolicy policy,
+                                       SftLoadReport* report) {
+  SftLoadReport r;
+  std::vector<SftExample> out;
+  auto one = [&](std::string_view line, const std::string& where, int64_t line_no) {
+    ++r.lines;
+    const ojson j = parse_ordered_json(line, where);
+    if (!j.is_object() || !j.contains("messages")) fail(ErrorKind::kInvalidArgument, "expected an object with \"messages\"");
+    const std::vector<SftSegments> examples = sft_segments(fmt, j["messages"]);
+    if (examples.empty()) {
+      ++r.no_assistant;
+      if (r.notes.size() < kMaxNotes) r.notes.push_back(where + ": no assistant turn (skipped)");
+      return;
+    }
+    ++r.conversations;
+    if (examples.size() > 1) ++r.split_per_turn;
+    for (const SftSegments& s : examples) {
+      SftExample ex = sft_tokenize(fmt, s, line_no);
+      r.tokens += int64_t(ex.tokens.size());
+      for (uint8_t t : ex.trained) r.trained_tokens += t;
+      out.push_back(std::move(ex));
+    }
+  };
+  for_each_jsonl_line(path, policy, "sft.on_bad_line", one, &r.bad_lines, &r.notes);
   r.examples = int64_t(out.size());
   if (out.empty())
     fail(ErrorKind::kInvalidArgument, "{}: no conversation with an assistant turn ({} lines, {} skipped as malformed, "

@@ -17,6 +17,8 @@
 // R1 format, less what the prompt already ends with, then the end-of-sequence text.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,7 +50,19 @@ std::vector<SftSegments> sft_segments(const ChatFormat& fmt, const nlohmann::ord
 // The segments tokenized piece by piece.
 SftExample sft_tokenize(const ChatFormat& fmt, const SftSegments& segments, int64_t line);
 
+// Identifies the examples' tokens and trained flags (not their soft targets): resumes and caches
+// check it.
+uint64_t sft_examples_fingerprint(const std::vector<SftExample>& ex);
+
 enum class BadLinePolicy { kStop, kSkip };
+
+// Calls fn(line, where, line_no) for every non-blank line of the JSONL file `path` (where is
+// "FILE:LINE"). An Error thrown by fn stops the read under kStop, rethrown naming the line and
+// `option` (the key that would skip it), or skips the line under kSkip, counted in *skipped with
+// the first few messages in *notes.
+void for_each_jsonl_line(const std::string& path, BadLinePolicy policy, std::string_view option,
+                         const std::function<void(std::string_view line, const std::string& where, int64_t line_no)>& fn,
+                         int64_t* skipped, std::vector<std::string>* notes);
 
 struct SftLoadReport {
   int64_t lines = 0;               // non-blank lines read

@@ -69,15 +69,6 @@ SftPackStats pass_stats(int64_t n, int64_t T, Len len) {
   return s;
 }
 
-uint64_t examples_fingerprint(const std::vector<SftExample>& ex) {
-  uint64_t h = 0x51f7;
-  for (const SftExample& e : ex) {
-    h = mix64(h ^ e.tokens.size());
-    for (size_t i = 0; i < e.tokens.size(); ++i) h = mix64(h ^ (uint64_t(uint32_t(e.tokens[i])) << 1 | e.trained[i]));
-  }
-  return h;
-}
-
 }  // namespace
 
 SftPacker::SftPacker(std::vector<SftExample> train, std::vector<SftExample> val, int64_t batch, int64_t seq_len,
@@ -120,7 +111,7 @@ SftPacker::SftPacker(std::vector<SftExample> train, std::vector<SftExample> val,
                     e.tokens.size(), soft_k_);
       for (int32_t t : e.tokens) max_id_ = std::max(max_id_, t);
     }
-  fingerprint_ = examples_fingerprint(train_);
+  fingerprint_ = sft_examples_fingerprint(train_);
   stats_ = pass_stats(int64_t(train_.size()), seq_len_, [&](int64_t i) { return int64_t(train_[size_t(i)].tokens.size()); });
   stats_.dropped = dropped;
 }

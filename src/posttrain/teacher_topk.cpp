@@ -8,7 +8,6 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/progress.h"
-#include "core/rng.h"
 #include "model/kv_cache.h"
 
 namespace frugal {
@@ -60,15 +59,6 @@ void compute_teacher_topk(Transformer& teacher, std::vector<SftExample>& ex, int
     progress.update(int64_t(i + 1));
   }
   progress.finish();
-}
-
-uint64_t sft_examples_fingerprint(const std::vector<SftExample>& ex) {
-  uint64_t h = 0x70706b;
-  for (const SftExample& e : ex) {
-    h = mix64(h ^ e.tokens.size());
-    for (size_t i = 0; i < e.tokens.size(); ++i) h = mix64(h ^ (uint64_t(uint32_t(e.tokens[i])) << 1 | e.trained[i]));
-  }
-  return h;
 }
 
 void save_teacher_topk(const std::string& path, const std::vector<SftExample>& ex, int64_t k) {

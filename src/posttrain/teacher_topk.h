@@ -22,9 +22,6 @@ namespace frugal {
 // than the teacher's context or holds ids outside its vocabulary, or k is not in [1, V].
 void compute_teacher_topk(Transformer& teacher, std::vector<SftExample>& ex, int64_t k);
 
-// Identifies the examples' tokens and trained flags (not their soft targets).
-uint64_t sft_examples_fingerprint(const std::vector<SftExample>& ex);
-
 void save_teacher_topk(const std::string& path, const std::vector<SftExample>& ex, int64_t k);
 // Returns false when the file does not exist; throws kFormat naming the file when it is not a
 // cache of these examples with this k, or holds an id outside [0, vocab) or a bad probability.
