@@ -86,6 +86,13 @@ uint16_t q_block_scale_bits(DType t, const void* row, int64_t b) {
   return h;
 }
 
+int q_row_quant(DType t, const void* row, int64_t c) {
+  const auto* blk = static_cast<const uint8_t*>(row) + (c / kQBlock) * int64_t(dtype_block_bytes(t));
+  if (t == DType::kQ8_0) return int8_t(blk[2 + c % kQBlock]);
+  FRUGAL_ASSERT(t == DType::kQ4_0, "q_row_quant: {} is not a block type", dtype_name(t));
+  return q4_nibble(blk + 2, c % kQBlock) - 8;
+}
+
 float q_row_value(DType t, const void* row, int64_t c) {
   const auto* blk = static_cast<const uint8_t*>(row) + (c / kQBlock) * int64_t(dtype_block_bytes(t));
   uint16_t h;

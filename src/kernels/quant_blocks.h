@@ -48,6 +48,8 @@ void quantize_row_q(DType t, const float* x, void* out, int64_t K);
 void dequantize_row_q(DType t, const void* blocks, float* y, int64_t K);
 // Value c of a row of blocks (slow; WeightView::at and tests).
 float q_row_value(DType t, const void* row, int64_t c);
+// The centred quant of value c (q for q8_0, q - 8 for q4_0): value = quant * scale.
+int q_row_quant(DType t, const void* row, int64_t c);
 // The fp16 scale of block b of a row (raw bits), e.g. for validation.
 uint16_t q_block_scale_bits(DType t, const void* row, int64_t b);
 
