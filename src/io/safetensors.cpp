@@ -471,6 +471,9 @@ Tensor WeightStore::get(const std::string& name) const { return find_shard(where
 const std::string& WeightStore::file_of(const std::string& name) const {
   return find_shard(where_, files_, dir_, name).path();
 }
+const std::map<std::string, std::string>& WeightStore::metadata_of(const std::string& name) const {
+  return find_shard(where_, files_, dir_, name).metadata();
+}
 
 std::vector<std::string> WeightStore::names() const {
   std::vector<std::string> out;
