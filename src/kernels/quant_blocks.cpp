@@ -141,8 +141,11 @@ void quantize_act_q8(const float* x, int64_t K, int8_t* qs, float* d, int32_t* s
     d[b] = amax / 127.0f;
     const float id = d[b] != 0.0f ? 1.0f / d[b] : 0.0f;
     int32_t s = 0;
+    // Nearest-even without a libm call (nearbyint is one on baseline x86-64, and this runs once per
+    // matmul input): adding 1.5 · 2^23 leaves the rounded integer in the mantissa (|x · id| <= 127).
+    constexpr float kRound = 12582912.0f;
     for (int j = 0; j < kQBlock; ++j) {
-      const float q = std::min(127.0f, std::max(-127.0f, std::nearbyint(xb[j] * id)));
+      const float q = std::min(127.0f, std::max(-127.0f, (xb[j] * id + kRound) - kRound));
       qb[j] = int8_t(q);
       s += qb[j];
     }

@@ -99,7 +99,10 @@ TEST(QuantLinear, GemvMatchesIntegerReferenceOnEveryIsa) {
   struct Shape {
     int64_t N, ld, col0, cols;
   };
-  const Shape shapes[] = {{1, 32, 0, 32}, {13, 96, 0, 96}, {37, 416, 0, 416}, {29, 512, 64, 320}, {5, 256, 224, 32}};
+  // Block counts 1, 3, 13, 10, 1, 18 and 33: the AVX-512 kernel works in groups of 16 blocks
+  // (pairs, then an odd last block), so partial and several groups are covered.
+  const Shape shapes[] = {{1, 32, 0, 32},     {13, 96, 0, 96}, {37, 416, 0, 416},   {29, 512, 64, 320},
+                          {5, 256, 224, 32}, {3, 576, 0, 576}, {7, 1120, 32, 1056}};
   for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
     for (const Shape& sh : shapes) {
       QlWeight w = ql_weight(t, sh.N, sh.ld, rng, sh.col0, sh.cols);
