@@ -18,11 +18,13 @@
 #include "core/json.h"
 #include "io/hf_config.h"
 #include "io/hf_loader.h"
+#include "io/hf_params.h"
 #include "io/quant_format.h"
 #include "io/quantize.h"
 #include "io/random_model.h"
 #include "io/safetensors.h"
 #include "kernels/quant_blocks.h"
+#include "model/param_store.h"
 #include "model/params.h"
 #include "model/transformer.h"
 #include "test_util.h"
@@ -133,6 +135,15 @@ TEST(Quantize, BlocksAreTheReferenceQuantizerOutput) {
     EXPECT_EQ(m->weights.lm_head.dtype, DType::kF32);
     EXPECT_EQ(m->weights.mtp.at(0).eh_proj.dtype, DType::kF32);
     EXPECT_EQ(m->weights.mtp.at(0).block.self_attn.o_proj.dtype, bt);
+    // Training from a quantized folder (`frugal train --init`) starts from the blocks' exact values.
+    ParamStore ps(m->config, true);
+    load_params_hf(out, ps);
+    const WeightView up = m->weights.layers[1].moe.experts[3].up_proj;
+    for (const ParamStore::Entry& e : ps.entries()) {
+      if (e.name != kQzProj) continue;
+      for (int64_t r = 0; r < up.rows; ++r)
+        for (int64_t c = 0; c < up.cols; ++c) ASSERT_EQ(ps.value(e)[r * up.cols + c], up.at(r, c));
+    }
   }
 }
 
