@@ -28,9 +28,6 @@ float hsum_vnni(__m512 v) { return _mm512_reduce_add_ps(v); }
 inline __m512i two_halves_epi32(int32_t lo, int32_t hi) {
   return _mm512_inserti64x4(_mm512_set1_epi32(lo), _mm256_set1_epi32(hi), 1);
 }
-inline __m512 two_halves_ps(float lo, float hi) {
-  return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
-}
 
 // Lane pattern for block pair p of a 16-block group: lanes 0..7 take element 2p of a 16-float
 // vector of per-block values, lanes 8..15 element 2p + 1 (vpermps).
