@@ -7,8 +7,11 @@
 //    vpsignb). Lane sums stay far below 2^31.
 //  * q4_0: the nibbles are unsigned as they are: [lo0 | hi0 | lo1 | hi1] from two 16-byte loads;
 //    the −8 centring starts each lane of block b at −Σqa[b] (8 lanes: −8 · Σqa[b]).
-// Lanes are converted to f32 and multiplied by d_w · d_a of their block. An odd last block uses
-// the 256-bit forms. Up to 4 activation rows share each weight load (MT).
+// Lanes are converted to f32 and multiplied by d_w · d_a of their block: the fp16 d_w of 16 blocks
+// come in one gather (block stride 34 or 18 bytes), are multiplied by 16 d_a at once, and vpermps
+// spreads each pair's two products over its two halves. Block pairs alternate between two
+// accumulators (the FMA latency), an odd last block uses the 256-bit forms, and up to 4
+// activation rows share each weight load (MT).
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC bug 105593, see linear_avx512.cpp
 #ifndef __clang__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
