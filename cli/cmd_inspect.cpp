@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "io/hf_loader.h"
+#include "io/quant_format.h"
 #include "model/params.h"
 #include "model/rope_yarn.h"
 
@@ -38,7 +39,9 @@ nlohmann::json inspect_json(const LoadedModel& m) {
   int64_t total_bytes = 0;
   for (const auto& n : m.store->names()) {
     const SafetensorsEntry& e = m.store->entry(n);
-    bytes_by_dtype[std::string(dtype_name(e.dtype))] += int64_t(e.end - e.begin);
+    // GGUF block weights are U8 on disk; count them under their block type (io/quant_format.h).
+    const std::optional<DType> block = stored_block_type(*m.store, n);
+    bytes_by_dtype[std::string(dtype_name(block ? *block : e.dtype))] += int64_t(e.end - e.begin);
     total_bytes += int64_t(e.end - e.begin);
   }
   const int64_t latent = kv_cache_elems_per_token(c), mha = mha_cache_elems_per_token(c);

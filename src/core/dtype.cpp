@@ -14,7 +14,7 @@ struct DTypeInfo {
   size_t size;
   bool is_float;
 };
-constexpr std::array<DTypeInfo, 15> kInfo = {{
+constexpr std::array<DTypeInfo, 17> kInfo = {{
     {DType::kF32, "F32", 4, true},     {DType::kF16, "F16", 2, true},
     {DType::kBF16, "BF16", 2, true},   {DType::kF8E4M3, "F8_E4M3", 1, true},
     {DType::kF8E5M2, "F8_E5M2", 1, true}, {DType::kF64, "F64", 8, true},
@@ -23,6 +23,7 @@ constexpr std::array<DTypeInfo, 15> kInfo = {{
     {DType::kU16, "U16", 2, false},    {DType::kI32, "I32", 4, false},
     {DType::kU32, "U32", 4, false},    {DType::kI64, "I64", 8, false},
     {DType::kU64, "U64", 8, false},
+    {DType::kQ8_0, "Q8_0", 34, true},  {DType::kQ4_0, "Q4_0", 18, true},  // size: bytes per block
 }};
 const DTypeInfo& info(DType t) {
   for (const auto& i : kInfo)
@@ -31,7 +32,20 @@ const DTypeInfo& info(DType t) {
 }
 }  // namespace
 
-size_t dtype_size(DType t) { return info(t).size; }
+size_t dtype_size(DType t) {
+  if (dtype_is_block(t))
+    fail(ErrorKind::kInternal, "dtype_size({}): a block type has no element size (use dtype_row_bytes)",
+         info(t).name);
+  return info(t).size;
+}
+int64_t dtype_block_elems(DType t) { return dtype_is_block(t) ? 32 : 1; }
+size_t dtype_block_bytes(DType t) { return info(t).size; }
+int64_t dtype_row_bytes(DType t, int64_t n) {
+  const int64_t be = dtype_block_elems(t);
+  if (n % be != 0)
+    fail(ErrorKind::kInternal, "dtype_row_bytes({}, {}): not a whole number of {}-value blocks", info(t).name, n, be);
+  return n / be * int64_t(info(t).size);
+}
 std::string_view dtype_name(DType t) { return info(t).name; }
 bool dtype_is_float(DType t) { return info(t).is_float; }
 std::optional<DType> dtype_from_name(std::string_view name) {

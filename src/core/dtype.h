@@ -18,10 +18,25 @@ namespace frugal {
 enum class DType : uint8_t {
   kF32, kF16, kBF16, kF8E4M3, kF8E5M2, kF64,
   kBool, kU8, kI8, kI16, kU16, kI32, kU32, kI64, kU64,
+  // GGUF's block formats (bit-identical to ggml's block_q8_0 / block_q4_0): blocks of 32 values
+  // along a row, each an fp16 scale d and the quants. Weight storage only; never a safetensors
+  // dtype (frugal stores them as U8 tensors, src/io/quantize.h). dtype_size() refuses them: use
+  // dtype_row_bytes().
+  kQ8_0,  // 34 bytes / 32 values: d, int8 q[32]; value q * d
+  kQ4_0,  // 18 bytes / 32 values: d, uint8 qs[16]; element j < 16 low nibble of qs[j], j >= 16 high
+          // nibble of qs[j - 16]; value (q - 8) * d
 };
 
+// Values per block (1 for element types) and bytes per block (dtype_size for element types).
+int64_t dtype_block_elems(DType t);
+size_t dtype_block_bytes(DType t);
+inline bool dtype_is_block(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+// Bytes of n consecutive values of a row; for block types n must be a multiple of the block.
+int64_t dtype_row_bytes(DType t, int64_t n);
+
+// Bytes per element of an element type; an internal error for block types (no whole element size).
 size_t dtype_size(DType t);
-// Safetensors spelling: "F32", "BF16", "F8_E4M3", ...
+// Safetensors spelling ("Q8_0" / "Q4_0" for the block types, which safetensors does not have): "F32", "BF16", "F8_E4M3", ...
 std::string_view dtype_name(DType t);
 std::optional<DType> dtype_from_name(std::string_view name);
 bool dtype_is_float(DType t);

@@ -279,9 +279,20 @@ void read_quant(const Keys& k, DeepSeekConfig& c) {
   if (!k.present("quantization_config")) return;
   Keys q = k.object("quantization_config");
   std::string method = q.string("quant_method");
+  if (method == "frugal_gguf_blocks") {  // io/quant_format.h
+    c.quant.gguf_blocks = true;
+    c.quant.gguf_weight_type = q.string("weight_type");
+    if (c.quant.gguf_weight_type != "q8_0" && c.quant.gguf_weight_type != "q4_0")
+      q.bad(ErrorKind::kUnsupported, "weight_type",
+            fmt::format("= \"{}\": only \"q8_0\" and \"q4_0\" are supported", c.quant.gguf_weight_type));
+    if (q.present("block_size") && q.to_int(*q.find("block_size"), "block_size") != 32)
+      q.bad(ErrorKind::kUnsupported, "block_size", fmt::format("= {}: GGUF q8_0/q4_0 blocks have 32 values",
+                                                               show(*q.find("block_size"))));
+    return;
+  }
   if (method != "fp8")
     q.bad(ErrorKind::kUnsupported, "quant_method",
-          fmt::format("= \"{}\": only \"fp8\" (DeepSeek-V3 block FP8) is supported", method));
+          fmt::format("= \"{}\": only \"fp8\" (DeepSeek-V3 block FP8) and \"frugal_gguf_blocks\" are supported", method));
   if (q.present("fmt") && q.to_string(*q.find("fmt"), "fmt") != "e4m3")
     q.bad(ErrorKind::kUnsupported, "fmt",
           fmt::format("= {}: only \"e4m3\" weights are supported", show(*q.find("fmt"))));
@@ -397,6 +408,9 @@ json hf_config_to_json(const DeepSeekConfig& c) {
                                 {"fmt", "e4m3"},
                                 {"activation_scheme", "dynamic"},
                                 {"weight_block_size", json::array({c.quant.block_rows, c.quant.block_cols})}};
+  if (c.quant.gguf_blocks)
+    j["quantization_config"] = {{"quant_method", "frugal_gguf_blocks"}, {"weight_type", c.quant.gguf_weight_type},
+                                {"block_size", 32}};
   j["bos_token_id"] = c.bos_token_id >= 0 ? json(c.bos_token_id) : json(nullptr);
   j["eos_token_id"] = c.eos_token_id >= 0 ? json(c.eos_token_id) : json(nullptr);
   return j;

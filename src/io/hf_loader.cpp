@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/hf_config.h"
+#include "io/quant_format.h"
 #include "model/tensor_table.h"
 
 namespace frugal {
@@ -34,12 +35,15 @@ class Binder {
     return e;
   }
 
-  // A [rows, cols] matrix in any float dtype; fp8 with its `<name>_scale_inv` block scales.
-  WeightView matrix(const std::string& name, int64_t rows, int64_t cols) {
+  // A [rows, cols] matrix in any float dtype; fp8 with its `<name>_scale_inv` block scales;
+  // GGUF q8_0 / q4_0 blocks (io/quant_format.h) where `may_be_blocks` (projection weights: the
+  // embedding, head and router rows are read by other code than the linear kernels).
+  WeightView matrix(const std::string& name, int64_t rows, int64_t cols, bool may_be_blocks) {
+    if (auto b = find_block_tensor(store_, name)) return block_matrix(name, *b, rows, cols, may_be_blocks);
     const SafetensorsEntry& e = require(name, {rows, cols});
     if (!dtype_is_float(e.dtype) || e.dtype == DType::kF64)
-      fail(ErrorKind::kShape, "{}: tensor '{}' has dtype {}, expected F32, BF16, F16 or F8", store_.file_of(name), name,
-           dtype_name(e.dtype));
+      fail(ErrorKind::kShape, "{}: tensor '{}' has dtype {}, expected F32, BF16, F16, F8 (or Q8_0/Q4_0 blocks)",
+           store_.file_of(name), name, dtype_name(e.dtype));
     Tensor t = store_.get(name);
     WeightView w;
     w.dtype = e.dtype;
@@ -76,6 +80,31 @@ class Binder {
   }
 
  private:
+  WeightView block_matrix(const std::string& name, const BlockTensor& b, int64_t rows, int64_t cols, bool allowed) {
+    const std::string& file = store_.file_of(name);
+    if (!allowed)
+      fail(ErrorKind::kShape, "{}: tensor '{}' is stored as {} blocks, but only projection weights may be quantized", file,
+           name, dtype_name(b.type));
+    if (!cfg_.quant.gguf_blocks)
+      fail(ErrorKind::kConfig, "{}: tensor '{}' is stored as {} blocks, but config.json has no quantization_config with "
+           "quant_method \"{}\"", file, name, dtype_name(b.type), kGgufBlocksMethod);
+    if (b.rows != rows || b.cols != cols)
+      fail(ErrorKind::kShape, "{}: tensor '{}' has shape [{}, {}], expected [{}, {}] for this config.json", file, name,
+           b.rows, b.cols, rows, cols);
+    if (store_.has(name + "_scale_inv"))
+      fail(ErrorKind::kShape, "{}: '{}_scale_inv' accompanies a {} weight; block scales are only for FP8", file, name,
+           dtype_name(b.type));
+    used_.insert(name);
+    WeightView w;
+    w.dtype = b.type;
+    w.rows = rows;
+    w.cols = cols;
+    w.ld = cols;
+    w.data = b.data;
+    if (check_finite_) check_finite(name, w);
+    return w;
+  }
+
   void bind_scales(const std::string& name, WeightView& w) {
     const std::string sname = name + "_scale_inv";
     if (!store_.has(sname)) {
@@ -90,6 +119,11 @@ class Binder {
       fail(ErrorKind::kShape, "{}: scale tensor '{}' has dtype {}, expected F32", store_.file_of(sname), sname,
            dtype_name(e.dtype));
     w.scale_inv = static_cast<const float*>(store_.get(sname).data());
+    // A zero, negative or non-finite scale is a damaged or hand-made file, never a quantizer's output.
+    for (int64_t i = 0; i < want[0] * want[1]; ++i)
+      if (!(std::isfinite(w.scale_inv[i]) && w.scale_inv[i] > 0.0f))
+        fail(ErrorKind::kShape, "{}: scale tensor '{}' has {} at block [{}, {}]; scales must be finite and > 0",
+             store_.file_of(sname), sname, w.scale_inv[i], i / want[1], i % want[1]);
     w.scale_ld = want[1];
     w.block_rows = br;
     w.block_cols = bc;
@@ -112,7 +146,7 @@ class Binder {
 // buffer slot as an f32 copy.
 auto slot_binder(Binder& b) {
   return Overloaded{
-      [&b](const TensorSpec& t, WeightView& w) { w = b.matrix(t.name, t.shape[0], t.shape[1]); },
+      [&b](const TensorSpec& t, WeightView& w) { w = b.matrix(t.name, t.shape[0], t.shape[1], t.fp8_in_release); },
       [&b](const TensorSpec& t, std::vector<float>& v) { v = b.vector(t.name, t.shape[0]); }};
 }
 

@@ -6,7 +6,9 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "io/hf_config.h"
+#include "io/quant_format.h"
 #include "io/safetensors.h"
+#include "kernels/quant_blocks.h"
 
 namespace frugal {
 
@@ -18,6 +20,14 @@ void load_params_hf(const std::string& dir, ParamStore& store) {
       // V2-style checkpoints have no correction bias: keep it neutral (zero) rather than fail.
       if (e.role == TensorRole::kRoutingBias) continue;
       fail(ErrorKind::kShape, "{}: tensor '{}' is missing", dir, e.name);
+    }
+    if (const auto b = find_block_tensor(ws, e.name)) {  // GGUF q8_0 / q4_0 blocks: their exact values
+      if (Shape{b->rows, b->cols} != e.shape)
+        fail(ErrorKind::kShape, "{}: tensor '{}' has shape [{}, {}], the config needs {}", ws.file_of(e.name), e.name,
+             b->rows, b->cols, shape_str(e.shape));
+      const int64_t rb = dtype_row_bytes(b->type, b->cols);
+      for (int64_t r = 0; r < b->rows; ++r) dequantize_row_q(b->type, b->data + r * rb, store.value(e) + r * b->cols, b->cols);
+      continue;
     }
     Tensor t = ws.get(e.name);
     if (t.shape() != e.shape)

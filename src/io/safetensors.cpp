@@ -142,7 +142,9 @@ SafetensorsEntry parse_entry(const std::string& name, const json& j, const std::
   const json& dtype = require_field(j, "dtype", where);
   if (!dtype.is_string()) fail(ErrorKind::kFormat, "{}: 'dtype' must be a string, found {}", where, json_type(dtype));
   auto dt = dtype_from_name(dtype.get_ref<const std::string&>());
-  if (!dt) fail(ErrorKind::kFormat, "{}: unknown dtype '{}'", where, dtype.get_ref<const std::string&>());
+  // Q8_0 / Q4_0 are frugal's names for GGUF blocks, not safetensors dtypes (they travel as U8).
+  if (!dt || dtype_is_block(*dt))
+    fail(ErrorKind::kFormat, "{}: unknown dtype '{}'", where, dtype.get_ref<const std::string&>());
   e.dtype = *dt;
   e.shape = parse_shape(require_field(j, "shape", where), where);
 
@@ -468,6 +470,9 @@ const SafetensorsEntry& WeightStore::entry(const std::string& name) const {
 Tensor WeightStore::get(const std::string& name) const { return find_shard(where_, files_, dir_, name).tensor(name); }
 const std::string& WeightStore::file_of(const std::string& name) const {
   return find_shard(where_, files_, dir_, name).path();
+}
+const std::map<std::string, std::string>& WeightStore::metadata_of(const std::string& name) const {
+  return find_shard(where_, files_, dir_, name).metadata();
 }
 
 std::vector<std::string> WeightStore::names() const {

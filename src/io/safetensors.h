@@ -79,6 +79,8 @@ class WeightStore {
   Tensor get(const std::string& name) const;           // throws kShape naming dir + tensor if missing
   const SafetensorsEntry& entry(const std::string& name) const;
   const std::string& file_of(const std::string& name) const;  // shard path
+  // The __metadata__ of the shard holding `name` (GGUF block tensors are described there).
+  const std::map<std::string, std::string>& metadata_of(const std::string& name) const;
   std::vector<std::string> names() const;               // sorted
   int64_t total_bytes() const;                          // sum of tensor bytes
 

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/sys.h"
 #include "kernels/linear_impl.h"
+#include "kernels/quant_blocks.h"
 
 // Weak: resolved only if the BLAS we run against really is OpenBLAS (checked in blas_state()).
 #pragma weak openblas_get_config
@@ -41,16 +42,25 @@ constexpr int64_t kPanelBytes = 8 << 20;
 
 bool is_supported(DType t) {
   return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16 || t == DType::kF8E4M3 ||
-         t == DType::kF8E5M2;
+         t == DType::kF8E5M2 || dtype_is_block(t);
+}
+
+// Bytes of a [rows, cols] weight in its storage type (threading and panel decisions).
+int64_t weight_bytes(DType t, int64_t rows, int64_t cols) {
+  return dtype_is_block(t) ? rows * (cols / 32) * int64_t(dtype_block_bytes(t)) : rows * cols * int64_t(dtype_size(t));
 }
 
 void check_view(const WeightView& w, const char* fn) {
   if (!is_supported(w.dtype))
-    fail(ErrorKind::kUnsupported, "{}: weight dtype {} is not supported (F32, BF16, F16, F8_E4M3, F8_E5M2)",
+    fail(ErrorKind::kUnsupported, "{}: weight dtype {} is not supported (F32, BF16, F16, F8_E4M3, F8_E5M2, Q8_0, Q4_0)",
          fn, dtype_name(w.dtype));
   FRUGAL_ASSERT(w.rows >= 0 && w.cols >= 0 && w.ld >= w.cols, "{}: view {}x{} ld {}", fn, w.rows, w.cols,
                 w.ld);
   FRUGAL_ASSERT(w.data || w.rows * w.cols == 0, "{}: null weight data", fn);
+  if (dtype_is_block(w.dtype))
+    FRUGAL_ASSERT(w.cols % 32 == 0 && w.ld % 32 == 0 && w.col0 % 32 == 0 && !w.scale_inv,
+                  "{}: {} view must be whole 32-value blocks (cols {}, ld {}, col0 {}) without scale_inv", fn,
+                  dtype_name(w.dtype), w.cols, w.ld, w.col0);
   if (w.scale_inv)
     FRUGAL_ASSERT(w.block_rows > 0 && w.block_cols > 0 && w.row0 >= 0 && w.col0 >= 0 &&
                       w.scale_ld * w.block_cols >= w.col0 + w.cols,
@@ -102,6 +112,8 @@ void dequant_rows_portable(const WeightView& w, int64_t r0, int64_t r1, float* d
     case DType::kF16: return dequant_rows_portable_t<DType::kF16>(w, r0, r1, dst, ldd);
     case DType::kF8E4M3: return dequant_rows_portable_t<DType::kF8E4M3>(w, r0, r1, dst, ldd);
     case DType::kF8E5M2: return dequant_rows_portable_t<DType::kF8E5M2>(w, r0, r1, dst, ldd);
+    case DType::kQ8_0:
+    case DType::kQ4_0: return dequant_rows_q(w, r0, r1, dst, ldd);
     default: break;
   }
 }
@@ -131,14 +143,17 @@ void gemv_rows_portable(const float* x, int64_t M, int64_t ldx, const WeightView
 
 struct Kernels {
   GemvRowsFn gemv_rows;
-  DequantRowsFn dequant_rows;
+  DequantRowsFn dequant_rows;  // any dtype (block types go to the scalar dequant_rows_q)
+  QGemvRowsFn qgemv_rows;      // q8_0 / q4_0 only
 };
 
 const Kernels& kernels_for(KernelIsa isa) {
-  static const Kernels kPortable{gemv_rows_portable, dequant_rows_portable};
-  static const Kernels kAvx2{gemv_rows_avx2, dequant_rows_avx2};
-  static const Kernels kAvx512{gemv_rows_avx512, dequant_rows_avx2};
+  static const Kernels kPortable{gemv_rows_portable, dequant_rows_portable, qgemv_rows_portable};
+  static const Kernels kAvx2{gemv_rows_avx2, dequant_rows_avx2, qgemv_rows_avx2};
+  static const Kernels kAvx512{gemv_rows_avx512, dequant_rows_avx2, qgemv_rows_avx2};
+  static const Kernels kAvx512Vnni{gemv_rows_avx512, dequant_rows_avx2, qgemv_rows_avx512vnni};
   switch (isa) {
+    case KernelIsa::kAvx512Vnni: return kAvx512Vnni;
     case KernelIsa::kAvx512: return kAvx512;
     case KernelIsa::kAvx2: return kAvx2;
     default: return kPortable;
@@ -190,9 +205,10 @@ class ScratchF32 {
 void dequant_rows_parallel(const Kernels& k, const WeightView& w, int64_t r0, int64_t r1, float* dst,
                            int64_t ldd) {
   const int64_t rows = r1 - r0, chunk = 4;
-  const bool par = rows * w.cols * int64_t(dtype_size(w.dtype)) >= kParallelMinBytes;
+  const bool par = weight_bytes(w.dtype, rows, w.cols) >= kParallelMinBytes;
+  const DequantRowsFn f = dtype_is_block(w.dtype) ? dequant_rows_q : k.dequant_rows;
 #pragma omp parallel for schedule(static) if (par)
-  for (int64_t i = 0; i < rows; i += chunk) k.dequant_rows(w, r0 + i, r0 + std::min(i + chunk, rows), dst + i * ldd, ldd);
+  for (int64_t i = 0; i < rows; i += chunk) f(w, r0 + i, r0 + std::min(i + chunk, rows), dst + i * ldd, ldd);
 }
 
 // A plain f32 view with element alignment can go to BLAS as is.
@@ -202,6 +218,35 @@ bool is_direct_f32(const WeightView& w) {
 
 void zero_rows(float* y, int64_t M, int64_t N, int64_t ldy) {
   for (int64_t m = 0; m < M; ++m) std::memset(y + m * ldy, 0, size_t(N) * sizeof(float));
+}
+
+// Small M on q8_0 / q4_0 weights: x quantized to q8 blocks once (serially: M·K values against
+// N·K weights), then integer GEMV with the rows of W split across threads like the f32 GEMV.
+void qgemv(const Kernels& k, const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy) {
+  const int64_t N = w.rows, K = w.cols, nb = K / 32;
+  thread_local std::vector<int8_t> qs;
+  thread_local std::vector<float> d;
+  thread_local std::vector<int32_t> sum;
+  qs.resize(size_t(M * K));
+  d.resize(size_t(M * nb));
+  sum.resize(size_t(M * nb));
+  for (int64_t m = 0; m < M; ++m) quantize_act_q8(x + m * ldx, K, qs.data() + m * K, d.data() + m * nb, sum.data() + m * nb);
+  QActs a;
+  a.qs = qs.data();
+  a.d = d.data();
+  a.sum = sum.data();
+  a.M = M;
+  a.K = K;
+  a.nb = nb;
+  const int nt = weight_bytes(w.dtype, N, K) >= kParallelMinBytes ? num_threads() : 1;
+  const int64_t chunk = 12;
+  const int64_t nchunks = (N + chunk - 1) / chunk;
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t c0 = nchunks * t / T, c1 = nchunks * (t + 1) / T;
+    if (c1 > c0) k.qgemv_rows(a, w, c0 * chunk, std::min(N, c1 * chunk), y, ldy);
+  }
 }
 
 // ---- BLAS ----
@@ -257,7 +302,7 @@ int64_t blas_ld(int64_t ld, int64_t stored_rows, int64_t stored_cols, const char
 WeightView WeightView::row_slice(int64_t r, int64_t n) const {
   FRUGAL_ASSERT(r >= 0 && n >= 0 && r + n <= rows, "row_slice [{}, {}) of {} rows", r, r + n, rows);
   WeightView v = *this;
-  v.data = static_cast<const uint8_t*>(data) + r * ld * int64_t(dtype_size(dtype));
+  v.data = static_cast<const uint8_t*>(data) + r * dtype_row_bytes(dtype, ld);
   v.rows = n;
   v.row0 = row0 + r;
   return v;
@@ -265,14 +310,17 @@ WeightView WeightView::row_slice(int64_t r, int64_t n) const {
 
 WeightView WeightView::col_slice(int64_t c, int64_t n) const {
   FRUGAL_ASSERT(c >= 0 && n >= 0 && c + n <= cols, "col_slice [{}, {}) of {} cols", c, c + n, cols);
+  FRUGAL_ASSERT(!dtype_is_block(dtype) || (c % 32 == 0 && n % 32 == 0), "col_slice [{}, {}) of a {} view: not whole blocks",
+                c, c + n, dtype_name(dtype));
   WeightView v = *this;
-  v.data = static_cast<const uint8_t*>(data) + c * int64_t(dtype_size(dtype));
+  v.data = static_cast<const uint8_t*>(data) + dtype_row_bytes(dtype, c);
   v.cols = n;
   v.col0 = col0 + c;
   return v;
 }
 
 float WeightView::at(int64_t r, int64_t c) const {
+  if (dtype_is_block(dtype)) return q_row_value(dtype, static_cast<const uint8_t*>(data) + dtype_row_bytes(dtype, r * ld), c);
   const size_t es = dtype_size(dtype);
   const auto* p = static_cast<const uint8_t*>(data) + (r * ld + c) * int64_t(es);
   float v;
@@ -289,7 +337,7 @@ float WeightView::at(int64_t r, int64_t c) const {
 }
 
 int64_t WeightView::bytes() const {
-  int64_t b = rows * cols * int64_t(dtype_size(dtype));
+  int64_t b = weight_bytes(dtype, rows, cols);
   if (scale_inv && rows > 0 && cols > 0) {
     const int64_t br = (row0 + rows - 1) / block_rows - row0 / block_rows + 1;
     const int64_t bc = (col0 + cols - 1) / block_cols - col0 / block_cols + 1;
@@ -307,7 +355,9 @@ KernelIsa best_kernel_isa() {
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                              __builtin_cpu_supports("avx512vbmi");
-  return avx512 ? KernelIsa::kAvx512 : KernelIsa::kAvx2;
+  if (!avx512) return KernelIsa::kAvx2;
+  static const bool vnni = __builtin_cpu_supports("avx512vnni");
+  return vnni ? KernelIsa::kAvx512Vnni : KernelIsa::kAvx512;
 }
 
 KernelIsa kernel_isa() {
@@ -327,6 +377,7 @@ const char* kernel_isa_name(KernelIsa isa) {
     case KernelIsa::kPortable: return "portable";
     case KernelIsa::kAvx2: return "avx2";
     case KernelIsa::kAvx512: return "avx512";
+    case KernelIsa::kAvx512Vnni: return "avx512vnni";
   }
   return "?";
 }
@@ -343,9 +394,10 @@ void matmul_xwt(const float* x, int64_t M, int64_t ldx, const WeightView& w, flo
   if (K == 0) return zero_rows(y, M, N, ldy);
   const Kernels& k = kernels();
 
+  if (dtype_is_block(w.dtype) && M <= small_m_limit(w.dtype)) return qgemv(k, x, M, ldx, w, y, ldy);
   if (M <= small_m_limit(w.dtype)) {
     // Memory bound: split the rows of W across threads; each streams its rows once.
-    const int nt = N * K * int64_t(dtype_size(w.dtype)) >= kParallelMinBytes ? num_threads() : 1;
+    const int nt = weight_bytes(w.dtype, N, K) >= kParallelMinBytes ? num_threads() : 1;
     const int64_t chunk = 12;  // a multiple of the kernels' 3- and 4-row groups
     const int64_t nchunks = (N + chunk - 1) / chunk;
 #pragma omp parallel num_threads(nt)

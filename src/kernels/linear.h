@@ -1,5 +1,5 @@
 // Linear layers with weights in their stored dtype (f32, bf16, f16, fp8 e4m3/e5m2 with optional
-// block scales). Activations are always f32. bf16/fp8 weights are widened to f32 in registers
+// block scales, GGUF q8_0/q4_0 blocks). Activations are always f32. bf16/fp8 weights are widened to f32 in registers
 // inside the kernels (this CPU has no native bf16/fp8 math); nothing keeps a dequantised copy of a
 // whole weight — the GEMM path dequantises one panel at a time into arena scratch.
 //
@@ -26,6 +26,9 @@ struct WeightView {
   int64_t scale_ld = 0;            // scales per row of the scale grid = ceil(full_cols / block_cols)
   int64_t block_rows = 0, block_cols = 0;
   int64_t row0 = 0, col0 = 0;      // offset of this view inside the full scaled tensor
+  // q8_0 / q4_0 (dtype_is_block): the 32-value blocks run along a row, each with its own fp16
+  // scale inside it (scale_inv stays null); ld, cols and col slices are whole blocks, and the
+  // small-M kernels quantize x to q8 blocks and use integer dot products (quant_blocks.h).
 
   // Rows [r, r + n) as a view (shares scales, adjusts row0).
   WeightView row_slice(int64_t r, int64_t n) const;
@@ -49,6 +52,10 @@ void matmul_xw(const float* x, int64_t M, int64_t ldx, const WeightView& w, floa
 // Plain scalar references (the spec the fast paths are tested against). Accumulate in double.
 void matmul_xwt_ref(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
 void matmul_xw_ref(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
+// The integer path's definition for q8_0 / q4_0 views: each x row quantized to q8 blocks
+// (quantize_act_q8), exact integer block dots, Σ_b d_w[b] · d_x[b] · dot_b in double. The fast
+// kernels equal it up to f32 summation; matmul_xwt_ref differs from it by the activation rounding.
+void matmul_xwt_q8act_ref(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
 
 // f32 GEMM through OpenBLAS (row-major): C[M,N] = alpha · op(A) · op(B) + beta · C.
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -59,7 +66,8 @@ void sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 // Instruction set of the matmul kernels. The best one the CPU supports is picked at first use
 // (cpu_features(), plus the AVX-512 sub-features). Ordered: each ISA needs the ones before it.
 //  kAvx512: AVX-512 F+BW+VL+DQ+VBMI; bf16/e4m3 GEMV specialised, everything else as kAvx2.
-enum class KernelIsa : uint8_t { kPortable, kAvx2, kAvx512 };
+//  kAvx512Vnni: kAvx512 plus AVX512-VNNI; the q8_0/q4_0 GEMV uses vpdpbusd, the rest as kAvx512.
+enum class KernelIsa : uint8_t { kPortable, kAvx2, kAvx512, kAvx512Vnni };
 KernelIsa best_kernel_isa();   // the fastest this CPU runs
 KernelIsa kernel_isa();        // the one in use
 // Force an ISA (tests and benchmarks compare paths); throws kUnsupported if the CPU lacks it.

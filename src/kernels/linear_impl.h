@@ -23,6 +23,31 @@ void dequant_rows_avx2(const WeightView& w, int64_t r0, int64_t r1, float* dst, 
 void gemv_rows_avx512(const float* x, int64_t M, int64_t ldx, const WeightView& w, int64_t n0, int64_t n1,
                       float* y, int64_t ldy);
 
+// ---- GGUF block weights (q8_0, q4_0): integer dot products against q8 activations ----
+
+// The M activation rows quantized by quantize_act_q8 (quant_blocks.h): qs [M, K] int8,
+// d and sum [M, nb] (nb = K / 32), rows dense.
+struct QActs {
+  const int8_t* qs = nullptr;
+  const float* d = nullptr;
+  const int32_t* sum = nullptr;
+  int64_t M = 0, K = 0, nb = 0;
+};
+// y[m, n] for n in [n0, n1) = Σ_b fl(d_w[b] · d_a[m, b]) · isum(m, n, b), where isum is the exact
+// integer dot of block b (q4_0: Σ q · qa − 8 · sum[m, b]); single-threaded over that row range.
+using QGemvRowsFn = void (*)(const QActs& a, const WeightView& w, int64_t n0, int64_t n1, float* y, int64_t ldy);
+void qgemv_rows_portable(const QActs& a, const WeightView& w, int64_t n0, int64_t n1, float* y, int64_t ldy);
+void qgemv_rows_avx2(const QActs& a, const WeightView& w, int64_t n0, int64_t n1, float* y, int64_t ldy);
+// AVX-512 F+BW+VL+DQ and VNNI (vpdpbusd): two blocks per 512-bit register.
+void qgemv_rows_avx512vnni(const QActs& a, const WeightView& w, int64_t n0, int64_t n1, float* y, int64_t ldy);
+// dst[r - r0, :] = the dequantised view rows [r0, r1) (scalar: prefill panels, matmul_xw).
+void dequant_rows_q(const WeightView& w, int64_t r0, int64_t r1, float* dst, int64_t ldd);
+
+// Start of view row n of a block-typed view (ld is a whole number of blocks).
+inline const uint8_t* q_row(const WeightView& w, int64_t n) {
+  return static_cast<const uint8_t*>(w.data) + n * (w.ld / 32) * int64_t(dtype_block_bytes(w.dtype));
+}
+
 // The row of block scales that view row r uses (null when the view has no scales).
 inline const float* scale_row(const WeightView& w, int64_t r) {
   if (!w.scale_inv) return nullptr;

@@ -22,6 +22,9 @@ struct RopeScaling {
 struct QuantConfig {
   bool fp8 = false;        // quantization_config.quant_method == "fp8"
   int64_t block_rows = 128, block_cols = 128;  // weight_block_size
+  // quant_method == "frugal_gguf_blocks" (io/quant_format.h): projections may be GGUF blocks.
+  bool gguf_blocks = false;
+  std::string gguf_weight_type;  // "q8_0" | "q4_0": what `frugal quantize` was asked for
 };
 
 struct DeepSeekConfig {

@@ -39,7 +39,7 @@ namespace {
 
 constexpr double kU = 1.0 / (1 << 24);  // unit roundoff of f32
 const DType kAllDtypes[] = {DType::kF32, DType::kBF16, DType::kF16, DType::kF8E4M3, DType::kF8E5M2};
-const KernelIsa kIsas[] = {KernelIsa::kPortable, KernelIsa::kAvx2, KernelIsa::kAvx512};
+const KernelIsa kIsas[] = {KernelIsa::kPortable, KernelIsa::kAvx2, KernelIsa::kAvx512, KernelIsa::kAvx512Vnni};
 
 // Whether this CPU runs `isa`; says so once per ISA and test when it does not (those cases are left
 // out; not a gtest skip, since the other ISAs of the same test did run).
@@ -198,13 +198,17 @@ std::string name(DType t, KernelIsa isa) { return std::string(dtype_name(t)) + "
 
 TEST(Linear, DispatchPicksBestIsa) {
   const CpuFeatures& f = cpu_features();
-  const KernelIsa want = !(f.avx2 && f.fma && f.f16c) ? KernelIsa::kPortable
-                         : cpu_has_avx512_kernels()    ? KernelIsa::kAvx512
-                                                       : KernelIsa::kAvx2;
+  const bool vnni = __builtin_cpu_supports("avx512vnni");
+  const KernelIsa want = !(f.avx2 && f.fma && f.f16c)    ? KernelIsa::kPortable
+                         : !cpu_has_avx512_kernels()     ? KernelIsa::kAvx2
+                         : vnni                          ? KernelIsa::kAvx512Vnni
+                                                         : KernelIsa::kAvx512;
   EXPECT_EQ(best_kernel_isa(), want) << cpu_features_str();
   EXPECT_EQ(kernel_isa(), want);
-  EXPECT_STREQ(kernel_isa_name(kernel_isa()),
-               want == KernelIsa::kAvx512 ? "avx512" : want == KernelIsa::kAvx2 ? "avx2" : "portable");
+  EXPECT_STREQ(kernel_isa_name(kernel_isa()), want == KernelIsa::kAvx512Vnni ? "avx512vnni"
+                                              : want == KernelIsa::kAvx512   ? "avx512"
+                                              : want == KernelIsa::kAvx2     ? "avx2"
+                                                                             : "portable");
   for (KernelIsa isa : kIsas) {
     if (int(isa) <= int(want)) {
       IsaGuard g(isa);
