@@ -13,10 +13,13 @@ CommDataParallel::CommDataParallel(Communicator& comm, int64_t bucket_elems)
     : comm_(comm), bucket_elems_(std::max<int64_t>(1, bucket_elems)) {
   if (const char* k = std::getenv("FRUGAL_DIST_KILL_AT")) {
     long long r = -1, s = -1;
-    if (std::sscanf(k, "%lld:%lld", &r, &s) != 2)
-      fail(ErrorKind::kConfig, "FRUGAL_DIST_KILL_AT = '{}': expected RANK:STEP", k);
+    char mode[8] = {0};
+    const int n = std::sscanf(k, "%lld:%lld:%7s", &r, &s, mode);
+    if (n < 2 || (n == 3 && std::strcmp(mode, "stop") != 0))
+      fail(ErrorKind::kConfig, "FRUGAL_DIST_KILL_AT = '{}': expected RANK:STEP or RANK:STEP:stop", k);
     kill_rank_ = int(r);
     kill_step_ = s;
+    stop_ = n == 3;
   }
 }
 
@@ -42,9 +45,10 @@ std::vector<int64_t> CommDataParallel::all_gather_v(const std::vector<int64_t>& 
 
 void CommDataParallel::on_step(int64_t step) {
   if (rank() == kill_rank_ && step == kill_step_) {
-    std::fprintf(stderr, "frugal: FRUGAL_DIST_KILL_AT: rank %d kills itself after step %lld\n", rank(), (long long)step);
+    std::fprintf(stderr, "frugal: FRUGAL_DIST_KILL_AT: rank %d %s after step %lld\n", rank(),
+                 stop_ ? "stops (SIGSTOP: hangs)" : "kills itself (SIGKILL)", (long long)step);
     std::fflush(stderr);
-    ::kill(::getpid(), SIGKILL);
+    ::kill(::getpid(), stop_ ? SIGSTOP : SIGKILL);
   }
 }
 

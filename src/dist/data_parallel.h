@@ -24,8 +24,9 @@ class CommDataParallel final : public DataParallelComm {
   std::vector<double> all_gather_v(const std::vector<double>& local) override;
   std::vector<int64_t> all_gather_v(const std::vector<int64_t>& local) override;
   void barrier() override { comm_.barrier(); }
-  // FRUGAL_DIST_KILL_AT="R:S": rank R kills itself with SIGKILL after step S (the killed-rank
-  // test of docs/distributed.md; unset: nothing).
+  // FRUGAL_DIST_KILL_AT="R:S": rank R kills itself with SIGKILL after step S; "R:S:stop" stops
+  // it with SIGSTOP instead (a hung rank: the others hit the collective timeout). The failure
+  // tests of docs/distributed.md; unset: nothing.
   void on_step(int64_t step) override;
   Communicator& comm() { return comm_; }
 
@@ -34,6 +35,7 @@ class CommDataParallel final : public DataParallelComm {
   int64_t bucket_elems_;
   int kill_rank_ = -1;
   int64_t kill_step_ = -1;
+  bool stop_ = false;
 };
 
 // Every rank presents `fingerprint` (e.g. the resolved config plus the binary's build id); throws

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "train/data_parallel.h"
 #include "train/train_config.h"
 
 namespace frugal {
@@ -36,6 +37,10 @@ inline constexpr const char* kRunLockFile = "train.lock";
 
 // Runs the job; throws frugal::Error with a clear message on bad input (data, config, checkpoint)
 // or when too many consecutive steps had a NaN/Inf loss.
-TrainSummary run_training(const TrainConfig& cfg);
+// Data parallel (docs/distributed.md): every rank calls it with the same config and its `dp`
+// (size = cfg.dist.dp); each reads the same data, computes its share of each step's micro-batches,
+// and only rank 0 holds the run lock and writes metrics, config, checkpoints and the export.
+// Checkpoints record meta.layout = {"dp", "zero1"} and hold whole tensors: any rank count resumes them.
+TrainSummary run_training(const TrainConfig& cfg, DataParallelComm* dp = nullptr);
 
 }  // namespace frugal
