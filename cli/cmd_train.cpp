@@ -37,6 +37,12 @@ std::optional<TrainSummary> run_data_parallel(const TrainConfig& cfg) {
     TrainSummary s = run_training(cfg, &dp);
     comm.barrier();
     if (comm.rank() != 0) return std::nullopt;
+    const double steps = double(std::max<int64_t>(1, dp.reductions()));
+    std::fprintf(stderr,
+                 "frugal train: rank 0 of %d: gradient/parameter communication %.3f s (%.1f ms per step), sent %.2f MB "
+                 "per step (analytic 2(P-1)/P x 4 B x %lld floats = %.2f MB)\n",
+                 comm.size(), dp.comm_seconds(), 1e3 * dp.comm_seconds() / steps, double(dp.bytes_sent()) / steps / 1e6,
+                 (long long)dp.buffer_elems(), dp.analytic_bytes_per_step() / 1e6);
     return s;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "frugal train: rank %d of %d: error: %s\n", comm.rank(), comm.size(), e.what());

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/sys.h"
 
 namespace frugal::dist {
 
@@ -25,6 +26,11 @@ CommDataParallel::CommDataParallel(Communicator& comm, int64_t bucket_elems)
 
 void CommDataParallel::reduce_scatter_sum(float* buf, const std::vector<int64_t>& offsets) {
   check_offsets(offsets, size(), "data-parallel reduce-scatter");
+  const double t0 = now_seconds();
+  const int me = rank();
+  bytes_sent_ += int64_t(sizeof(float)) * (offsets.back() - (offsets[size_t(me) + 1] - offsets[size_t(me)]));
+  buffer_elems_ = offsets.back();
+  ++reductions_;
   // Bucket b covers [lo, hi) of the flat buffer; each rank's shard intersected with it.
   std::vector<Request> reqs;
   const int64_t n = offsets.back();
@@ -35,9 +41,21 @@ void CommDataParallel::reduce_scatter_sum(float* buf, const std::vector<int64_t>
     reqs.push_back(comm_.ireduce_scatter_sum(buf + lo, off));
   }
   wait_all(reqs);
+  seconds_ += now_seconds() - t0;
 }
 
-void CommDataParallel::all_gather(float* buf, const std::vector<int64_t>& offsets) { comm_.all_gather(buf, offsets); }
+void CommDataParallel::all_gather(float* buf, const std::vector<int64_t>& offsets) {
+  const double t0 = now_seconds();
+  comm_.all_gather(buf, offsets);
+  const int me = rank();
+  bytes_sent_ += int64_t(sizeof(float)) * (offsets[size_t(me) + 1] - offsets[size_t(me)]) * (size() - 1);
+  seconds_ += now_seconds() - t0;
+}
+
+double CommDataParallel::analytic_bytes_per_step() const {
+  const double P = size();
+  return 2.0 * (P - 1) / P * double(sizeof(float)) * double(buffer_elems_);
+}
 std::vector<double> CommDataParallel::all_gather_v(const std::vector<double>& local) { return comm_.all_gather_v(local); }
 std::vector<int64_t> CommDataParallel::all_gather_v(const std::vector<int64_t>& local) {
   return comm_.all_gather_v(local);

@@ -30,12 +30,24 @@ class CommDataParallel final : public DataParallelComm {
   void on_step(int64_t step) override;
   Communicator& comm() { return comm_; }
 
+  // What this rank spent in and sent through the reduce-scatter and all-gather calls so far
+  // (the gradient and parameter traffic; the small per-step statistics are not counted).
+  double comm_seconds() const { return seconds_; }
+  int64_t bytes_sent() const { return bytes_sent_; }
+  int64_t reductions() const { return reductions_; }   // reduce_scatter_sum calls (one per step)
+  int64_t buffer_elems() const { return buffer_elems_; }  // floats of the last reduced buffer
+  // The analytic bytes one rank sends per step: its share of the reduce-scatter, (P-1)/P of the
+  // buffer, plus the all-gather of its shard to P-1 ranks: 2·(P-1)/P·4·N for even shards.
+  double analytic_bytes_per_step() const;
+
  private:
   Communicator& comm_;
   int64_t bucket_elems_;
   int kill_rank_ = -1;
   int64_t kill_step_ = -1;
   bool stop_ = false;
+  double seconds_ = 0;
+  int64_t bytes_sent_ = 0, reductions_ = 0, buffer_elems_ = 0;
 };
 
 // Every rank presents `fingerprint` (e.g. the resolved config plus the binary's build id); throws

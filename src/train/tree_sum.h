@@ -25,6 +25,22 @@ inline int64_t tree_split(int64_t n) {
 
 inline bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
 
+namespace tree_sum_detail {
+// out[0, len) = S(lo, hi) of parts[p][b0 + i]; scratch holds one block per recursion level below.
+template <class T>
+void node(const std::vector<const T*>& parts, int64_t lo, int64_t hi, int64_t b0, int64_t len, T* out, T* scratch,
+          int64_t block) {
+  if (hi - lo == 1) {
+    std::copy(parts[size_t(lo)] + b0, parts[size_t(lo)] + b0 + len, out);
+    return;
+  }
+  const int64_t h = tree_split(hi - lo);
+  node(parts, lo, lo + h, b0, len, out, scratch, block);
+  node(parts, lo + h, hi, b0, len, scratch, scratch + block, block);
+  for (int64_t i = 0; i < len; ++i) out[i] = out[i] + scratch[i];
+}
+}  // namespace tree_sum_detail
+
 // out[i] = S(0, n_parts) of parts[p][i], element by element, for i in [0, n). `out` may alias
 // parts[0]. T is float or double; each addition is rounded to T, as a streaming accumulation would.
 template <class T>
@@ -32,33 +48,15 @@ void tree_sum(const std::vector<const T*>& parts, T* out, int64_t n) {
   const int64_t np = int64_t(parts.size());
   if (np == 0) return;
   // Blocks of elements keep the per-level temporaries in cache; each element's additions are
-  // independent of the blocking.
-  constexpr int64_t kBlock = 1024;
+  // independent of the blocking. Depth of the tree <= log2(np) + 1 levels of scratch.
+  constexpr int64_t kBlock = 2048;
+  int64_t depth = 1;
+  while ((int64_t(1) << (depth - 1)) < np) ++depth;
+  std::vector<T> buf(size_t((depth + 1) * kBlock));
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t len = std::min<int64_t>(kBlock, n - b0);
-    // Post-order walk with an explicit stack of (node sum, node size): the binary counter. Leaves
-    // arrive in order; equal-size neighbours merge; the remainder folds right to left, which is
-    // exactly the split rule above (the left part of every node is the largest power of two).
-    std::vector<std::pair<std::vector<T>, int64_t>> stack;
-    for (int64_t p = 0; p < np; ++p) {
-      std::vector<T> leaf(parts[size_t(p)] + b0, parts[size_t(p)] + b0 + len);
-      stack.emplace_back(std::move(leaf), 1);
-      while (stack.size() >= 2 && stack[stack.size() - 1].second == stack[stack.size() - 2].second) {
-        auto right = std::move(stack.back());
-        stack.pop_back();
-        auto& left = stack.back();
-        for (int64_t i = 0; i < len; ++i) left.first[size_t(i)] = left.first[size_t(i)] + right.first[size_t(i)];
-        left.second *= 2;
-      }
-    }
-    while (stack.size() >= 2) {
-      auto right = std::move(stack.back());
-      stack.pop_back();
-      auto& left = stack.back();
-      for (int64_t i = 0; i < len; ++i) left.first[size_t(i)] = left.first[size_t(i)] + right.first[size_t(i)];
-      left.second += right.second;
-    }
-    std::copy(stack[0].first.begin(), stack[0].first.end(), out + b0);
+    tree_sum_detail::node(parts, 0, np, b0, len, buf.data(), buf.data() + kBlock, kBlock);
+    std::copy(buf.data(), buf.data() + len, out + b0);
   }
 }
 

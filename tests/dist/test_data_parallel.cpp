@@ -150,6 +150,35 @@ INSTANTIATE_TEST_SUITE_P(Layouts, DataParallelEqualsOneProcess,
                          ::testing::Values(DpCase{2, false, 1}, DpCase{2, true, 1}, DpCase{4, false, 1},
                                            DpCase{4, true, 1}, DpCase{2, true, 2}, DpCase{3, true, 1}));
 
+// ZeRO-1 shards: every rank owns a non-empty range on chunk boundaries, the ranges tile the flat
+// buffer, and each rank's optimizer holds only its share of the moments.
+TEST(DataParallelShards, Zero1ShardsTileTheParameters) {
+  const int P = 4;
+  std::vector<int64_t> moments(P, 0);
+  std::vector<int64_t> offsets;
+  int64_t total = 0;
+  run_in_process(P, [&](Communicator& c) {
+    CommDataParallel dp(c);
+    Trainer t(dp_model(), dp_settings());
+    t.set_data_parallel(&dp, true);
+    for (const AdamWParam& p : t.optimizer().params()) moments[size_t(c.rank())] += p.n;
+    if (c.rank() == 0) {
+      offsets = t.shard_offsets();
+      for (const ParamStore::Entry& e : t.store().entries()) total += e.trainable ? e.numel : 0;
+    }
+  });
+  ASSERT_EQ(offsets.size(), size_t(P) + 1);
+  EXPECT_EQ(offsets.front(), 0);
+  for (int r = 0; r < P; ++r) EXPECT_LT(offsets[size_t(r)], offsets[size_t(r) + 1]) << "rank " << r << " owns nothing";
+  int64_t sum = 0;
+  for (int r = 0; r < P; ++r) {
+    EXPECT_GT(moments[size_t(r)], 0);
+    EXPECT_LT(moments[size_t(r)], total);
+    sum += moments[size_t(r)];
+  }
+  EXPECT_EQ(sum, total) << "the shards' moments cover every trainable element once";
+}
+
 // A ZeRO-1 checkpoint at 2 ranks holds whole tensors; it resumes at 4 ranks and in one process,
 // both continuing exactly as the uninterrupted single process.
 TEST(DataParallelCheckpoint, Zero1SavedAtTwoResumesAtFourAndOne) {
