@@ -41,19 +41,17 @@ bool Request::test() { return !s_ || s_->test(); }
 void Request::wait() {
   if (!s_) return;
   const double start = now_seconds();
-  // Spin briefly (a collective of small messages completes in microseconds), then back off to
-  // short sleeps so a waiting rank leaves the shared cores to the ranks still computing.
-  for (int spins = 0; !s_->test(); ++spins) {
-    if (spins < 200) {
-      std::this_thread::yield();
-      continue;
-    }
-    if (timeout_s_ > 0 && now_seconds() - start > timeout_s_)
+  // Poll with yields first: MPI's non-blocking collectives advance inside MPI_Test, so a waiting
+  // rank that sleeps slows the transfer, while a yield still hands an oversubscribed core to a rank
+  // that computes. After ~0.1 s of waiting (a peer is computing, not sending), back off to sleeps.
+  for (int64_t spins = 0; !s_->test(); ++spins) {
+    if ((spins & 1023) == 0 && timeout_s_ > 0 && now_seconds() - start > timeout_s_)
       fail(ErrorKind::kIo,
-           "{}: no completion after {:.0f} s (dist timeout): another rank has died, hangs, or issued a different "
+           "{}: no completion after {:g} s (dist timeout): another rank has died, hangs, or issued a different "
            "collective",
            what_, timeout_s_);
-    std::this_thread::sleep_for(std::chrono::microseconds(spins < 2000 ? 20 : 200));
+    if (now_seconds() - start < 0.1) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
 }
 
