@@ -17,26 +17,45 @@ class ChainState : public RequestState {
  public:
   ChainState(Request first, std::vector<std::function<Request()>> next) : cur_(std::move(first)), next_(std::move(next)) {}
   bool test() override {
+    // Never re-entered: the progress engine tests each state only from the top level.
+    if (done_) return true;
     for (;;) {
       if (!cur_.test()) return false;
-      if (i_ == next_.size()) return true;
+      if (i_ == next_.size()) return done_ = true;
       cur_ = next_[i_++]();
     }
   }
 
  private:
+  bool done_ = false;
   Request cur_;
   std::vector<std::function<Request()>> next_;
   size_t i_ = 0;
 };
 
-Request chain(Request first, std::vector<std::function<Request()>> next, std::string what, double timeout_s) {
-  return Request(std::make_shared<ChainState>(std::move(first), std::move(next)), std::move(what), timeout_s);
-}
-
 }  // namespace
 
-bool Request::test() { return !s_ || s_->test(); }
+bool ProgressEngine::poll_and_test(RequestState& own) {
+  if (busy_) return own.test();
+  busy_ = true;
+  struct Reset {
+    bool& b;
+    ~Reset() { b = false; }
+  } reset{busy_};
+  std::vector<std::weak_ptr<RequestState>> still;
+  // live_ may grow while polling (a chain starting its next stage registers it): index, not iterators.
+  for (size_t i = 0; i < live_.size(); ++i) {
+    std::shared_ptr<RequestState> s = live_[i].lock();
+    if (s && !s->test()) still.push_back(s);
+  }
+  live_ = std::move(still);
+  return own.test();
+}
+
+bool Request::test() {
+  if (!s_) return true;
+  return engine_ ? engine_->poll_and_test(*s_) : s_->test();
+}
 
 void Request::wait() {
   if (!s_) return;
@@ -44,7 +63,7 @@ void Request::wait() {
   // Poll with yields first: MPI's non-blocking collectives advance inside MPI_Test, so a waiting
   // rank that sleeps slows the transfer, while a yield still hands an oversubscribed core to a rank
   // that computes. After ~0.1 s of waiting (a peer is computing, not sending), back off to sleeps.
-  for (int64_t spins = 0; !s_->test(); ++spins) {
+  for (int64_t spins = 0; !test(); ++spins) {
     if ((spins & 1023) == 0 && timeout_s_ > 0 && now_seconds() - start > timeout_s_)
       fail(ErrorKind::kIo,
            "{}: no completion after {:g} s (dist timeout): another rank has died, hangs, or issued a different "
@@ -107,19 +126,20 @@ Request Communicator::reduce_scatter_impl(T* buf, const std::vector<int64_t>& of
     tree_sum<T>(ptrs, buf + o, L);
     return Request();
   };
-  return chain(std::move(a2a), {sum}, op_name(what), timeout_s_);
+  return make_request(std::make_shared<ChainState>(std::move(a2a), std::vector<std::function<Request()>>{sum}), op_name(what));
 }
 
 template <class T>
-Request Communicator::all_gather_impl(T* buf, const std::vector<int64_t>& off, const char* what) {
+Request Communicator::all_gather_impl(T* buf, const std::vector<int64_t>& off, const char* what, int64_t op_id) {
   const int P = size(), r = rank();
   check_offsets(off, P, what);
+  if (op_id < 0) op_id = reserve_op_id();
   if (P == 1) return Request();
   std::vector<int64_t> counts(static_cast<size_t>(P));
   for (int q = 0; q < P; ++q) counts[size_t(q)] = off[size_t(q) + 1] - off[size_t(q)];
-  Request req = iall_gather_v(buf + off[size_t(r)], counts[size_t(r)] * int64_t(sizeof(T)), buf,
+  Request req = start_all_gather_v(op_id, buf + off[size_t(r)], counts[size_t(r)] * int64_t(sizeof(T)), buf,
                               bytes(counts, sizeof(T)), bytes(std::vector<int64_t>(off.begin(), off.end() - 1), sizeof(T)));
-  return chain(std::move(req), {}, op_name(what), timeout_s_);
+  return req;
 }
 
 template <class T>
@@ -127,8 +147,12 @@ Request Communicator::all_reduce_impl(T* buf, int64_t n, const char* what) {
   if (size() == 1) return Request();
   auto off = std::make_shared<std::vector<int64_t>>(even_offsets(n, size()));
   Request rs = reduce_scatter_impl(buf, *off, what);
-  return chain(std::move(rs), {[this, buf, off, what] { return all_gather_impl(buf, *off, what); }}, op_name(what),
-               timeout_s_);
+  // The all-gather stage starts when this rank sees the reduce-scatter complete; its id is fixed
+  // now, so it pairs with the other ranks' whatever else they issued or completed meanwhile.
+  const int64_t gather_id = reserve_op_id();
+  std::vector<std::function<Request()>> next{
+      [this, buf, off, what, gather_id] { return all_gather_impl(buf, *off, what, gather_id); }};
+  return make_request(std::make_shared<ChainState>(std::move(rs), std::move(next)), op_name(what));
 }
 
 template <class T>

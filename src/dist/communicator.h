@@ -30,11 +30,30 @@ class RequestState {
   virtual bool test() = 0;  // advances it; true once complete (and then stays true)
 };
 
+// Every pending request of one communicator (one rank). Testing any request first tests all of
+// them once, in issue order, so a rank blocked in one wait still advances the others — the copies
+// the peers are waiting for, and the later stages of multi-stage collectives. Without it, two ranks
+// waiting on different requests could each wait for the other's progress.
+class ProgressEngine {
+ public:
+  void add(const std::shared_ptr<RequestState>& s) { live_.push_back(s); }
+  // Tests every pending request once, then `own`; true when `own` is complete. Inside a state's
+  // test() (a chain testing its current stage) only `own` is tested: no state is ever re-entered.
+  bool poll_and_test(RequestState& own);
+
+ private:
+  std::vector<std::weak_ptr<RequestState>> live_;
+  bool busy_ = false;
+};
+
 class Request {
  public:
   Request() = default;  // an already-complete request
-  Request(std::shared_ptr<RequestState> s, std::string what, double timeout_s)
-      : s_(std::move(s)), what_(std::move(what)), timeout_s_(timeout_s) {}
+  Request(std::shared_ptr<RequestState> s, std::string what, double timeout_s,
+          std::shared_ptr<ProgressEngine> engine = nullptr)
+      : s_(std::move(s)), what_(std::move(what)), timeout_s_(timeout_s), engine_(std::move(engine)) {
+    if (engine_ && s_) engine_->add(s_);
+  }
   bool test();  // true when complete (a default Request is)
   // Blocks until complete; throws Error(kIo) "<what>: no progress for <timeout> s ..." past the timeout.
   void wait();
@@ -44,6 +63,7 @@ class Request {
   std::shared_ptr<RequestState> s_;
   std::string what_;
   double timeout_s_ = 0;
+  std::shared_ptr<ProgressEngine> engine_;
 };
 
 void wait_all(std::vector<Request>& requests);
@@ -58,14 +78,18 @@ class Communicator {
   void set_timeout_s(double t) { timeout_s_ = t; }
 
   // ---- primitives (bytes) ----
-  // Every rank sends `send_bytes` bytes; recv receives rank r's at recv_offsets[r] (counts[r] bytes).
-  virtual Request iall_gather_v(const void* send, int64_t send_bytes, void* recv, const std::vector<int64_t>& counts,
-                                const std::vector<int64_t>& offsets) = 0;
+  // Every rank sends `send_bytes` bytes; recv receives rank r's at offsets[r] (counts[r] bytes).
+  Request iall_gather_v(const void* send, int64_t send_bytes, void* recv, const std::vector<int64_t>& counts,
+                        const std::vector<int64_t>& offsets) {
+    return start_all_gather_v(next_op_id_++, send, send_bytes, recv, counts, offsets);
+  }
   // Rank r's part for rank q is send + send_offsets[q] (send_counts[q] bytes); it arrives at
   // recv + recv_offsets[r] on rank q.
-  virtual Request iall_to_all_v(const void* send, const std::vector<int64_t>& send_counts,
-                                const std::vector<int64_t>& send_offsets, void* recv,
-                                const std::vector<int64_t>& recv_counts, const std::vector<int64_t>& recv_offsets) = 0;
+  Request iall_to_all_v(const void* send, const std::vector<int64_t>& send_counts,
+                        const std::vector<int64_t>& send_offsets, void* recv, const std::vector<int64_t>& recv_counts,
+                        const std::vector<int64_t>& recv_offsets) {
+    return start_all_to_all_v(next_op_id_++, send, send_counts, send_offsets, recv, recv_counts, recv_offsets);
+  }
   virtual Request isend(const void* data, int64_t bytes, int dest, int tag) = 0;
   virtual Request irecv(void* data, int64_t bytes, int src, int tag) = 0;
   virtual void barrier() = 0;
@@ -111,17 +135,35 @@ class Communicator {
  protected:
   static std::vector<int64_t> bytes(const std::vector<int64_t>& elems, size_t elem_size);
   std::string op_name(const char* op) const;  // "rank 1/4 (mpi): all-gather"
+  // The implementations' primitives. `op_id` names the operation the same way on every rank: the
+  // base class numbers operations in issue order, reserving the ids of a multi-stage collective's
+  // later stages when it is issued, so stages started later (from test()/wait(), in whatever
+  // order each rank completes them) still pair up across ranks. Implementations match by op_id
+  // (MPI: as the tag of point-to-point messages on a private communicator; in-process: the round).
+  virtual Request start_all_gather_v(int64_t op_id, const void* send, int64_t send_bytes, void* recv,
+                                     const std::vector<int64_t>& counts, const std::vector<int64_t>& offsets) = 0;
+  virtual Request start_all_to_all_v(int64_t op_id, const void* send, const std::vector<int64_t>& send_counts,
+                                     const std::vector<int64_t>& send_offsets, void* recv,
+                                     const std::vector<int64_t>& recv_counts,
+                                     const std::vector<int64_t>& recv_offsets) = 0;
+  int64_t reserve_op_id() { return next_op_id_++; }
+  // A request of this communicator: registered with its progress engine, bounded by its timeout.
+  Request make_request(std::shared_ptr<RequestState> s, const std::string& what) {
+    return Request(std::move(s), what, timeout_s_, engine_);
+  }
   double timeout_s_ = 300;
 
  private:
   template <class T>
   Request reduce_scatter_impl(T* buf, const std::vector<int64_t>& offsets, const char* what);
   template <class T>
-  Request all_gather_impl(T* buf, const std::vector<int64_t>& offsets, const char* what);
+  Request all_gather_impl(T* buf, const std::vector<int64_t>& offsets, const char* what, int64_t op_id = -1);
   template <class T>
   Request all_reduce_impl(T* buf, int64_t n, const char* what);
   template <class T>
   std::vector<T> all_gather_v_impl(const std::vector<T>& local);
+  int64_t next_op_id_ = 0;
+  std::shared_ptr<ProgressEngine> engine_ = std::make_shared<ProgressEngine>();
 };
 
 // Checks that `offsets` has size+1 non-decreasing entries starting at 0; throws kInvalidArgument naming `what`.

@@ -164,8 +164,9 @@ InProcessCommunicator::InProcessCommunicator(std::shared_ptr<InProcessHub> hub, 
 
 int InProcessCommunicator::size() const { return hub_->size(); }
 
-Request InProcessCommunicator::iall_gather_v(const void* send, int64_t send_bytes, void* recv,
-                                             const std::vector<int64_t>& counts, const std::vector<int64_t>& offsets) {
+Request InProcessCommunicator::start_all_gather_v(int64_t seq, const void* send, int64_t send_bytes, void* recv,
+                                                  const std::vector<int64_t>& counts,
+                                                  const std::vector<int64_t>& offsets) {
   Post p;
   p.op = Op::kAllGather;
   p.send = static_cast<const char*>(send);
@@ -173,15 +174,15 @@ Request InProcessCommunicator::iall_gather_v(const void* send, int64_t send_byte
   p.recv = static_cast<char*>(recv);
   p.recv_counts = counts;
   p.recv_offsets = offsets;
-  const int64_t seq = seq_++;
   hub_->post(seq, rank_, std::move(p));
-  return Request(std::make_shared<RoundState>(hub_, seq, rank_), op_name("all-gather-v"), timeout_s_);
+  return make_request(std::make_shared<RoundState>(hub_, seq, rank_), op_name("all-gather-v"));
 }
 
-Request InProcessCommunicator::iall_to_all_v(const void* send, const std::vector<int64_t>& send_counts,
-                                             const std::vector<int64_t>& send_offsets, void* recv,
-                                             const std::vector<int64_t>& recv_counts,
-                                             const std::vector<int64_t>& recv_offsets) {
+Request InProcessCommunicator::start_all_to_all_v(int64_t seq, const void* send,
+                                                  const std::vector<int64_t>& send_counts,
+                                                  const std::vector<int64_t>& send_offsets, void* recv,
+                                                  const std::vector<int64_t>& recv_counts,
+                                                  const std::vector<int64_t>& recv_offsets) {
   Post p;
   p.op = Op::kAllToAll;
   p.send = static_cast<const char*>(send);
@@ -190,9 +191,8 @@ Request InProcessCommunicator::iall_to_all_v(const void* send, const std::vector
   p.recv = static_cast<char*>(recv);
   p.recv_counts = recv_counts;
   p.recv_offsets = recv_offsets;
-  const int64_t seq = seq_++;
   hub_->post(seq, rank_, std::move(p));
-  return Request(std::make_shared<RoundState>(hub_, seq, rank_), op_name("all-to-all-v"), timeout_s_);
+  return make_request(std::make_shared<RoundState>(hub_, seq, rank_), op_name("all-to-all-v"));
 }
 
 Request InProcessCommunicator::isend(const void* data, int64_t bytes, int dest, int tag) {
@@ -203,14 +203,14 @@ Request InProcessCommunicator::isend(const void* data, int64_t bytes, int dest, 
 
 Request InProcessCommunicator::irecv(void* data, int64_t bytes, int src, int tag) {
   check_peer(src, size(), "recv");
-  return Request(std::make_shared<RecvState>(hub_, src, rank_, tag, data, bytes),
-                 op_name(fmt::format("recv from rank {} tag {}", src, tag).c_str()), timeout_s_);
+  return make_request(std::make_shared<RecvState>(hub_, src, rank_, tag, data, bytes),
+                      op_name(fmt::format("recv from rank {} tag {}", src, tag).c_str()));
 }
 
 void InProcessCommunicator::barrier() {
-  const int64_t seq = seq_++;
+  const int64_t seq = reserve_op_id();
   hub_->post(seq, rank_, Post{});
-  Request(std::make_shared<RoundState>(hub_, seq, rank_), op_name("barrier"), timeout_s_).wait();
+  make_request(std::make_shared<RoundState>(hub_, seq, rank_), op_name("barrier")).wait();
 }
 
 void InProcessCommunicator::abort(int code) { fail(ErrorKind::kIo, "rank {} aborted the job (code {})", rank_, code); }

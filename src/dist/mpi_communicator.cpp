@@ -2,6 +2,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include <mpi.h>
 
@@ -30,16 +31,15 @@ void check_mpi(int rc, const char* what) {
   fail(ErrorKind::kIo, "MPI {}: {}", what, std::string(msg, size_t(len)));
 }
 
-// One MPI request; the count/displacement arrays of the non-blocking collectives must stay alive
-// until it completes (MPI reads them during progress), so they live here.
+// A set of MPI requests (the messages of one primitive, or one send/recv/barrier); complete when
+// all are.
 class MpiState : public RequestState {
  public:
-  MPI_Request req = MPI_REQUEST_NULL;
-  std::vector<int> a, b, c, d;
+  std::vector<MPI_Request> reqs;
   bool test() override {
     if (done_) return true;
     int flag = 0;
-    check_mpi(MPI_Test(&req, &flag, MPI_STATUS_IGNORE), "test");
+    check_mpi(MPI_Testall(int(reqs.size()), reqs.data(), &flag, MPI_STATUSES_IGNORE), "test");
     done_ = flag != 0;
     return done_;
   }
@@ -47,6 +47,8 @@ class MpiState : public RequestState {
  private:
   bool done_ = false;
 };
+
+MPI_Comm& as_comm(void* p) { return *static_cast<MPI_Comm*>(p); }
 
 }  // namespace
 
@@ -62,9 +64,19 @@ MpiCommunicator::MpiCommunicator() {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  int* ub = nullptr;
+  int found = 0;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &ub, &found);
+  if (found && ub && *ub > 0) tag_limit_ = int64_t(*ub) + 1;
+  auto* comm = new MPI_Comm;
+  check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, comm), "comm dup");
+  MPI_Comm_set_errhandler(*comm, MPI_ERRORS_RETURN);
+  coll_comm_ = comm;
 }
 
 MpiCommunicator::~MpiCommunicator() {
+  MPI_Comm_free(&as_comm(coll_comm_));
+  delete static_cast<MPI_Comm*>(coll_comm_);
   if (finalize_) MPI_Finalize();
 }
 
@@ -73,52 +85,78 @@ bool MpiCommunicator::launched_by_mpirun() {
          std::getenv("PMIX_RANK") != nullptr;
 }
 
-Request MpiCommunicator::iall_gather_v(const void* send, int64_t send_bytes, void* recv,
-                                       const std::vector<int64_t>& counts, const std::vector<int64_t>& offsets) {
+Request MpiCommunicator::start_all_gather_v(int64_t op_id, const void* send, int64_t send_bytes, void* recv,
+                                            const std::vector<int64_t>& counts, const std::vector<int64_t>& offsets) {
+  const std::vector<int> n = to_int(counts, "all-gather-v");
+  const int sb = to_int({send_bytes}, "all-gather-v")[0];
+  if (sb != n[size_t(rank_)])
+    fail(ErrorKind::kInvalidArgument, "all-gather-v: rank {} sends {} bytes but its count is {}", rank_, sb,
+         n[size_t(rank_)]);
   auto s = std::make_shared<MpiState>();
-  s->a = to_int(counts, "all-gather-v");
-  s->b = to_int(offsets, "all-gather-v");
-  // In place when this rank's part already sits at its offset of the receive buffer.
-  const bool in_place = static_cast<const char*>(recv) + offsets[size_t(rank_)] == static_cast<const char*>(send);
-  check_mpi(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : send, int(send_bytes), MPI_BYTE, recv, s->a.data(), s->b.data(),
-                            MPI_BYTE, MPI_COMM_WORLD, &s->req),
-            "all-gather-v");
-  return Request(s, op_name("all-gather-v"), timeout_s_);
+  char* out = static_cast<char*>(recv);
+  const int tag = tag_of(op_id);
+  for (int q = 0; q < size_; ++q) {
+    if (q == rank_) continue;
+    s->reqs.emplace_back();
+    check_mpi(MPI_Irecv(out + offsets[size_t(q)], n[size_t(q)], MPI_BYTE, q, tag, as_comm(coll_comm_), &s->reqs.back()),
+              "all-gather-v recv");
+    s->reqs.emplace_back();
+    check_mpi(MPI_Isend(send, sb, MPI_BYTE, q, tag, as_comm(coll_comm_), &s->reqs.back()), "all-gather-v send");
+  }
+  char* own = out + offsets[size_t(rank_)];
+  if (own != send && sb > 0) std::memmove(own, send, size_t(sb));
+  return make_request(s, op_name("all-gather-v"));
 }
 
-Request MpiCommunicator::iall_to_all_v(const void* send, const std::vector<int64_t>& send_counts,
-                                       const std::vector<int64_t>& send_offsets, void* recv,
-                                       const std::vector<int64_t>& recv_counts,
-                                       const std::vector<int64_t>& recv_offsets) {
+Request MpiCommunicator::start_all_to_all_v(int64_t op_id, const void* send, const std::vector<int64_t>& send_counts,
+                                            const std::vector<int64_t>& send_offsets, void* recv,
+                                            const std::vector<int64_t>& recv_counts,
+                                            const std::vector<int64_t>& recv_offsets) {
+  const std::vector<int> sc = to_int(send_counts, "all-to-all-v"), rc = to_int(recv_counts, "all-to-all-v");
+  if (sc[size_t(rank_)] != rc[size_t(rank_)])
+    fail(ErrorKind::kInvalidArgument, "all-to-all-v: rank {} sends itself {} bytes but expects {}", rank_,
+         sc[size_t(rank_)], rc[size_t(rank_)]);
   auto s = std::make_shared<MpiState>();
-  s->a = to_int(send_counts, "all-to-all-v");
-  s->b = to_int(send_offsets, "all-to-all-v");
-  s->c = to_int(recv_counts, "all-to-all-v");
-  s->d = to_int(recv_offsets, "all-to-all-v");
-  check_mpi(MPI_Ialltoallv(send, s->a.data(), s->b.data(), MPI_BYTE, recv, s->c.data(), s->d.data(), MPI_BYTE,
-                           MPI_COMM_WORLD, &s->req),
-            "all-to-all-v");
-  return Request(s, op_name("all-to-all-v"), timeout_s_);
+  const char* in = static_cast<const char*>(send);
+  char* out = static_cast<char*>(recv);
+  const int tag = tag_of(op_id);
+  for (int q = 0; q < size_; ++q) {
+    if (q == rank_) continue;
+    s->reqs.emplace_back();
+    check_mpi(MPI_Irecv(out + recv_offsets[size_t(q)], rc[size_t(q)], MPI_BYTE, q, tag, as_comm(coll_comm_),
+                        &s->reqs.back()),
+              "all-to-all-v recv");
+    s->reqs.emplace_back();
+    check_mpi(MPI_Isend(in + send_offsets[size_t(q)], sc[size_t(q)], MPI_BYTE, q, tag, as_comm(coll_comm_),
+                        &s->reqs.back()),
+              "all-to-all-v send");
+  }
+  if (sc[size_t(rank_)] > 0)
+    std::memcpy(out + recv_offsets[size_t(rank_)], in + send_offsets[size_t(rank_)], size_t(sc[size_t(rank_)]));
+  return make_request(s, op_name("all-to-all-v"));
 }
 
 Request MpiCommunicator::isend(const void* data, int64_t bytes, int dest, int tag) {
   auto s = std::make_shared<MpiState>();
   const std::vector<int> n = to_int({bytes}, "send");
-  check_mpi(MPI_Isend(data, n[0], MPI_BYTE, dest, tag, MPI_COMM_WORLD, &s->req), "send");
-  return Request(s, op_name(fmt::format("send to rank {} tag {}", dest, tag).c_str()), timeout_s_);
+  s->reqs.emplace_back();
+  check_mpi(MPI_Isend(data, n[0], MPI_BYTE, dest, tag, MPI_COMM_WORLD, &s->reqs.back()), "send");
+  return make_request(s, op_name(fmt::format("send to rank {} tag {}", dest, tag).c_str()));
 }
 
 Request MpiCommunicator::irecv(void* data, int64_t bytes, int src, int tag) {
   auto s = std::make_shared<MpiState>();
   const std::vector<int> n = to_int({bytes}, "recv");
-  check_mpi(MPI_Irecv(data, n[0], MPI_BYTE, src, tag, MPI_COMM_WORLD, &s->req), "recv");
-  return Request(s, op_name(fmt::format("recv from rank {} tag {}", src, tag).c_str()), timeout_s_);
+  s->reqs.emplace_back();
+  check_mpi(MPI_Irecv(data, n[0], MPI_BYTE, src, tag, MPI_COMM_WORLD, &s->reqs.back()), "recv");
+  return make_request(s, op_name(fmt::format("recv from rank {} tag {}", src, tag).c_str()));
 }
 
 void MpiCommunicator::barrier() {
   auto s = std::make_shared<MpiState>();
-  check_mpi(MPI_Ibarrier(MPI_COMM_WORLD, &s->req), "barrier");
-  Request(s, op_name("barrier"), timeout_s_).wait();
+  s->reqs.emplace_back();
+  check_mpi(MPI_Ibarrier(MPI_COMM_WORLD, &s->reqs.back()), "barrier");
+  make_request(s, op_name("barrier")).wait();
 }
 
 void MpiCommunicator::abort(int code) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -145,27 +146,62 @@ inline void check_send_recv(Communicator& c, std::vector<std::string>& bad) {
   }
 }
 
-// Several non-blocking collectives in flight at once, progressed by test(), then waited.
+// Several non-blocking collectives in flight at once, progressed by test() in a different order
+// on each rank, with another collective issued after some ranks have already advanced the first
+// ones (an all-reduce's all-gather stage starts from test(): its pairing must not depend on when).
 inline void check_non_blocking(Communicator& c, std::vector<std::string>& bad) {
   const int64_t n = 1000;
-  std::vector<float> a(static_cast<size_t>(n));
+  std::vector<float> a(static_cast<size_t>(n)), a2(static_cast<size_t>(n));
   std::vector<double> b(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     a[size_t(i)] = part_value<float>(c.rank(), i);
+    a2[size_t(i)] = part_value<float>(c.rank(), i + 7);
     b[size_t(i)] = part_value<double>(c.rank(), i);
   }
   std::vector<Request> reqs;
   reqs.push_back(c.iall_reduce_sum(a.data(), n));
   reqs.push_back(c.iall_reduce_sum(b.data(), n));
-  for (int spins = 0; spins < 100; ++spins) {
-    bool all = true;
-    for (Request& q : reqs) all = q.test() && all;
-    if (all) break;
-  }
-  wait_all(reqs);
+  const bool reverse = c.rank() % 2 == 1;
+  for (int spins = 0; spins < 50 * (c.rank() + 1); ++spins)
+    for (size_t j = 0; j < reqs.size(); ++j) reqs[reverse ? reqs.size() - 1 - j : j].test();
+  reqs.push_back(c.iall_reduce_sum(a2.data(), n));
+  std::vector<int64_t> g(static_cast<size_t>(c.size()), -1);
+  g[size_t(c.rank())] = c.rank() * 3;
+  reqs.push_back(c.iall_gather_v(&g[size_t(c.rank())], 8, g.data(), std::vector<int64_t>(size_t(c.size()), 8),
+                                 [&] {
+                                   std::vector<int64_t> o;
+                                   for (int r = 0; r < c.size(); ++r) o.push_back(8 * r);
+                                   return o;
+                                 }()));
+  if (reverse)
+    for (size_t j = reqs.size(); j-- > 0;) reqs[j].wait();
+  else
+    wait_all(reqs);
   for (int64_t i = 0; i < n; ++i)
-    if (!same_bits(a[size_t(i)], ref_tree<float>(0, c.size(), i)) || !same_bits(b[size_t(i)], ref_tree<double>(0, c.size(), i))) {
+    if (!same_bits(a[size_t(i)], ref_tree<float>(0, c.size(), i)) ||
+        !same_bits(b[size_t(i)], ref_tree<double>(0, c.size(), i))) {
       bad.push_back(fmt::format("non-blocking all-reduce: element {} wrong", i));
+      return;
+    }
+  for (int64_t i = 0; i < n; ++i) {
+    // The reference recursion of ref_tree over the shifted values.
+    const float want = [&] {
+      std::function<float(int, int)> t = [&](int lo, int hi) -> float {
+        if (hi - lo == 1) return part_value<float>(lo, i + 7);
+        int hh = 1;
+        while (hh * 2 < hi - lo) hh *= 2;
+        return t(lo, lo + hh) + t(lo + hh, hi);
+      };
+      return t(0, c.size());
+    }();
+    if (!same_bits(a2[size_t(i)], want)) {
+      bad.push_back(fmt::format("non-blocking all-reduce issued later: element {} wrong", i));
+      return;
+    }
+  }
+  for (int r = 0; r < c.size(); ++r)
+    if (g[size_t(r)] != r * 3) {
+      bad.push_back(fmt::format("non-blocking all-gather-v: rank {} slot is {}", r, g[size_t(r)]));
       return;
     }
 }
