@@ -9,6 +9,8 @@
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/error.h"
+#include "dist/data_parallel.h"
+#include "dist/mpi_communicator.h"
 #include "io/hf_config.h"
 #include "io/hf_params.h"
 #include "model/param_store.h"
@@ -20,6 +22,36 @@ namespace frugal::cli {
 
 namespace {
 
+// Under mpirun (or with --dp > 1): the MPI communicator, the start-up handshake (same binary and
+// resolved config on every rank), then the training loop on every rank. An error on any rank ends
+// the whole job (MPI_Abort) after printing it, so no rank waits for a dead one.
+std::optional<TrainSummary> run_data_parallel(const TrainConfig& cfg) {
+  if (!dist::MpiCommunicator::launched_by_mpirun())
+    fail(ErrorKind::kConfig, "--dp {} needs {} ranks: run it as mpirun -np {} frugal train ... --dp {}", cfg.dist.dp,
+         cfg.dist.dp, cfg.dist.dp, cfg.dist.dp);
+  dist::MpiCommunicator comm;
+  comm.set_timeout_s(cfg.dist.timeout_s);
+  try {
+    dist::handshake(comm, dist::build_id() + "\n" + to_toml(cfg), "binary or resolved configuration");
+    dist::CommDataParallel dp(comm);
+    TrainSummary s = run_training(cfg, nullptr, nullptr, &dp);
+    comm.barrier();
+    if (comm.rank() != 0) return std::nullopt;
+    const double steps = double(std::max<int64_t>(1, dp.reductions()));
+    std::fprintf(stderr,
+                 "frugal train: rank 0 of %d: gradient/parameter communication %.3f s (%.1f ms per step), sent %.2f MB "
+                 "per step (analytic 2(P-1)/P x 4 B x %lld floats = %.2f MB)\n",
+                 comm.size(), dp.comm_seconds(), 1e3 * dp.comm_seconds() / steps, double(dp.bytes_sent()) / steps / 1e6,
+                 (long long)dp.buffer_elems(), dp.analytic_bytes_per_step() / 1e6);
+    return s;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "frugal train: rank %d of %d: error: %s\n", comm.rank(), comm.size(), e.what());
+    std::fflush(stderr);
+    if (comm.size() > 1) comm.abort(1);
+    throw;
+  }
+}
+
 void register_train(CLI::App& app) {
   CLI::App* c = app.add_subcommand("train", "pretrain a DeepSeek-V3-architecture model (see --help for every key)");
   auto o = ConfigFlags::add_to(c, train_cli_flags(),
@@ -27,7 +59,14 @@ void register_train(CLI::App& app) {
   c->callback([o, c] {
     const std::vector<std::string> overrides = o->assignments(c);
     TrainConfig cfg = load_train_config(o->config(), overrides);
-    TrainSummary s = run_training(cfg);
+    std::optional<TrainSummary> ds;
+    if (cfg.dist.dp > 1 || dist::MpiCommunicator::launched_by_mpirun()) {
+      ds = run_data_parallel(cfg);
+      if (!ds) return;  // not rank 0: rank 0 reports
+    } else {
+      ds = run_training(cfg);
+    }
+    const TrainSummary& s = *ds;
     std::printf("trained %lld steps (%lld this run) in %s: last loss %.4f", (long long)s.steps_done,
                 (long long)(s.steps_done - s.start_step), s.run_dir.c_str(), s.last_loss);
     if (s.val_loss >= 0) std::printf(", validation loss %.4f", s.val_loss);

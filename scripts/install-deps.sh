@@ -8,7 +8,8 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libonig-dev libutf8proc-dev zlib1g-dev
       libtomlplusplus-dev libcpp-httplib-dev
       fortunes fortunes-min
-      gnuplot-nox)  # `frugal plot --out x.png`: its pngcairo terminal renders without X
+      gnuplot-nox  # `frugal plot --out x.png`: its pngcairo terminal renders without X
+      libopenmpi-dev openmpi-bin)  # src/dist: distributed training under mpirun (docs/distributed.md)
 # --test: also what the serving tests drive (tests/serve/js): curl, Debian's chromium through
 # playwright-core, and node + npm for the openai client (Debian 12's nodejs is 18, which the pinned
 # npm packages support). A node already on PATH (e.g. NodeSource's, which bundles npm and conflicts

@@ -47,6 +47,10 @@ class ParamStore {
   float* grad(const Entry& e) { return grads_.data() + e.offset; }
   const float* grad(const Entry& e) const { return grads_.data() + e.offset; }
   int64_t total_numel() const { return int64_t(values_.size()); }
+  // The flat buffers (total_numel() floats; entries at their offsets, padding zero): what data
+  // parallelism reduces and gathers as one range.
+  float* values_data() { return values_.data(); }
+  float* grads_data() { return grads_.data(); }
 
   ModelParams& params() { return params_; }
   const ModelParams& params() const { return params_; }

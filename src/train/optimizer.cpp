@@ -10,23 +10,6 @@ namespace frugal {
 
 namespace {
 
-// Work unit of both loops. Chunks start at fixed offsets inside each tensor, never at
-// thread-dependent ones, so a chunk is computed the same way whichever thread takes it (the
-// vector body / scalar tail split, and the norm's partial sums, are thread-count independent).
-constexpr int64_t kChunk = 16384;
-
-struct Chunk {
-  size_t param;
-  int64_t begin, end;
-};
-
-std::vector<Chunk> make_chunks(const std::vector<AdamWParam>& params) {
-  std::vector<Chunk> chunks;
-  for (size_t p = 0; p < params.size(); ++p)
-    for (int64_t b = 0; b < params[p].n; b += kChunk) chunks.push_back({p, b, std::min(params[p].n, b + kChunk)});
-  return chunks;
-}
-
 // Σ g² over [0, n) in double, four fixed lanes (exact same order on every run).
 double sum_squares(const float* g, int64_t n) {
   double acc[4] = {0, 0, 0, 0};
@@ -45,9 +28,12 @@ void check_params(const std::vector<AdamWParam>& params) {
     if (p.n < 0) fail(ErrorKind::kInvalidArgument, "AdamW: parameter '{}' has negative size {}", p.name, p.n);
     if (p.n > 0 && (!p.w || !p.g))
       fail(ErrorKind::kInvalidArgument, "AdamW: parameter '{}' has a null weight or gradient pointer", p.name);
-    if (!p.shape.empty() && shape_numel(p.shape) != p.n)
-      fail(ErrorKind::kInvalidArgument, "AdamW: parameter '{}' has shape {} but n = {}", p.name, shape_str(p.shape),
-           p.n);
+    const int64_t whole = p.shape.empty() ? p.n : shape_numel(p.shape);
+    if (p.slice ? (p.offset < 0 || p.offset + p.n > whole) : (p.offset != 0 || whole != p.n))
+      fail(ErrorKind::kInvalidArgument, "AdamW: parameter '{}' has shape {} but n = {} at offset {}", p.name,
+           shape_str(p.shape), p.n, p.offset);
+    if (p.offset % kAdamWChunk != 0)
+      fail(ErrorKind::kInvalidArgument, "AdamW: slice of '{}' starts at {}, not on a chunk boundary", p.name, p.offset);
   }
 }
 
@@ -64,24 +50,45 @@ void validate(const AdamWConfig& c) {
     fail(ErrorKind::kConfig, "optim.grad_clip = {} must be finite (<= 0 disables clipping)", c.grad_clip);
 }
 
-double global_grad_norm(const std::vector<AdamWParam>& params) {
-  const std::vector<Chunk> chunks = make_chunks(params);
+// Work unit of both loops. Chunks start at fixed offsets inside each tensor, never at
+// thread-dependent ones, so a chunk is computed the same way whichever thread takes it (the
+// vector body / scalar tail split, and the norm's partial sums, are thread-count independent).
+std::vector<AdamWChunk> adamw_chunks(const std::vector<AdamWParam>& params) {
+  std::vector<AdamWChunk> chunks;
+  for (size_t p = 0; p < params.size(); ++p)
+    for (int64_t b = 0; b < params[p].n; b += kAdamWChunk)
+      chunks.push_back({p, b, std::min(params[p].n, b + kAdamWChunk)});
+  return chunks;
+}
+
+std::vector<double> grad_norm_partials(const std::vector<AdamWParam>& params, const std::vector<AdamWChunk>& chunks) {
   std::vector<double> partial(chunks.size());
   const int64_t nc = int64_t(chunks.size());
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < nc; ++c) {
-    const Chunk& ch = chunks[size_t(c)];
+    const AdamWChunk& ch = chunks[size_t(c)];
     partial[size_t(c)] = sum_squares(params[ch.param].g + ch.begin, ch.end - ch.begin);
   }
+  return partial;
+}
+
+double combine_norm_partials(const std::vector<AdamWChunk>& chunks, const std::vector<double>& partial) {
+  if (partial.size() != chunks.size())
+    fail(ErrorKind::kInvalidArgument, "gradient norm: {} partial sums for {} chunks", partial.size(), chunks.size());
   // Chunks of a tensor in order, then tensors in list order: a fixed combine tree.
   double total = 0;
-  size_t c = 0;
-  for (size_t p = 0; p < params.size(); ++p) {
+  for (size_t c = 0; c < chunks.size();) {
     double tensor_sum = 0;
+    const size_t p = chunks[c].param;
     for (; c < chunks.size() && chunks[c].param == p; ++c) tensor_sum += partial[c];
     total += tensor_sum;
   }
-  return std::sqrt(total);
+  return total;
+}
+
+double global_grad_norm(const std::vector<AdamWParam>& params) {
+  const std::vector<AdamWChunk> chunks = adamw_chunks(params);
+  return std::sqrt(combine_norm_partials(chunks, grad_norm_partials(params, chunks)));
 }
 
 float grad_clip_scale(double norm, double clip) {
@@ -101,7 +108,9 @@ AdamW::AdamW(std::vector<AdamWParam> params, AdamWConfig cfg) : params_(std::mov
 AdamWStepResult AdamW::step(double lr) {
   if (!std::isfinite(lr) || lr < 0) fail(ErrorKind::kInvalidArgument, "AdamW: learning rate {} must be >= 0", lr);
   AdamWStepResult r;
-  r.grad_norm = global_grad_norm(params_);
+  const std::vector<AdamWChunk> chunks = adamw_chunks(params_);
+  const std::vector<double> partials = grad_norm_partials(params_, chunks);
+  r.grad_norm = std::sqrt(norm_reducer_ ? norm_reducer_(partials) : combine_norm_partials(chunks, partials));
   if (!std::isfinite(r.grad_norm)) return r;  // skip: a NaN/Inf gradient must not reach the state
   const float scale = grad_clip_scale(r.grad_norm, cfg_.grad_clip);
   r.clip_scale = scale;
@@ -116,11 +125,10 @@ AdamWStepResult AdamW::step(double lr) {
   const float lr_f = float(lr), eps = float(cfg_.eps);
   const float keep = float(1 - lr * cfg_.weight_decay);  // decoupled decay factor
 
-  const std::vector<Chunk> chunks = make_chunks(params_);
   const int64_t nc = int64_t(chunks.size());
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < nc; ++c) {
-    const Chunk& ch = chunks[size_t(c)];
+    const AdamWChunk& ch = chunks[size_t(c)];
     const AdamWParam& p = params_[ch.param];
     float* __restrict w = p.w;
     const float* __restrict g = p.g;
@@ -144,6 +152,9 @@ std::vector<CheckpointTensor> AdamW::state_tensors() const {
   std::vector<CheckpointTensor> out;
   for (size_t i = 0; i < params_.size(); ++i) {
     const AdamWParam& p = params_[i];
+    if (p.slice)
+      fail(ErrorKind::kInvalidArgument, "AdamW: '{}' is a slice; a sharded optimizer's moments are gathered to save them",
+           p.name);
     const Shape shape = p.shape.empty() ? Shape{p.n} : p.shape;
     out.push_back({p.name + ".exp_avg", shape, m_[i].data()});
     out.push_back({p.name + ".exp_avg_sq", shape, v_[i].data()});
@@ -161,8 +172,9 @@ void AdamW::import_state(const nlohmann::json& state, const LoadedCheckpoint& ck
   // Read everything before changing anything, so a bad checkpoint leaves the optimizer as it was.
   std::vector<std::span<const float>> ms, vs;
   for (const AdamWParam& p : params_) {
-    ms.push_back(ckpt.f32(p.name + ".exp_avg", p.n));
-    vs.push_back(ckpt.f32(p.name + ".exp_avg_sq", p.n));
+    const int64_t whole = p.shape.empty() ? p.n : shape_numel(p.shape);
+    ms.push_back(ckpt.f32(p.name + ".exp_avg", whole).subspan(size_t(p.offset), size_t(p.n)));
+    vs.push_back(ckpt.f32(p.name + ".exp_avg_sq", whole).subspan(size_t(p.offset), size_t(p.n)));
   }
   for (size_t i = 0; i < params_.size(); ++i) {
     std::copy(ms[i].begin(), ms[i].end(), m_[i].begin());

@@ -11,6 +11,7 @@
 // independent too. Moments are f32, like PyTorch's, so a checkpoint restores them exactly.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,28 @@ struct AdamWParam {
   int64_t n = 0;
   bool decay = false;
   Shape shape;  // for checkpoints; empty means {n}
+  // A slice of a larger tensor (ZeRO-1 shards, docs/distributed.md): w, g and the moments hold
+  // elements [offset, offset + n) of the tensor `shape` describes (slice = true only).
+  int64_t offset = 0;
+  bool slice = false;
 };
+
+// The fixed work units of the optimizer: kAdamWChunk elements from the start of each tensor.
+// A slice that starts on a chunk boundary of its tensor has the same chunks as the whole tensor,
+// so sharding on chunk boundaries changes neither the update nor the norm's partial sums.
+inline constexpr int64_t kAdamWChunk = 16384;
+struct AdamWChunk {
+  size_t param;
+  int64_t begin, end;
+};
+std::vector<AdamWChunk> adamw_chunks(const std::vector<AdamWParam>& params);
+// Σ g² of each chunk (in double, fixed lanes), in chunk order.
+std::vector<double> grad_norm_partials(const std::vector<AdamWParam>& params, const std::vector<AdamWChunk>& chunks);
+// The squared norm from the partials of `chunks`: chunks of a tensor in order, then tensors in
+// list order (the one combine tree; a sharded optimizer gathers the partials and calls this).
+double combine_norm_partials(const std::vector<AdamWChunk>& chunks, const std::vector<double>& partials);
+// Given this optimizer's chunk partials, the squared global norm over every shard (set by data parallelism).
+using GradNormReducer = std::function<double(const std::vector<double>& local_partials)>;
 
 struct AdamWStepResult {
   double grad_norm = 0;   // global L2 norm before clipping
@@ -61,6 +83,8 @@ class AdamW {
   // One optimizer step at learning rate `lr` (from the schedule). When the gradient norm is not
   // finite nothing is touched (weights, moments and step count stay) and applied = false.
   AdamWStepResult step(double lr);
+  // A sharded optimizer's global norm: its partials go through `r` (null: this optimizer's alone).
+  void set_norm_reducer(GradNormReducer r) { norm_reducer_ = std::move(r); }
 
   int64_t step_count() const { return t_; }  // applied steps so far
   const AdamWConfig& config() const { return cfg_; }
@@ -70,10 +94,12 @@ class AdamW {
 
   // Checkpoint export: views of "<name>.exp_avg" and "<name>.exp_avg_sq" for every param (valid
   // until the next step()), and {"step": t} for the meta JSON.
+  // Throws kInvalidArgument when a param is a slice (a sharded optimizer's owner gathers instead).
   std::vector<CheckpointTensor> state_tensors() const;
   nlohmann::json state_json() const;
   // Restores moments and step count; throws kFormat naming the checkpoint and tensor when a
   // moment is missing or has the wrong size, or `state` lacks a non-negative integer "step".
+  // A slice reads its elements of the whole saved tensor (so any sharding restores any checkpoint).
   void import_state(const nlohmann::json& state, const LoadedCheckpoint& ckpt);
 
  private:
@@ -81,6 +107,7 @@ class AdamW {
   AdamWConfig cfg_;
   std::vector<std::vector<float>> m_, v_;  // (n) per param
   int64_t t_ = 0;
+  GradNormReducer norm_reducer_;
 };
 
 // Plain double-precision reference of one AdamW update of one tensor (the spec; tests only).

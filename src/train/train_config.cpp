@@ -105,6 +105,16 @@ Options train_options(TrainConfig& c, TrainOptionSet set) {
         l.eval_every);
   f.add(option("log", "eval_batches", "eval-batches", "validation micro-batches per pass", between(1, 1e9)),
         l.eval_batches);
+
+  // Data parallelism is wired into `frugal train` only (cli/cmd_train.cpp sets up the ranks).
+  if (pretrain) {
+    auto& ds = c.dist;
+    f.add(option("dist", "dp", "dp", "data-parallel ranks (run under mpirun -np N; 1: one process)", between(1, 65536)),
+          ds.dp);
+    f.add(option("dist", "zero1", "zero1", "shard the AdamW moments across data-parallel ranks (ZeRO-1)"), ds.zero1);
+    f.add(option("dist", "timeout_s", "dist-timeout", "seconds a collective may wait for the other ranks", positive()),
+          ds.timeout_s);
+  }
   return f;
 }
 
@@ -134,6 +144,12 @@ void validate_train_config(TrainConfig& c) {
            "optim.warmup = {} overlaps the wsd decay (the last {} of train.steps = {}, optim.decay_fraction = {})",
            o.warmup, decay, c.train.steps, o.decay_fraction);
   }
+  if (c.dist.dp > 1 && c.train.grad_accum % c.dist.dp != 0)
+    fail(ErrorKind::kConfig,
+         "train.grad_accum = {} micro-batches do not divide among dist.dp = {} data-parallel ranks (make it a multiple)",
+         c.train.grad_accum, c.dist.dp);
+  if (c.dist.dp > 1 && o.batch_warmup_start > 0)
+    fail(ErrorKind::kConfig, "optim.batch_warmup_start (a batch ramp) is not supported with dist.dp = {} > 1", c.dist.dp);
   const int64_t global_batch = c.train.batch * c.train.grad_accum;
   if (o.batch_warmup_start > 0 && o.batch_warmup_tokens == 0)
     fail(ErrorKind::kConfig, "optim.batch_warmup_start = {} needs optim.batch_warmup_tokens > 0 (the ramp length)",

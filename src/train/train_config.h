@@ -85,6 +85,13 @@ struct TrainConfig {
     bool operator==(const Log&) const = default;
   } log;
 
+  struct Dist {
+    int64_t dp = 1;          // data-parallel ranks (= mpirun -np); grad_accum must be a multiple
+    bool zero1 = false;      // ZeRO-1: AdamW moments sharded across the dp ranks
+    double timeout_s = 300;  // a collective waiting longer for the other ranks fails (dead/hung rank)
+    bool operator==(const Dist&) const = default;
+  } dist;
+
   bool operator==(const TrainConfig&) const = default;
 };
 

@@ -12,8 +12,17 @@
 // all micro-batches is loss_norm = n / K on each (the 1/K of the mean cancels).
 //
 // Determinism: a step is a pure function of the parameters, moments, step counter and the
-// micro-batches, for a fixed thread count; the unweighted path runs exactly the operations of the
-// pretraining loop it was factored out of, so trajectories and resumes are unchanged bit for bit.
+// micro-batches, for a fixed thread count. The gradient of K > 1 micro-batches is the sum of each
+// micro-batch's own gradient (computed from zero) in the fixed tree of train/tree_sum.h, so data
+// parallelism (set_data_parallel: P ranks, K/P micro-batches each) reproduces it bit for bit.
+//
+// Data parallelism (docs/distributed.md): every rank passes the same global micro-batches; rank r
+// computes micro-batches [r·K/P, (r+1)·K/P) (K/P must be a power of two: then its local sum is one
+// node of the tree), the gradient is reduce-scattered over the shards of the optimizer's chunk
+// layout, and per-micro-batch losses and expert loads are gathered and summed in micro-batch order.
+// Without ZeRO-1 the reduced shards are all-gathered and every rank runs the whole AdamW; with
+// ZeRO-1 each rank holds the moments of its shard only, updates it, and the parameters are
+// all-gathered. The gradient norm is combined from every shard's chunk partials in the one order.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -23,7 +32,10 @@
 #include "model/config.h"
 #include "model/param_store.h"
 #include "model/transformer_train.h"
+#include <memory>
+
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 #include "train/train_config.h"
@@ -79,6 +91,15 @@ class Trainer {
   // list, a micro-batch whose sizes disagree with B·T, or bad ids/weights (naming the micro-batch).
   StepResult step(const std::vector<MicroBatch>& micro_batches);
 
+  // Makes this trainer one of comm->size() data-parallel ranks (null: a single process again);
+  // zero1 shards the AdamW moments. Call before restore() and the first step. The moments restart
+  // at zero unless restore() follows (a checkpoint holds whole tensors: any layout restores it).
+  void set_data_parallel(DataParallelComm* comm, bool zero1);
+  DataParallelComm* data_parallel() const { return dp_; }
+  bool zero1() const { return zero1_; }
+  // [offsets[r], offsets[r+1]) of the flat parameter buffer is rank r's shard ({0, total} alone).
+  const std::vector<int64_t>& shard_offsets() const { return shard_offsets_; }
+
   // Losses without gradients (validation), with the step's options.
   StepLosses evaluate(const MicroBatch& mb);
 
@@ -88,11 +109,13 @@ class Trainer {
   ParamStore& store() { return store_; }
   const ParamStore& store() const { return store_; }
   TrainModel& model() { return model_; }
-  const AdamW& optimizer() const { return adamw_; }
+  const AdamW& optimizer() const { return *adamw_; }
   const LrSchedule& schedule() const { return schedule_; }
 
   // Checkpoint state: every parameter and both moments of each trainable one (views valid until
-  // the next step), and {"step", "optimizer"} for the meta JSON.
+  // the next step), and {"step", "optimizer"} for the meta JSON. With ZeRO-1, gather_state() (a
+  // collective: every rank calls it) must come first; it assembles the whole moments.
+  void gather_state();
   std::vector<CheckpointTensor> state_tensors() const;
   nlohmann::json state_json() const;
   // Restores what state_tensors/state_json saved (meta must hold "step" and "optimizer"); throws
@@ -102,11 +125,17 @@ class Trainer {
  private:
   TrainerSettings settings_;
   ParamStore store_;
-  AdamW adamw_;
+  std::unique_ptr<AdamW> adamw_;
   LrSchedule schedule_;
   TrainModel model_;
   std::vector<float*> routing_bias_;  // per MoE layer in the order the forward reports loads; null: none
   int64_t step_ = 0;
+  DataParallelComm* dp_ = nullptr;
+  bool zero1_ = false;
+  std::vector<int64_t> shard_offsets_;     // flat-buffer shard bounds, size P + 1
+  std::vector<AdamWChunk> global_chunks_;  // the whole optimizer's chunks (the norm's combine order)
+  std::vector<float> full_m_, full_v_;     // ZeRO-1: whole moments (flat layout) for a checkpoint
+  int64_t gathered_step_ = -1;             // the step full_m_/full_v_ hold
 };
 
 }  // namespace frugal

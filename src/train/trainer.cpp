@@ -67,9 +67,28 @@ double evaluate(Trainer& trainer, const std::vector<MicroBatch>& batches) {
   return sum / double(batches.size());
 }
 
+// The checkpoint's parallel layout (meta.layout, absent before data parallelism: one process).
+// Data-parallel checkpoints hold whole tensors, so any dp and either zero1 resumes them; a layout
+// this build cannot reshard (expert or pipeline parallel) is refused by name.
+void check_layout(const nlohmann::json& meta, const std::string& dir) {
+  if (!meta.contains("layout")) return;
+  const nlohmann::json& l = meta["layout"];
+  if (!l.is_object()) fail(ErrorKind::kFormat, "{}: meta.layout is not an object: {}", dir, l.dump());
+  for (const auto& [key, value] : l.items()) {
+    if (key == "dp" || key == "zero1") continue;
+    if ((key == "ep" || key == "pp") && value.is_number_integer() && value.get<int64_t>() == 1) continue;
+    fail(ErrorKind::kInvalidArgument,
+         "{}: checkpoint layout {} = {} cannot be resumed: this build reshards data-parallel checkpoints only", dir, key,
+         value.dump());
+  }
+  if (!l.contains("dp") || !l["dp"].is_number_integer() || l["dp"].get<int64_t>() < 1)
+    fail(ErrorKind::kFormat, "{}: meta.layout.dp must be a positive integer: {}", dir, l.dump());
+}
+
 }  // namespace
 
-TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::string* resolved_toml) {
+TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::string* resolved_toml,
+                          DataParallelComm* dp) {
   TrainSummary sum;
   sum.run_dir = c.checkpoint.out;
   std::unique_ptr<PretrainData> pretrain;
@@ -77,16 +96,26 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
     pretrain = std::make_unique<PretrainData>(c);  // checks data.tokens before the run directory exists
     data = pretrain.get();
   }
+  const int dp_size = dp ? dp->size() : 1;
+  if (dp_size != c.dist.dp)
+    fail(ErrorKind::kConfig, "dist.dp = {} but the job has {} rank(s): run it as mpirun -np {} frugal train ... --dp {}",
+         c.dist.dp, dp_size, c.dist.dp, c.dist.dp);
+  if (dp_size == 1) dp = nullptr;
+  // Rank 0 writes everything (metrics, config, checkpoints, export); the others only compute.
+  const bool lead = !dp || dp->rank() == 0;
   std::filesystem::create_directories(c.checkpoint.out);
   // Held until this function returns (or the process dies): a second run on the same directory
   // is refused here, before it reads or writes anything in it.
-  const DirLock run_lock(c.checkpoint.out, kRunLockFile, "training run");
+  std::optional<DirLock> run_lock;
+  if (lead) run_lock.emplace(c.checkpoint.out, kRunLockFile, "training run");
+  if (dp) dp->barrier();  // the others start reading once rank 0 holds the directory
 
   const int64_t B = c.train.batch, T = c.data.seq_len;
   const std::vector<MicroBatch> val = data->validation(c.log.eval_batches);
 
   const DeepSeekConfig mcfg = model_config(c, *data, pretrain ? &pretrain->train_source() : nullptr);
   Trainer trainer(mcfg, trainer_settings(c));
+  trainer.set_data_parallel(dp, c.dist.zero1);
   ParamStore& store = trainer.store();
   if (!c.model.init.empty()) {
     load_params_hf(c.model.init, store);
@@ -105,31 +134,44 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
   if (c.checkpoint.resume) {
     std::optional<LoadedCheckpoint> ck = load_latest_checkpoint(c.checkpoint.out);
     if (!ck) {
-      std::fprintf(stderr, "frugal train: --resume: no checkpoint in %s/ckpt, starting from step 0\n",
+      if (lead) std::fprintf(stderr, "frugal train: --resume: no checkpoint in %s/ckpt, starting from step 0\n",
                    c.checkpoint.out.c_str());
     } else {
-      for (const std::string& w : ck->warnings) std::fprintf(stderr, "frugal train: warning: %s\n", w.c_str());
+      if (lead)
+        for (const std::string& w : ck->warnings) std::fprintf(stderr, "frugal train: warning: %s\n", w.c_str());
       const nlohmann::json& meta = ck->meta;
       if (meta.value("model", nlohmann::json()) != model_json)
         fail(ErrorKind::kInvalidArgument, "{}: the checkpoint's model config differs from this run's", ck->dir);
+      check_layout(meta, ck->dir);
       trainer.restore(*ck, meta);
       data->restore(meta.at("loader"));
       tokens_seen = meta.at("tokens_seen").get<int64_t>();
       nan_skips = meta.at("nan_skips").get<int64_t>();
       elapsed_prev = meta.at("elapsed_s").get<double>();
-      truncate_metrics_after(metrics_path, trainer.step_count());
-      std::fprintf(stderr, "frugal train: resumed from %s (step %lld)\n", ck->dir.c_str(),
-                   (long long)trainer.step_count());
+      if (lead) {
+        truncate_metrics_after(metrics_path, trainer.step_count());
+        std::fprintf(stderr, "frugal train: resumed from %s (step %lld, saved with dp %lld, now dp %d)\n",
+                     ck->dir.c_str(), (long long)trainer.step_count(),
+                     (long long)meta.value("layout", nlohmann::json::object()).value("dp", int64_t(1)), dp_size);
+      }
     }
-  } else if (file_exists(metrics_path)) {
+  } else if (lead && file_exists(metrics_path)) {
     write_file_atomic(metrics_path, "");  // a fresh run in an old directory starts a fresh log
   }
-  write_file_atomic(path_join(c.checkpoint.out, "config.resolved.toml"), resolved_toml ? *resolved_toml : to_toml(c));
+  if (lead)
+    write_file_atomic(path_join(c.checkpoint.out, "config.resolved.toml"), resolved_toml ? *resolved_toml : to_toml(c));
   sum.start_step = trainer.step_count();
 
   // A checkpoint of the step just taken: the trainer's state ("step", "optimizer", tensors) plus the loop's.
+  // A collective under data parallelism (ZeRO-1 gathers the moments); rank 0 writes.
   auto save = [&](double elapsed) {
+    trainer.gather_state();
+    if (!lead) {
+      dp->barrier();
+      return;
+    }
     nlohmann::json meta = trainer.state_json();
+    meta["layout"] = {{"dp", dp_size}, {"zero1", trainer.zero1()}};
     meta["tokens_seen"] = tokens_seen;
     meta["nan_skips"] = nan_skips;
     meta["elapsed_s"] = elapsed;
@@ -137,12 +179,19 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
     meta["loader"] = data->state();
     save_checkpoint(c.checkpoint.out, trainer.step_count(), trainer.state_tensors(), meta,
                     int(c.checkpoint.keep_last));
+    // Every rank leaves the save together: a rank that dies after it can count on the checkpoint.
+    if (dp) dp->barrier();
   };
 
-  const double peak_gflops = measure_sgemm_peak_gflops(0.3);
+  const double peak_gflops = lead ? measure_sgemm_peak_gflops(0.3) : 0;
   const double flops_per_token = training_flops_per_token(mcfg, T, topt.mtp_weight > 0).total;
   sum.unigram_entropy = pretrain ? pretrain->unigram_entropy() : -1;
-  std::fprintf(stderr,
+  if (lead && dp)
+    std::fprintf(stderr, "frugal train: data parallel over %d ranks (%s), %lld micro-batches per rank per step\n",
+                 dp_size, trainer.zero1() ? "ZeRO-1: AdamW moments sharded" : "replicated optimizer",
+                 (long long)(c.train.grad_accum / dp_size));
+  if (lead)
+    std::fprintf(stderr,
                "frugal train: %lld params (%s), %s, "
                "B=%lld T=%lld K=%lld, %lld steps, recompute %s, sgemm peak %.0f GFLOP/s\n",
                (long long)store.total_numel(), c.model.init.empty() ? c.model.preset.c_str() : c.model.init.c_str(),
@@ -152,7 +201,8 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
   TelemetryOptions tel_opt;
   tel_opt.usd_per_hour = c.log.usd_per_hour;
   tel_opt.prior_elapsed_s = elapsed_prev;
-  Telemetry tel(c.checkpoint.out, tel_opt);
+  std::optional<Telemetry> tel;
+  if (lead) tel.emplace(c.checkpoint.out, tel_opt);
   const double t_start = now_seconds();
   int64_t consecutive_nan = 0, tokens_this_run = 0;
   std::vector<MicroBatch> micro_batches;
@@ -191,26 +241,27 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
     rec.examples_seen = data->rows_seen();
     rec.nan_skips = nan_skips;
     const bool last = step == c.train.steps;
-    if (!val.empty() && c.log.eval_every > 0 && (step % c.log.eval_every == 0 || last)) {
+    if (lead && !val.empty() && c.log.eval_every > 0 && (step % c.log.eval_every == 0 || last)) {
       const double v = evaluate(trainer, val);
       if (v >= 0) rec.val_loss = v;
     }
-    rec = tel.log(rec, last || step == 1 || step % c.log.every == 0 || rec.val_loss.has_value());
+    if (tel) rec = tel->log(rec, last || step == 1 || step % c.log.every == 0 || rec.val_loss.has_value());
     const double elapsed = rec.elapsed_s;
     sum.last_loss = r.loss;
     if (rec.val_loss) sum.val_loss = *rec.val_loss;
     if ((c.checkpoint.every > 0 && step % c.checkpoint.every == 0) || last) {
       save(elapsed);
-      tel.message(fmt::format("checkpoint step {} saved", step));
+      if (tel) tel->message(fmt::format("checkpoint step {} saved", step));
     }
+    if (dp) dp->on_step(step);
   }
   const double run_s = now_seconds() - t_start;
   sum.steps_done = trainer.step_count();
   sum.nan_skips = nan_skips;
   sum.tokens_per_s = run_s > 0 ? double(tokens_this_run) / run_s : 0;
   sum.mfu = model_flops_utilization(flops_per_token, sum.tokens_per_s, peak_gflops);
-  if (!val.empty() && sum.val_loss < 0) sum.val_loss = evaluate(trainer, val);
-  if (!c.checkpoint.export_dir.empty()) {
+  if (lead && !val.empty() && sum.val_loss < 0) sum.val_loss = evaluate(trainer, val);
+  if (lead && !c.checkpoint.export_dir.empty()) {
     export_params_hf(store, c.checkpoint.export_dir);
     sum.export_dir = c.checkpoint.export_dir;
   }

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "train/data_parallel.h"
 #include "train/train_config.h"
 #include "train/train_data.h"
 
@@ -38,9 +39,13 @@ inline constexpr const char* kRunLockFile = "train.lock";
 // Runs the job on `data` (null: pretraining on cfg.data's token files, train/pretrain_data.h; other
 // data, such as SFT's, needs cfg.model.init and ignores cfg.data's paths). Throws frugal::Error
 // with a clear message on bad input (data, config, checkpoint) or when too many consecutive steps
-// had a NaN/Inf loss.
-// `resolved_toml` is what RUN_DIR/config.resolved.toml gets (null: to_toml(cfg)); a command with
-// more sections than TrainConfig passes its own.
-TrainSummary run_training(const TrainConfig& cfg, TrainData* data = nullptr, const std::string* resolved_toml = nullptr);
+// had a NaN/Inf loss. `resolved_toml` is what RUN_DIR/config.resolved.toml gets (null:
+// to_toml(cfg)); a command with more sections than TrainConfig passes its own.
+// Data parallel (docs/distributed.md): every rank calls it with the same config and its `dp`
+// (size = cfg.dist.dp); each reads the same data, computes its share of each step's micro-batches,
+// and only rank 0 holds the run lock and writes metrics, config, checkpoints and the export.
+// Checkpoints record meta.layout = {"dp", "zero1"} and hold whole tensors: any rank count resumes them.
+TrainSummary run_training(const TrainConfig& cfg, TrainData* data = nullptr, const std::string* resolved_toml = nullptr,
+                          DataParallelComm* dp = nullptr);
 
 }  // namespace frugal

@@ -1,6 +1,7 @@
 // Trainer::step (train/train_step.h) on a micro-preset model with an MTP module:
 //  (a) step() over K micro-batches is bit for bit the pretraining loop it was factored out of
-//      (zero-grad, forward/backward at loss_scale 1/K, AdamW at the scheduled lr, bias update),
+//      (each micro-batch's gradient from zero at loss_scale 1/K, summed in the tree of
+//      train/tree_sum.h; AdamW at the scheduled lr, bias update),
 //      written out here by hand on a second copy of the model;
 //  (b) state_tensors/state_json/restore continue a run bit for bit;
 //  (c) SFT-style masked micro-batches: the documented step-wide normaliser (loss_norm = n/K) gives
@@ -18,6 +19,7 @@
 #include "model/moe_train.h"
 #include "test_util.h"
 #include "train/train_step.h"
+#include "train/tree_sum.h"
 
 using namespace frugal;
 using namespace frugal::test;
@@ -112,11 +114,14 @@ TEST(TrainStep, EqualsTheHandWrittenLoop) {
 
     TrainOptions topt = s.model;
     topt.loss_scale = 1.0 / double(K);
-    store.zero_grad();
+    // Each micro-batch's gradient from zero, summed in the fixed tree of train/tree_sum.h.
+    TreeAccumulator acc(store.total_numel());
     double loss = 0, mtp = 0, bal = 0;
     std::vector<std::vector<int64_t>> load;
     for (const MicroBatch& mb : mbs) {
+      store.zero_grad();
       StepLosses l = model.forward_backward(mb.inputs.data(), mb.targets.data(), mb.B, mb.T, topt);
+      acc.push(store.grads_data());
       loss += l.main / double(K);
       mtp += l.mtp / double(K);
       bal += (l.balance + l.balance_mtp) / double(K);
@@ -125,6 +130,7 @@ TEST(TrainStep, EqualsTheHandWrittenLoop) {
         for (size_t i = 0; i < load.size(); ++i)
           for (size_t e = 0; e < load[i].size(); ++e) load[i][e] += l.expert_load[i][e];
     }
+    acc.finish(store.grads_data());
     const double lr = schedule.lr_at(step);
     const AdamWStepResult a = adamw.step(lr);
     ASSERT_TRUE(a.applied);
