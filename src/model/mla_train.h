@@ -25,6 +25,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/gemm_precision.h"
 #include "model/config.h"
 #include "model/mla.h"
 #include "model/train_params.h"
@@ -55,8 +56,11 @@ struct MlaTape {
 // x_norm [N, D] (input_layernorm output) -> out [N, D] (o_proj output). The tape's buffers are
 // allocated from `keep`; temporaries also come from `keep` but are rewound before returning, so
 // after the call `keep` holds only the tape. x_norm must stay unchanged until the backward.
+// `prec` (kernels/gemm_precision.h) applies to the projections (q_a/q_b/q_proj, kv_a, kv_b, o_proj),
+// forward and backward; the attention core (QKᵀ, softmax, P·V) stays f32.
 void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
-                       int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out);
+                       int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out,
+                       Precision prec = Precision::kF32);
 
 // dout [N, D] -> dx_norm [N, D] (overwritten; must not alias x_norm or dout). Parameter gradients
 // are accumulated (+=) into p.*.g; a Param whose g is null is skipped. Temporaries come from
@@ -65,7 +69,7 @@ void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const Rope
 // round differently from its single-threaded ones).
 void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
                         int64_t B, int64_t T, const MlaTape& tape, const float* dout, float* dx_norm,
-                        Arena& scratch);
+                        Arena& scratch, Precision prec = Precision::kF32);
 
 // FLOPs of one forward over B·T rows as computed (GEMMs only; attention counts the causal blocks
 // actually multiplied). The backward costs about twice this, plus one forward when recomputing.

@@ -22,6 +22,8 @@
 #include "io/hf_config.h"
 #include "io/hf_params.h"
 #include "io/random_model.h"
+#include "kernels/gemm_precision.h"
+#include "kernels/linear.h"
 #include "model/param_store.h"
 #include "train/checkpoint.h"
 #include "train/flops.h"
@@ -197,14 +199,20 @@ TrainSummary run_training(const TrainConfig& c) {
   };
 
   const double peak_gflops = measure_sgemm_peak_gflops(0.3);
+  // Said once: bf16 on a CPU without native bf16 dot products is exact but no faster than f32.
+  const char* bf16_note = topt.precision != Precision::kBf16              ? ""
+                          : bf16_gemm_path() == Bf16GemmPath::kOnednn ? " (oneDNN, native bf16 dot products)"
+                                                                        : " (emulated: this CPU has no AVX512-BF16/AMX, "
+                                                                          "so bf16 is exact but not faster than f32)";
   const double flops_per_token = training_flops_per_token(mcfg, T, topt.mtp_weight > 0).total;
   sum.unigram_entropy = unigram_entropy(train);
   std::fprintf(stderr,
                "frugal train: %lld params (%s), %lld train tokens (unigram entropy %.3f nats), "
-               "B=%lld T=%lld K=%lld, %lld steps, recompute %s, sgemm peak %.0f GFLOP/s\n",
+               "B=%lld T=%lld K=%lld, %lld steps, recompute %s, precision %s%s, sgemm peak %.0f GFLOP/s (%s)\n",
                (long long)store.total_numel(), c.model.init.empty() ? c.model.preset.c_str() : c.model.init.c_str(),
                (long long)train.size(), sum.unigram_entropy, (long long)B, (long long)T,
-               (long long)c.train.grad_accum, (long long)c.train.steps, recompute_name(topt.recompute), peak_gflops);
+               (long long)c.train.grad_accum, (long long)c.train.steps, recompute_name(topt.recompute),
+               precision_name(topt.precision), bf16_note, peak_gflops, blas_info());
 
   TelemetryOptions tel_opt;
   tel_opt.usd_per_hour = c.log.usd_per_hour;
