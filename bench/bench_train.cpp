@@ -20,6 +20,7 @@
 #include "core/sys.h"
 #include "io/random_model.h"
 #include "kernels/blas_core.h"
+#include "kernels/gemm_precision.h"
 #include "model/param_store.h"
 #include "model/params.h"
 #include "model/transformer_train.h"
@@ -122,6 +123,10 @@ int main(int argc, char** argv) try {
               "sgemm at this preset's [%lld x %lld x %lld]: %.0f GFLOP/s\n",
               peak.f32, peak.bf16, peak.bf16_impl.c_str(), (long long)(B * T), (long long)F,
               (long long)cfg.hidden_size, f32_here);
+  std::printf("the training GEMMs at [%lld x %lld x %lld] (y = x·Wᵀ, fixed tiles, rounding included): f32 %.0f "
+              "GFLOP/s, bf16 %.0f GFLOP/s\n", (long long)(B * T), (long long)F, (long long)cfg.hidden_size,
+              bench::linear_gemm_gflops(Precision::kF32, B * T, F, cfg.hidden_size, 10),
+              bench::linear_gemm_gflops(Precision::kBf16, B * T, F, cfg.hidden_size, 10));
   if (peaks_only) return 0;
   std::printf("bench_train: preset %s (%.1fM params, %.1fM active), B=%lld T=%lld, %d threads, %s\n",
               preset.c_str(), double(count_params(cfg).total_main) / 1e6, n_active(cfg) / 1e6, (long long)B,

@@ -17,6 +17,7 @@
 #include "core/sys.h"
 #include "kernels/gemm_precision.h"
 #include "kernels/linear.h"
+#include "kernels/sgemm_fixed_tiles.h"
 
 namespace frugal::bench {
 
@@ -104,6 +105,23 @@ inline double bf16_gemm_gflops(int64_t M, int64_t N, int64_t K, int reps, std::s
   } catch (const Error& e) {
     if (impl) *impl = e.what();
     return 0;
+  }
+  return best;
+}
+
+// Best-of-`reps` GFLOP/s of the training code's GEMM at precision `p` (kernels/gemm_precision.h:
+// packing, rounding and fixed tiles included) for C[M,N] = A[M,K] · B[N,K]ᵀ, the forward of a
+// linear layer.
+inline double linear_gemm_gflops(Precision p, int64_t M, int64_t N, int64_t K, int reps) {
+  Rng rng(3);
+  std::vector<float> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(N * K)), C(static_cast<size_t>(M * N));
+  for (float& v : A) v = rng.normal();
+  for (float& v : B) v = rng.normal();
+  double best = 0;
+  for (int r = 0; r <= reps; ++r) {  // the first builds primitives and grows scratch
+    const double t0 = now_seconds();
+    linear_gemm(p, sgemm_fixed_tiles, false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);
+    if (r > 0) best = std::max(best, 2.0 * double(M) * double(N) * double(K) / (now_seconds() - t0) / 1e9);
   }
   return best;
 }

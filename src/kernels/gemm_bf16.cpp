@@ -97,12 +97,12 @@ void gemm_bf16_onednn(int64_t M, int64_t N, int64_t K, float alpha, bool trans_a
   ops.pack(trans_a, trans_b, M, N, K, A, lda, B, ldb);
   const uint16_t* a = ops.a.data();
   const uint16_t* b = ops.b.data();
-  const int64_t tm = (M + kGemmTileRows - 1) / kGemmTileRows, tn = (N + kGemmTileCols - 1) / kGemmTileCols;
-  // The tiles of sgemm_fixed_tiles, each one single-threaded oneDNN call over the whole K.
+  const int64_t tm = (M + kBf16TileRows - 1) / kBf16TileRows, tn = (N + kBf16TileCols - 1) / kBf16TileCols;
+  // Fixed tiles, each one single-threaded oneDNN call over the whole K.
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t tile = 0; tile < tm * tn; ++tile) {
-    const int64_t i0 = (tile / tn) * kGemmTileRows, j0 = (tile % tn) * kGemmTileCols;
-    const int64_t m = std::min(kGemmTileRows, M - i0), n = std::min(kGemmTileCols, N - j0);
+    const int64_t i0 = (tile / tn) * kBf16TileRows, j0 = (tile % tn) * kBf16TileCols;
+    const int64_t m = std::min(kBf16TileRows, M - i0), n = std::min(kBf16TileCols, N - j0);
     onednn_tile_bf16(m, n, K, a + i0 * K, K, b + j0, N, alpha, beta, C + i0 * ldc + j0, ldc);
   }
 }

@@ -45,11 +45,16 @@ void set_bf16_gemm_path(Bf16GemmPath path);
 const char* bf16_gemm_path_name(Bf16GemmPath path);
 
 // C = alpha · op(A)_bf16 · op(B)_bf16 + beta · C with f32 accumulation, on the current path.
-// Bit-identical for every thread count (C is cut into kGemmTileRows x kGemmTileCols tiles, each
-// computed by one thread over the whole K). Safe inside a parallel region (runs on the caller).
+// Bit-identical for every thread count (C is cut into fixed tiles, each computed by one thread
+// over the whole K: kBf16Tile* on the oneDNN path, sgemm_fixed_tiles' on the emulated one). Safe inside a parallel region (runs on the caller).
 // Keeps bf16 copies of op(A) and op(B) in per-thread scratch that grows to the largest seen.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// The oneDNN path's tiles: larger than sgemm_fixed_tiles' because each oneDNN call repacks its B
+// panel into bf16 pairs and looks up its primitive; at [1024 x 1536 x 512] on 2 Zen 5 threads,
+// 128 x 256 tiles reached about 175 GFLOP/s and 256 x 512 about 340 (bench_train --peaks, a
+// loaded machine; docs/precision.md).
+constexpr int64_t kBf16TileRows = 256, kBf16TileCols = 512;
 // Scalar reference: inputs rounded to bf16, products and sum in double, one rounding to f32.
 void gemm_bf16_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
