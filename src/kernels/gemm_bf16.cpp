@@ -40,10 +40,10 @@ namespace {
 
 std::atomic<int> g_bf16_path{-1};  // -1: not chosen yet
 
-// dst [R, C] row-major (stride C) = round_bf16(src (r, c)), src element (r, c) at
+// dst [R, C] row-major (stride ld_dst) = round_bf16(src (r, c)), src element (r, c) at
 // src[r * rs + c * cs]. Transposed sources go in 32 x 32 blocks so both sides stay in cache.
 template <typename Out>
-void pack_rounded(const float* src, int64_t rs, int64_t cs, int64_t R, int64_t Cn, Out* dst) {
+void pack_rounded(const float* src, int64_t rs, int64_t cs, int64_t R, int64_t Cn, int64_t ld_dst, Out* dst) {
   constexpr int64_t kb = 32;
 #pragma omp parallel for schedule(static)
   for (int64_t r0 = 0; r0 < R; r0 += kb) {
@@ -54,28 +54,39 @@ void pack_rounded(const float* src, int64_t rs, int64_t cs, int64_t R, int64_t C
         for (int64_t c = c0; c < c1; ++c) {
           const float v = src[r * rs + c * cs];
           if constexpr (sizeof(Out) == 2)
-            dst[r * Cn + c] = bf16_round_bits(v);
+            dst[r * ld_dst + c] = bf16_round_bits(v);
           else
-            dst[r * Cn + c] = bf16_round(v);
+            dst[r * ld_dst + c] = bf16_round(v);
         }
     }
   }
 }
 
-// The bf16 copies of op(A) [M, K] and op(B) [K, N], row-major: per thread (gemm_bf16 may run on
-// every thread at once inside MoE's expert jobs), kept between calls to spare the allocations.
+// The bf16 copies of op(A) [Mp, Kp] and op(B) [Kp, N], row-major, the padding (rows M..Mp of A,
+// columns K..Kp of A, rows K..Kp of B) zero: per thread (gemm_bf16 may run on every thread at once
+// inside MoE's expert jobs), kept between calls to spare the allocations. Zero padding adds exact
+// zero products, so it changes no sum's value beyond the order the kernel adds in.
 template <typename T>
 struct PackedOperands {
   std::vector<T> a, b;
   void pack(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-            const float* B, int64_t ldb) {
-    a.resize(size_t(M * K));
-    b.resize(size_t(K * N));
+            const float* B, int64_t ldb, int64_t Mp, int64_t Kp) {
+    a.assign(size_t(Mp * Kp), T(0));
+    b.resize(size_t(Kp * N));
+    std::fill(b.begin() + K * N, b.end(), T(0));
     // op(A)(m, k) = trans_a ? A[k·lda + m] : A[m·lda + k]; op(B)(k, n) likewise with ldb.
-    pack_rounded(A, trans_a ? 1 : lda, trans_a ? lda : 1, M, K, a.data());
-    pack_rounded(B, trans_b ? 1 : ldb, trans_b ? ldb : 1, K, N, b.data());
+    pack_rounded(A, trans_a ? 1 : lda, trans_a ? lda : 1, M, K, Kp, a.data());
+    pack_rounded(B, trans_b ? 1 : ldb, trans_b ? ldb : 1, K, N, N, b.data());
   }
 };
+
+// oneDNN builds one kernel per shape, and training meets many: an expert's row count M (tokens
+// routed to it) and, in its weight gradient, its K change every step. The oneDNN path therefore
+// pads K to a multiple of kPadK and an edge tile's rows to a multiple of kPadM (zeros), so the
+// shapes, and the primitives kept, stay few: at most kBf16TileRows / kPadM row counts per layer
+// shape, and K in steps of kPadK.
+constexpr int64_t kPadK = 64, kPadM = 32;
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i)
@@ -85,7 +96,7 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 void gemm_bf16_emulated(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   thread_local PackedOperands<float> ops;
-  ops.pack(trans_a, trans_b, M, N, K, A, lda, B, ldb);
+  ops.pack(trans_a, trans_b, M, N, K, A, lda, B, ldb, M, K);
   // Every product of two bf16 values is exact in f32 (8 + 8 significant bits), so f32 FMAs over
   // the rounded copies are exactly "bf16 inputs, f32 accumulation".
   sgemm_fixed_tiles(false, false, M, N, K, alpha, ops.a.data(), K, ops.b.data(), N, beta, C, ldc);
@@ -93,8 +104,9 @@ void gemm_bf16_emulated(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_
 
 void gemm_bf16_onednn(int64_t M, int64_t N, int64_t K, float alpha, bool trans_a, bool trans_b, const float* A,
                       int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const int64_t Kp = round_up(K, kPadK), Mp = round_up(M, kPadM);
   thread_local PackedOperands<uint16_t> ops;
-  ops.pack(trans_a, trans_b, M, N, K, A, lda, B, ldb);
+  ops.pack(trans_a, trans_b, M, N, K, A, lda, B, ldb, Mp, Kp);
   const uint16_t* a = ops.a.data();
   const uint16_t* b = ops.b.data();
   const int64_t tm = (M + kBf16TileRows - 1) / kBf16TileRows, tn = (N + kBf16TileCols - 1) / kBf16TileCols;
@@ -103,7 +115,22 @@ void gemm_bf16_onednn(int64_t M, int64_t N, int64_t K, float alpha, bool trans_a
   for (int64_t tile = 0; tile < tm * tn; ++tile) {
     const int64_t i0 = (tile / tn) * kBf16TileRows, j0 = (tile % tn) * kBf16TileCols;
     const int64_t m = std::min(kBf16TileRows, M - i0), n = std::min(kBf16TileCols, N - j0);
-    onednn_tile_bf16(m, n, K, a + i0 * K, K, b + j0, N, alpha, beta, C + i0 * ldc + j0, ldc);
+    float* c = C + i0 * ldc + j0;
+    if (m % kPadM == 0) {
+      onednn_tile_bf16(m, n, Kp, a + i0 * Kp, Kp, b + j0, N, alpha, beta, c, ldc);
+      continue;
+    }
+    // An edge tile of odd height: the padded rows go to per-thread scratch, then C = alpha·acc +
+    // beta·C row by row, the same f32 operations oneDNN's output scale and sum post-op do.
+    const int64_t mp = round_up(m, kPadM);
+    thread_local std::vector<float> acc;
+    acc.resize(size_t(mp * n));
+    onednn_tile_bf16(mp, n, Kp, a + i0 * Kp, Kp, b + j0, N, 1.0f, 0.0f, acc.data(), n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        const float v = alpha == 1.0f ? acc[size_t(i * n + j)] : alpha * acc[size_t(i * n + j)];
+        c[i * ldc + j] = beta == 0.0f ? v : v + beta * c[i * ldc + j];
+      }
   }
 }
 

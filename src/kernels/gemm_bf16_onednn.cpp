@@ -63,19 +63,25 @@ dnnl::matmul::primitive_desc make_pd(int64_t m, int64_t n, int64_t K, int64_t ld
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), attr, cpu_engine());
 }
 
-const TilePrimitive& tile_primitive(const TileKey& key) {
+// The cache is bounded: gemm_bf16 quantises the shapes it asks for, but a long run with many layer
+// shapes should still not collect kernels without end. When full it starts over; executions in
+// flight hold their primitive through the shared_ptr.
+constexpr size_t kMaxTilePrimitives = 4096;
+
+std::shared_ptr<const TilePrimitive> tile_primitive(const TileKey& key) {
   static std::mutex mu;
-  static std::map<TileKey, std::unique_ptr<TilePrimitive>> cache;
+  static std::map<TileKey, std::shared_ptr<const TilePrimitive>> cache;
   std::lock_guard<std::mutex> lock(mu);
+  if (cache.size() >= kMaxTilePrimitives && !cache.count(key)) cache.clear();
   auto& slot = cache[key];
   if (!slot) {
     const auto [m, n, K, lda, ldb, ldc, alpha, beta] = key;
     // Built with one thread in view (omp_set_num_threads is per task here), so oneDNN plans a
     // single-threaded kernel whatever the caller's thread count.
     const auto pd = make_pd(m, n, K, lda, ldb, ldc, alpha, beta, true);
-    slot = std::make_unique<TilePrimitive>(TilePrimitive{dnnl::matmul(pd), pd.scratchpad_desc().get_size()});
+    slot = std::make_shared<const TilePrimitive>(TilePrimitive{dnnl::matmul(pd), pd.scratchpad_desc().get_size()});
   }
-  return *slot;
+  return slot;
 }
 
 }  // namespace
@@ -100,7 +106,8 @@ void onednn_tile_bf16(int64_t m, int64_t n, int64_t K, const uint16_t* a, int64_
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
   try {
-    const TilePrimitive& tp = tile_primitive(TileKey{m, n, K, lda, ldb, ldc, alpha, beta});
+    const std::shared_ptr<const TilePrimitive> held = tile_primitive(TileKey{m, n, K, lda, ldb, ldc, alpha, beta});
+    const TilePrimitive& tp = *held;
     thread_local std::vector<uint8_t> scratch;  // this thread's scratchpad, grown to the largest
     if (scratch.size() < tp.scratch_bytes) scratch.resize(tp.scratch_bytes);
     thread_local dnnl::stream stream(cpu_engine());
