@@ -21,15 +21,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/args.h"
+#include "bench/peaks.h"
 #include "core/arena.h"
 #include "core/dtype.h"
 #include "core/rng.h"
 #include "core/sys.h"
+#include "kernels/blas_core.h"
 #include "kernels/latent_attention.h"
 #include "kernels/linear.h"
 #include "kernels/softmax.h"
-#include "bench/args.h"
-#include "bench/peaks.h"
 
 using namespace frugal;
 using frugal::bench::read_bandwidth_gbs;
@@ -161,6 +162,7 @@ void bench_latent_attention(int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  frugal::prepare_process_env(argv);  // OpenBLAS's AVX-512 kernels on Zen 4/5 (kernels/blas_core.h)
   Options opt;
   try {
     for (bench::Args args(argc, argv); args.next();) {

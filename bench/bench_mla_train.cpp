@@ -20,6 +20,7 @@
 #include "core/rng.h"
 #include "core/sys.h"
 #include "io/random_model.h"
+#include "kernels/blas_core.h"
 #include "model/mla_train.h"
 #include "model/rope_yarn.h"
 
@@ -46,6 +47,7 @@ double best(const std::vector<double>& v) { return *std::min_element(v.begin(), 
 }  // namespace
 
 int main(int argc, char** argv) {
+  frugal::prepare_process_env(argv);  // OpenBLAS's AVX-512 kernels on Zen 4/5 (kernels/blas_core.h)
   const std::string preset = argc > 1 ? argv[1] : "small";
   const int64_t B = argc > 2 ? std::atoll(argv[2]) : 4, T = argc > 3 ? std::atoll(argv[3]) : 256;
   const int reps = argc > 4 ? std::atoi(argv[4]) : 10;

@@ -30,6 +30,7 @@
 #include "io/hf_loader.h"
 #include "io/quantize.h"
 #include "io/random_model.h"
+#include "kernels/blas_core.h"
 #include "kernels/quant_blocks.h"
 #include "model/params.h"
 #include "model/transformer.h"
@@ -161,14 +162,18 @@ std::string model_dir(const Args& a, const std::string& dt) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  frugal::prepare_process_env(argv);  // OpenBLAS's AVX-512 kernels on Zen 4/5 (kernels/blas_core.h)
   tune_malloc_for_reuse();
   Args a = parse(argc, argv);
   set_num_threads(a.threads);
   std::printf("bench_model: preset %s, %d threads, %s, cpu %s, GEMV kernels %s\n", a.preset.c_str(), a.threads,
               blas_info(), cpu_features_str().c_str(), kernel_isa_name(kernel_isa()));
   const double bw = bench::measure_read_bandwidth(size_t(1) << 30, 5);
-  const double peak = std::max(bench::sgemm_gflops(512, 2048, 2048, 3), bench::sgemm_gflops(1024, 1024, 1024, 3));
-  std::printf("machine: read bandwidth %.1f GB/s, sgemm peak %.1f GFLOP/s (load: %s)\n", bw, peak, load_average_str().c_str());
+  bench::print_machine();
+  bench::GemmPeaks gp = bench::measure_gemm_peaks(3);
+  const double peak = std::max(gp.f32, bench::sgemm_gflops(512, 2048, 2048, 3));
+  std::printf("machine: read bandwidth %.1f GB/s, f32 GEMM peak %.1f GFLOP/s (OpenBLAS), bf16 GEMM peak %.1f "
+              "GFLOP/s (oneDNN %s) (load: %s)\n", bw, peak, gp.bf16, gp.bf16_impl.c_str(), load_average_str().c_str());
   {
     std::string gl = a.dtypes + ",";
     for (size_t p = 0; (p = gl.find(',')) != std::string::npos; gl.erase(0, p + 1)) {
@@ -226,11 +231,11 @@ int main(int argc, char** argv) try {
     const double dec_gbs = bytes / dec_s / 1e9;
     ParamCounts pc = count_params(c);
     std::printf(
-        "%-5s %s: %.2fB params (%.1fM active) | prefill %d tok: %.1f tok/s, %.1f GFLOP/s = %.2f of sgemm peak | "
+        "%-5s %s: %.2fB params (%.1fM active) | prefill %d tok: %.1f tok/s, %.1f GFLOP/s = %.2f of f32, %.2f of bf16 GEMM peak | "
         "decode: %.1f tok/s, %.1f MB/token -> %.1f GB/s = %.2f of read bandwidth | rss %.0f MB (weights file "
         "%.0f MB, arena high water %.1f MB)\n",
         dt.c_str(), a.preset.c_str(), double(pc.total_main) / 1e9, double(pc.active_main) / 1e6, int(a.prompt),
-        pf_tps, pf_gflops, pf_gflops / peak, 1.0 / dec_s, bytes / 1e6, dec_gbs, dec_gbs / bw,
+        pf_tps, pf_gflops, pf_gflops / peak, gp.bf16 > 0 ? pf_gflops / gp.bf16 : 0.0, 1.0 / dec_s, bytes / 1e6, dec_gbs, dec_gbs / bw,
         double(current_rss_bytes() - rss0) / 1e6, double(m->store->total_bytes()) / 1e6,
         double(model.arena().high_water()) / 1e6);
     std::fflush(stdout);

@@ -21,6 +21,7 @@
 #include "core/rng.h"
 #include "core/sys.h"
 #include "io/random_model.h"
+#include "kernels/blas_core.h"
 #include "kernels/linear.h"
 #include "model/mlp_train.h"
 #include "model/moe_train.h"
@@ -57,6 +58,7 @@ std::vector<float> randn(size_t n, Rng& rng) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  frugal::prepare_process_env(argv);  // OpenBLAS's AVX-512 kernels on Zen 4/5 (kernels/blas_core.h)
   std::string preset = "small";
   int64_t B = 4, T = 256;
   int reps = 5, threads = num_threads();

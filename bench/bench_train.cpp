@@ -1,13 +1,13 @@
 // Training throughput: forward + backward + AdamW on a random DeepSeek-V3-shaped model (the
 // "small" preset of the reference tools by default, batch 4 x 256, the shape of
-// tools/train_bench.py), in tokens/s and as a fraction of the OpenBLAS sgemm peak measured in the
-// same run. FLOPs are counted exactly as train_bench.py counts them (6·N_act + 6·L·H·(dqk+dv)·T:
+// tools/train_bench.py), in tokens/s and as fractions of the best f32 GEMM (OpenBLAS sgemm) and
+// the best bf16 GEMM (oneDNN matmul) measured in the same run (bench/peaks.h). FLOPs are counted exactly as train_bench.py counts them (6·N_act + 6·L·H·(dqk+dv)·T:
 // the full T×T attention square, no MTP, no balance loss), so its GFLOP/s and ours compare
 // directly. Also reports activation memory per recompute mode and how step time grows with
 // sequence length, experts and layers (--sweep).
 //
 //   bench_train [--preset small] [--batch 4] [--seq 256] [--steps 5] [--recompute none|attn|full|all]
-//               [--mtp] [--sweep]
+//               [--precision f32|bf16|all] [--mtp] [--sweep] [--peaks (only the GEMM peaks)]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +19,8 @@
 #include "core/rng.h"
 #include "core/sys.h"
 #include "io/random_model.h"
+#include "kernels/blas_core.h"
+#include "kernels/gemm_precision.h"
 #include "model/param_store.h"
 #include "model/params.h"
 #include "model/transformer_train.h"
@@ -41,7 +43,8 @@ double n_active(const DeepSeekConfig& c) {
   return double(p.active_main - p.embedding);
 }
 
-Result run(const DeepSeekConfig& cfg, int64_t B, int64_t T, int steps, Recompute rc, bool mtp) {
+Result run(const DeepSeekConfig& cfg, int64_t B, int64_t T, int steps, Recompute rc, bool mtp,
+           Precision prec = Precision::kF32) {
   ParamStore store(cfg, mtp);
   Rng rng(1);
   store.init_random(rng, 0.02);
@@ -52,6 +55,7 @@ Result run(const DeepSeekConfig& cfg, int64_t B, int64_t T, int steps, Recompute
   TrainModel model(cfg, store.params());
   TrainOptions to;
   to.recompute = rc;
+  to.precision = prec;
   to.mtp_weight = mtp ? 0.3 : 0.0;
   to.aux_alpha = mtp ? 1e-4 : 0.0;
   std::vector<int32_t> in(size_t(B * T)), tg(size_t(B * T));
@@ -88,10 +92,12 @@ Result run(const DeepSeekConfig& cfg, int64_t B, int64_t T, int steps, Recompute
 }  // namespace
 
 int main(int argc, char** argv) try {
+  frugal::prepare_process_env(argv);  // OpenBLAS's AVX-512 kernels on Zen 4/5 (kernels/blas_core.h)
   std::string preset = "small", recompute = "none";
   int64_t B = 4, T = 256;
   int steps = 5;
-  bool mtp = false, sweep = false;
+  std::string precision = "f32";
+  bool mtp = false, sweep = false, peaks_only = false;
   for (bench::Args args(argc, argv); args.next();) {
     if (args.is("--preset")) preset = args.value();
     else if (args.is("--batch")) B = args.integer();
@@ -100,30 +106,56 @@ int main(int argc, char** argv) try {
     else if (args.is("--recompute")) recompute = args.value();
     else if (args.is("--mtp")) mtp = true;
     else if (args.is("--sweep")) sweep = true;
+    else if (args.is("--precision")) precision = args.value();
+    else if (args.is("--peaks")) peaks_only = true;
     else args.unknown();
   }
   tune_malloc_for_reuse();
   DeepSeekConfig cfg = random_model_preset(preset);
   cfg.num_nextn_predict_layers = mtp ? 1 : 0;
-  // The VM is shared: take the best of a measurement before and after the runs, each the best of 20.
-  double peak = bench::sgemm_gflops(1024, 1024, 1024, 20);
+  bench::print_machine();
+  // The VM is shared: take the best of a measurement before and after the runs.
+  bench::GemmPeaks peak = bench::measure_gemm_peaks(10);
+  // The GEMM shapes of this preset's training (tokens x hidden x ffn), f32 through OpenBLAS.
+  const int64_t F = cfg.intermediate_size > 0 ? cfg.intermediate_size : cfg.moe_intermediate_size;
+  const double f32_here = bench::sgemm_gflops(B * T, F, cfg.hidden_size, 10);
+  std::printf("GEMM peaks: f32 %.0f GFLOP/s (OpenBLAS sgemm), bf16 %.0f GFLOP/s (oneDNN %s); "
+              "sgemm at this preset's [%lld x %lld x %lld]: %.0f GFLOP/s\n",
+              peak.f32, peak.bf16, peak.bf16_impl.c_str(), (long long)(B * T), (long long)F,
+              (long long)cfg.hidden_size, f32_here);
+  std::printf("the training GEMMs at [%lld x %lld x %lld] (y = x·Wᵀ, fixed tiles, rounding included): f32 %.0f "
+              "GFLOP/s, bf16 %.0f GFLOP/s\n", (long long)(B * T), (long long)F, (long long)cfg.hidden_size,
+              bench::linear_gemm_gflops(Precision::kF32, B * T, F, cfg.hidden_size, 10),
+              bench::linear_gemm_gflops(Precision::kBf16, B * T, F, cfg.hidden_size, 10));
+  if (peaks_only) return 0;
   std::printf("bench_train: preset %s (%.1fM params, %.1fM active), B=%lld T=%lld, %d threads, %s\n",
               preset.c_str(), double(count_params(cfg).total_main) / 1e6, n_active(cfg) / 1e6, (long long)B,
               (long long)T, num_threads(), mtp ? "MTP + balance loss on" : "no MTP, no balance loss (as train_bench.py)");
-  std::vector<Result> results;
   std::vector<std::string> modes = recompute == "all" ? std::vector<std::string>{"none", "attn", "full"}
                                                       : std::vector<std::string>{recompute};
-  for (const std::string& m : modes) results.push_back(run(cfg, B, T, steps, parse_recompute(m), mtp));
-  peak = std::max(peak, bench::sgemm_gflops(1024, 1024, 1024, 20));
-  std::printf("sgemm peak (OpenBLAS 1024^3, best before/after the runs): %.0f GFLOP/s\n", peak);
-  for (size_t i = 0; i < modes.size(); ++i) {
-    const std::string& m = modes[i];
-    const Result& r = results[i];
-    std::printf("recompute %-4s: %7.0f tok/s  %6.1f GFLOP/s = %.2f of sgemm peak | tape %6.1f MB, scratch %6.1f MB, "
-                "peak RSS %6.1f MB | loss %.3f -> %.3f\n",
-                m.c_str(), r.tokens_per_s, r.gflops, r.gflops / peak, r.tape_bytes / 1e6, r.scratch_bytes / 1e6,
-                r.rss / 1e6, r.loss_first, r.loss_last);
+  std::vector<std::string> precs = precision == "all" ? std::vector<std::string>{"f32", "bf16"}
+                                                      : std::vector<std::string>{precision};
+  struct Row {
+    std::string mode, prec;
+    Result r;
+  };
+  std::vector<Row> rows;
+  for (const std::string& pr : precs)
+    for (const std::string& m : modes)
+      rows.push_back({m, pr, run(cfg, B, T, steps, parse_recompute(m), mtp, parse_precision(pr))});
+  const bench::GemmPeaks after = bench::measure_gemm_peaks(10);
+  peak.f32 = std::max(peak.f32, after.f32);
+  peak.bf16 = std::max(peak.bf16, after.bf16);
+  std::printf("GEMM peaks, best before/after the runs: f32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n", peak.f32, peak.bf16);
+  for (const Row& row : rows) {
+    const Result& r = row.r;
+    std::printf("%-4s recompute %-4s: %7.0f tok/s  %6.1f GFLOP/s = %.2f of f32 peak, %.2f of bf16 peak | tape %6.1f MB, "
+                "scratch %6.1f MB, peak RSS %6.1f MB | loss %.3f -> %.3f\n",
+                row.prec.c_str(), row.mode.c_str(), r.tokens_per_s, r.gflops, r.gflops / peak.f32,
+                peak.bf16 > 0 ? r.gflops / peak.bf16 : 0.0, r.tape_bytes / 1e6, r.scratch_bytes / 1e6, r.rss / 1e6,
+                r.loss_first, r.loss_last);
   }
+  bench::print_machine();  // the load again, after the runs
   if (!sweep) return 0;
   std::printf("\nscaling (recompute none, step time in ms):\n");
   for (int64_t t : {64, 128, 256, 512}) {

@@ -3,6 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config
       libopenblas-openmp-dev libomp-dev
+      libdnnl-dev  # oneDNN: bf16 GEMMs of --precision bf16 (src/kernels/gemm_bf16_onednn.cpp)
       nlohmann-json3-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       libonig-dev libutf8proc-dev zlib1g-dev

@@ -26,6 +26,7 @@ namespace {
 struct Dims {
   int64_t B, T, N, D, H, Qr, C, dn, dr, dv, dq, dkv, ckw;
   const int32_t* pos;  // [N] packed-document positions, or null (mla_train.h)
+  Precision prec = Precision::kF32;  // of the projections' GEMMs (not the attention core's)
   Dims(const DeepSeekConfig& c, int64_t B_, int64_t T_, const int32_t* pos_ = nullptr)
       : B(B_), T(T_), N(B_ * T_), D(c.hidden_size), H(c.num_attention_heads), Qr(c.q_lora_rank),
         C(c.kv_lora_rank), dn(c.qk_nope_head_dim), dr(c.qk_rope_head_dim), dv(c.v_head_dim), dq(dn + dr),
@@ -78,8 +79,8 @@ struct Acts {
 
 // c_q (pre-norm) and [c_kv | k_pe] (pre-norm, pre-RoPE) = the down-projections of x.
 void project_down(const Dims& d, const MlaParams& p, const float* x, float* cq_raw, float* ckv_raw) {
-  if (d.Qr > 0) sgemm(false, true, d.N, d.Qr, d.D, 1.0f, x, d.D, p.q_a_proj.w, d.D, 0.0f, cq_raw, d.Qr);
-  sgemm(false, true, d.N, d.ckw, d.D, 1.0f, x, d.D, p.kv_a_proj_with_mqa.w, d.D, 0.0f, ckv_raw, d.ckw);
+  if (d.Qr > 0) linear_gemm(d.prec, sgemm, false, true, d.N, d.Qr, d.D, 1.0f, x, d.D, p.q_a_proj.w, d.D, 0.0f, cq_raw, d.Qr);
+  linear_gemm(d.prec, sgemm, false, true, d.N, d.ckw, d.D, 1.0f, x, d.D, p.kv_a_proj_with_mqa.w, d.D, 0.0f, ckv_raw, d.ckw);
 }
 
 // Norms, up-projections and RoPE: everything the attention reads. The `--recompute attn`
@@ -89,14 +90,14 @@ void project_up(const Dims& d, const DeepSeekConfig& cfg, const MlaParams& p, co
   const float eps = float(cfg.rms_norm_eps);
   if (d.Qr > 0) {
     rmsnorm_forward(cq_raw, d.Qr, p.q_a_layernorm.w, d.N, d.Qr, eps, a.cq, d.Qr);
-    sgemm(false, true, d.N, d.H * d.dq, d.Qr, 1.0f, a.cq, d.Qr, p.q_b_proj.w, d.Qr, 0.0f, a.q, d.H * d.dq);
+    linear_gemm(d.prec, sgemm, false, true, d.N, d.H * d.dq, d.Qr, 1.0f, a.cq, d.Qr, p.q_b_proj.w, d.Qr, 0.0f, a.q, d.H * d.dq);
   } else {
-    sgemm(false, true, d.N, d.H * d.dq, d.D, 1.0f, x, d.D, p.q_proj.w, d.D, 0.0f, a.q, d.H * d.dq);
+    linear_gemm(d.prec, sgemm, false, true, d.N, d.H * d.dq, d.D, 1.0f, x, d.D, p.q_proj.w, d.D, 0.0f, a.q, d.H * d.dq);
   }
   rope_forward(a.q, a.q, q_pe_slices(d), rt);
   rmsnorm_forward(ckv_raw, d.ckw, p.kv_a_layernorm.w, d.N, d.C, eps, a.ckv, d.ckw);  // c_kv only, not k_pe
   rope_forward(ckv_raw, a.ckv, k_pe_slices(d), rt);
-  sgemm(false, true, d.N, d.H * d.dkv, d.C, 1.0f, a.ckv, d.ckw, p.kv_b_proj.w, d.C, 0.0f, a.kv, d.H * d.dkv);
+  linear_gemm(d.prec, sgemm, false, true, d.N, d.H * d.dkv, d.C, 1.0f, a.ckv, d.ckw, p.kv_b_proj.w, d.C, 0.0f, a.kv, d.H * d.dkv);
 }
 
 // ---- Attention, one (sequence b, head h) job ----
@@ -194,8 +195,9 @@ JobScratch job_scratch(Arena& arena, int nt, int64_t floats) {
 
 void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
                        int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out,
-                       const int32_t* positions) {
-  const Dims d(cfg, B, T, positions);
+                       const int32_t* positions, Precision prec) {
+  Dims d(cfg, B, T, positions);
+  d.prec = prec;
   check_inputs(d, p, rope);
   const RopeAngles rt = make_rope_angles(rope, d);
   tape = MlaTape{};
@@ -238,14 +240,15 @@ void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const Rope
     float* P = save_internals ? tape.p + job * T * T : ps.get(w);
     attend_forward(d, scale, a, job / d.H, job % d.H, ks.get(w), P, o);
   }
-  sgemm(false, true, d.N, d.D, d.H * d.dv, 1.0f, o, d.H * d.dv, p.o_proj.w, d.H * d.dv, 0.0f, out, d.D);
+  linear_gemm(d.prec, sgemm, false, true, d.N, d.D, d.H * d.dv, 1.0f, o, d.H * d.dv, p.o_proj.w, d.H * d.dv, 0.0f, out, d.D);
   keep.rewind(mark);
 }
 
 void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
                         int64_t B, int64_t T, const MlaTape& tape, const float* dout, float* dx_norm,
-                        Arena& scratch) {
-  const Dims d(cfg, B, T, tape.positions);
+                        Arena& scratch, Precision prec) {
+  Dims d(cfg, B, T, tape.positions);
+  d.prec = prec;
   check_inputs(d, p, rope);
   FRUGAL_ASSERT(tape.B == B && tape.T == T && tape.ckv_raw && (d.Qr == 0 || tape.cq_raw),
                 "MLA tape is for B {} T {}, backward called with B {} T {}", tape.B, tape.T, B, T);
@@ -271,7 +274,7 @@ void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const Rop
 
   // o_proj: ∂o [N, H·dv] = ∂out · W_o (its weight gradient needs o, which recompute rebuilds below).
   float* dO = scratch.alloc<float>(size_t(d.N * ldo));
-  linear_backward(nullptr, 0, p.o_proj.w, ldo, dout, d.D, d.N, d.D, ldo, dO, ldo, nullptr, 0);
+  linear_backward(nullptr, 0, p.o_proj.w, ldo, dout, d.D, d.N, d.D, ldo, dO, ldo, nullptr, 0, d.prec);
 
   AttnGrads g;
   g.dq = scratch.alloc<float>(size_t(d.N * ldq));
@@ -299,7 +302,7 @@ void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const Rop
     }
     attend_backward(d, scale, a, P, dO, b, h, k, dP, dK, g);
   }
-  if (p.o_proj.g) linear_backward(o, ldo, p.o_proj.w, ldo, dout, d.D, d.N, d.D, ldo, nullptr, 0, p.o_proj.g, ldo);
+  if (p.o_proj.g) linear_backward(o, ldo, p.o_proj.w, ldo, dout, d.D, d.N, d.D, ldo, nullptr, 0, p.o_proj.g, ldo, d.prec);
 
   // ∂[c_kv | k_pe] before norm / RoPE, [N, C + dr].
   float* dckv = scratch.alloc<float>(size_t(d.N * d.ckw));
@@ -314,7 +317,7 @@ void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const Rop
   }
   rope_backward(dckv, k_pe_slices(d), rt);
   // kv_b_proj: ∂c_kv (normalised) = ∂kv · W_UKV, then back through kv_a_layernorm in place.
-  linear_backward(a.ckv, d.ckw, p.kv_b_proj.w, d.C, g.dkv, ldkv, d.N, ldkv, d.C, dckv, d.ckw, p.kv_b_proj.g, d.C);
+  linear_backward(a.ckv, d.ckw, p.kv_b_proj.w, d.C, g.dkv, ldkv, d.N, ldkv, d.C, dckv, d.ckw, p.kv_b_proj.g, d.C, d.prec);
   rmsnorm_backward(tape.ckv_raw, d.ckw, p.kv_a_layernorm.w, d.N, d.C, eps, dckv, d.ckw, dckv, d.ckw,
                    p.kv_a_layernorm.g);
 
@@ -322,18 +325,19 @@ void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const Rop
   rope_backward(g.dq, q_pe_slices(d), rt);
   if (d.Qr > 0) {
     float* dcq = scratch.alloc<float>(size_t(d.N * d.Qr));
-    linear_backward(a.cq, d.Qr, p.q_b_proj.w, d.Qr, g.dq, ldq, d.N, ldq, d.Qr, dcq, d.Qr, p.q_b_proj.g, d.Qr);
+    linear_backward(a.cq, d.Qr, p.q_b_proj.w, d.Qr, g.dq, ldq, d.N, ldq, d.Qr, dcq, d.Qr, p.q_b_proj.g, d.Qr, d.prec);
     rmsnorm_backward(tape.cq_raw, d.Qr, p.q_a_layernorm.w, d.N, d.Qr, eps, dcq, d.Qr, dcq, d.Qr,
                      p.q_a_layernorm.g);
-    linear_backward(x_norm, d.D, p.q_a_proj.w, d.D, dcq, d.Qr, d.N, d.Qr, d.D, dx_norm, d.D, p.q_a_proj.g, d.D);
+    linear_backward(x_norm, d.D, p.q_a_proj.w, d.D, dcq, d.Qr, d.N, d.Qr, d.D, dx_norm, d.D, p.q_a_proj.g, d.D, d.prec);
   } else {
-    linear_backward(x_norm, d.D, p.q_proj.w, d.D, g.dq, ldq, d.N, ldq, d.D, dx_norm, d.D, p.q_proj.g, d.D);
+    linear_backward(x_norm, d.D, p.q_proj.w, d.D, g.dq, ldq, d.N, ldq, d.D, dx_norm, d.D, p.q_proj.g, d.D, d.prec);
   }
   // kv_a_proj_with_mqa: ∂x += ∂[c_kv | k_pe] · W_DKV (accumulated onto the query path's ∂x).
-  sgemm(false, false, d.N, d.D, d.ckw, 1.0f, dckv, d.ckw, p.kv_a_proj_with_mqa.w, d.D, 1.0f, dx_norm, d.D);
+  linear_gemm(d.prec, sgemm, false, false, d.N, d.D, d.ckw, 1.0f, dckv, d.ckw, p.kv_a_proj_with_mqa.w, d.D, 1.0f,
+              dx_norm, d.D);
   if (p.kv_a_proj_with_mqa.g)
     linear_backward(x_norm, d.D, p.kv_a_proj_with_mqa.w, d.D, dckv, d.ckw, d.N, d.ckw, d.D, nullptr, 0,
-                    p.kv_a_proj_with_mqa.g, d.D);
+                    p.kv_a_proj_with_mqa.g, d.D, d.prec);
   scratch.rewind(mark);
 }
 

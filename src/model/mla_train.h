@@ -30,6 +30,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/gemm_precision.h"
 #include "model/config.h"
 #include "model/mla.h"
 #include "model/train_params.h"
@@ -61,9 +62,11 @@ struct MlaTape {
 // x_norm [N, D] (input_layernorm output) -> out [N, D] (o_proj output). The tape's buffers are
 // allocated from `keep`; temporaries also come from `keep` but are rewound before returning, so
 // after the call `keep` holds only the tape. x_norm must stay unchanged until the backward.
+// `prec` (kernels/gemm_precision.h) applies to the projections (q_a/q_b/q_proj, kv_a, kv_b, o_proj),
+// forward and backward; the attention core (QKᵀ, softmax, P·V) stays f32.
 void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
                        int64_t B, int64_t T, bool save_internals, Arena& keep, MlaTape& tape, float* out,
-                       const int32_t* positions = nullptr);
+                       const int32_t* positions = nullptr, Precision prec = Precision::kF32);
 
 // `positions` [N] (or null) must stay valid until the backward, which reads it from the tape.
 //
@@ -74,7 +77,7 @@ void mla_train_forward(const DeepSeekConfig& cfg, const MlaParams& p, const Rope
 // round differently from its single-threaded ones).
 void mla_train_backward(const DeepSeekConfig& cfg, const MlaParams& p, const RopeTables& rope, const float* x_norm,
                         int64_t B, int64_t T, const MlaTape& tape, const float* dout, float* dx_norm,
-                        Arena& scratch);
+                        Arena& scratch, Precision prec = Precision::kF32);
 
 // FLOPs of one forward over B·T rows as computed (GEMMs only; attention counts the causal blocks
 // actually multiplied). The backward costs about twice this, plus one forward when recomputing.

@@ -2,6 +2,7 @@
 
 #include "core/arena.h"
 #include "core/error.h"
+#include "kernels/gemm_precision.h"
 #include "kernels/ops.h"
 #include "kernels/sgemm_fixed_tiles.h"
 
@@ -20,52 +21,52 @@ void check_mlp(const MlpParams& p, int64_t D) {
 }  // namespace
 
 void mlp_train_forward_buffers(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
-                               float* y) {
+                               float* y, Precision prec) {
   check_mlp(p, D);
   const int64_t F = p.gate_proj.rows;
   FRUGAL_ASSERT(tape.N == N && tape.F == F, "MLP tape {}x{} for N = {}, F = {}", tape.N, tape.F, N, F);
-  sgemm_fixed_tiles(false, true, N, F, D, 1.0f, x, D, p.gate_proj.w, D, 0.0f, tape.g, F);  // g [N, F] = x·W_gateᵀ
-  sgemm_fixed_tiles(false, true, N, F, D, 1.0f, x, D, p.up_proj.w, D, 0.0f, tape.u, F);    // u [N, F] = x·W_upᵀ
+  linear_gemm(prec, sgemm_fixed_tiles, false, true, N, F, D, 1.0f, x, D, p.gate_proj.w, D, 0.0f, tape.g, F);  // g [N, F] = x·W_gateᵀ
+  linear_gemm(prec, sgemm_fixed_tiles, false, true, N, F, D, 1.0f, x, D, p.up_proj.w, D, 0.0f, tape.u, F);    // u [N, F] = x·W_upᵀ
   swiglu_forward(tape.g, tape.u, N, F, tape.h);                                            // h [N, F]
-  sgemm_fixed_tiles(false, true, N, D, F, 1.0f, tape.h, F, p.down_proj.w, F, 0.0f, y, D);  // y [N, D] = h·W_downᵀ
+  linear_gemm(prec, sgemm_fixed_tiles, false, true, N, D, F, 1.0f, tape.h, F, p.down_proj.w, F, 0.0f, y, D);  // y [N, D] = h·W_downᵀ
 }
 
 void mlp_train_forward(const MlpParams& p, const float* x, int64_t N, int64_t D, Arena& keep, MlpTape& tape,
-                       float* y) {
+                       float* y, Precision prec) {
   const int64_t F = p.gate_proj.rows;
   tape.N = N;
   tape.F = F;
   tape.g = keep.alloc<float>(size_t(N * F));
   tape.u = keep.alloc<float>(size_t(N * F));
   tape.h = keep.alloc<float>(size_t(N * F));
-  mlp_train_forward_buffers(p, x, N, D, tape, y);
+  mlp_train_forward_buffers(p, x, N, D, tape, y, prec);
 }
 
 void mlp_train_backward_buffers(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
-                                const float* dy, float* dx, float* dg, float* du) {
+                                const float* dy, float* dx, float* dg, float* du, Precision prec) {
   check_mlp(p, D);
   const int64_t F = p.gate_proj.rows;
   FRUGAL_ASSERT(tape.N == N && tape.F == F, "MLP tape {}x{} for N = {}, F = {}", tape.N, tape.F, N, F);
   // down: dh [N, F] = dy · W_down (into dg), dW_down [D, F] += dyᵀ · h.
-  sgemm_fixed_tiles(false, false, N, F, D, 1.0f, dy, D, p.down_proj.w, F, 0.0f, dg, F);
-  if (p.down_proj.g) sgemm_fixed_tiles(true, false, D, F, N, 1.0f, dy, D, tape.h, F, 1.0f, p.down_proj.g, F);
+  linear_gemm(prec, sgemm_fixed_tiles, false, false, N, F, D, 1.0f, dy, D, p.down_proj.w, F, 0.0f, dg, F);
+  if (p.down_proj.g) linear_gemm(prec, sgemm_fixed_tiles, true, false, D, F, N, 1.0f, dy, D, tape.h, F, 1.0f, p.down_proj.g, F);
   // SwiGLU: dg = dh · u · silu'(g) (in place over dh), du = dh · silu(g).
   swiglu_backward(tape.g, tape.u, dg, N, F, dg, du);
   // gate and up: dW [F, D] += dgᵀ · x (duᵀ · x), dx [N, D] = dg · W_gate + du · W_up.
-  if (p.gate_proj.g) sgemm_fixed_tiles(true, false, F, D, N, 1.0f, dg, F, x, D, 1.0f, p.gate_proj.g, D);
-  if (p.up_proj.g) sgemm_fixed_tiles(true, false, F, D, N, 1.0f, du, F, x, D, 1.0f, p.up_proj.g, D);
+  if (p.gate_proj.g) linear_gemm(prec, sgemm_fixed_tiles, true, false, F, D, N, 1.0f, dg, F, x, D, 1.0f, p.gate_proj.g, D);
+  if (p.up_proj.g) linear_gemm(prec, sgemm_fixed_tiles, true, false, F, D, N, 1.0f, du, F, x, D, 1.0f, p.up_proj.g, D);
   if (dx) {
-    sgemm_fixed_tiles(false, false, N, D, F, 1.0f, dg, F, p.gate_proj.w, D, 0.0f, dx, D);
-    sgemm_fixed_tiles(false, false, N, D, F, 1.0f, du, F, p.up_proj.w, D, 1.0f, dx, D);
+    linear_gemm(prec, sgemm_fixed_tiles, false, false, N, D, F, 1.0f, dg, F, p.gate_proj.w, D, 0.0f, dx, D);
+    linear_gemm(prec, sgemm_fixed_tiles, false, false, N, D, F, 1.0f, du, F, p.up_proj.w, D, 1.0f, dx, D);
   }
 }
 
 void mlp_train_backward(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
-                        const float* dy, float* dx, Arena& scratch) {
+                        const float* dy, float* dx, Arena& scratch, Precision prec) {
   const Arena::Mark mark = scratch.mark();
   float* dg = scratch.alloc<float>(size_t(N * tape.F));  // [N, F]
   float* du = scratch.alloc<float>(size_t(N * tape.F));  // [N, F]
-  mlp_train_backward_buffers(p, x, N, D, tape, dy, dx, dg, du);
+  mlp_train_backward_buffers(p, x, N, D, tape, dy, dx, dg, du, prec);
   scratch.rewind(mark);
 }
 

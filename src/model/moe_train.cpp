@@ -103,7 +103,7 @@ double sequence_balance_loss(const int64_t* count, const float* scores, int64_t 
 }
 
 void moe_train_forward(const DeepSeekConfig& cfg, const MoeParams& p, const float* x, int64_t B, int64_t T,
-                       double aux_alpha, Arena& keep, MoeTape& tape, float* y, MoeStats* stats) {
+                       double aux_alpha, Arena& keep, MoeTape& tape, float* y, MoeStats* stats, Precision prec) {
   check_moe(cfg, p, B, T);
   const int64_t N = B * T, D = cfg.hidden_size, E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
   const int64_t F = p.experts[0].gate_proj.rows, NK = N * K;
@@ -156,13 +156,13 @@ void moe_train_forward(const DeepSeekConfig& cfg, const MoeParams& p, const floa
   const std::vector<int64_t> jobs = make_jobs(tape, p.has_shared);
   float* gather = keep.alloc<float>(size_t(workers * maxn * D));
   run_jobs(jobs, workers, [&](int64_t e, int worker) {
-    if (e < 0) return mlp_train_forward_buffers(p.shared_experts, x, N, D, tape.shared, y);  // y = shared(x)
+    if (e < 0) return mlp_train_forward_buffers(p.shared_experts, x, N, D, tape.shared, y, prec);  // y = shared(x)
     const int64_t begin = tape.offset[e], n = tape.offset[e + 1] - begin;
     float* xe = gather + worker * maxn * D;
     for (int64_t j = 0; j < n; ++j)
       std::memcpy(xe + j * D, x + (tape.slot_of_row[begin + j] / K) * D, size_t(D) * sizeof(float));
     mlp_train_forward_buffers(p.experts[size_t(e)], xe, n, D, rows_of(tape.routed, begin, n),
-                              tape.expert_out + begin * D);
+                              tape.expert_out + begin * D, prec);
   });
 
   // y_t (+)= Σ_k g_tk · expert_out, in slot order (the inference's arithmetic: product, then add).
@@ -241,7 +241,7 @@ void router_backward(const DeepSeekConfig& cfg, const MoeTape& tape, const float
 
 void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const float* x, int64_t B, int64_t T,
                         double aux_alpha, double balance_weight, const MoeTape& tape, const float* dy, float* dx,
-                        Arena& scratch) {
+                        Arena& scratch, Precision prec) {
   check_moe(cfg, p, B, T);
   const int64_t N = B * T, D = cfg.hidden_size, E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
   FRUGAL_ASSERT(tape.B == B && tape.T == T && tape.D == D && tape.E == E && tape.K == K && tape.scores,
@@ -262,7 +262,7 @@ void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const flo
 
   const std::vector<int64_t> jobs = make_jobs(tape, p.has_shared);
   run_jobs(jobs, workers, [&](int64_t e, int worker) {
-    if (e < 0) return mlp_train_backward_buffers(p.shared_experts, x, N, D, tape.shared, dy, dx, sdg, sdu);
+    if (e < 0) return mlp_train_backward_buffers(p.shared_experts, x, N, D, tape.shared, dy, dx, sdg, sdu, prec);
     const int64_t begin = tape.offset[e], n = tape.offset[e + 1] - begin;
     float* xe = work + worker * per_worker;  // [n, D] the expert's input rows
     float* dye = xe + n * D;                 // [n, D] g · dy: the gradient of the expert's output
@@ -276,7 +276,7 @@ void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const flo
       dweight[slot] = float(dot_d(dy + t * D, tape.expert_out + (begin + j) * D, D));
     }
     mlp_train_backward_buffers(p.experts[size_t(e)], xe, n, D, rows_of(tape.routed, begin, n), dye,
-                               dslot + begin * D, dg, du);
+                               dslot + begin * D, dg, du, prec);
   });
 
   // dx (+)= Σ_k dslot, in slot order.

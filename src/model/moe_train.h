@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/gemm_precision.h"
 #include "model/config.h"
 #include "model/mlp_train.h"
 #include "model/train_params.h"
@@ -47,11 +48,13 @@ struct MoeStats {
   double balance_loss = 0;             // mean of balance_loss_seq over the B sequences
 };
 
+// `prec` (kernels/gemm_precision.h) applies to the experts' projections; the router gate stays f32.
 // x [B·T, D] (the post_attention_layernorm output of B sequences of T tokens) -> y [B·T, D].
 // The tape's buffers come from `keep`; `stats` (optional) gets the loads and the balance loss
 // with coefficient aux_alpha (the loss is only reported here; its gradient is the backward's).
 void moe_train_forward(const DeepSeekConfig& cfg, const MoeParams& p, const float* x, int64_t B, int64_t T,
-                       double aux_alpha, Arena& keep, MoeTape& tape, float* y, MoeStats* stats);
+                       double aux_alpha, Arena& keep, MoeTape& tape, float* y, MoeStats* stats,
+                       Precision prec = Precision::kF32);
 
 // dy [B·T, D] -> dx [B·T, D] (overwritten); gradients accumulated (+=) into the router gate, the
 // experts that got tokens and the shared experts. The objective differentiated is
@@ -62,7 +65,7 @@ void moe_train_forward(const DeepSeekConfig& cfg, const MoeParams& p, const floa
 // with another dy is allowed).
 void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const float* x, int64_t B, int64_t T,
                         double aux_alpha, double balance_weight, const MoeTape& tape, const float* dy, float* dx,
-                        Arena& scratch);
+                        Arena& scratch, Precision prec = Precision::kF32);
 
 // Auxiliary-loss-free balancing (docs/model.md, Bias update), once per step with the loads summed over the whole
 // step (all micro-batches): bias_i += γ · sign(mean_load − load_i), sign(0) = 0.

@@ -79,21 +79,22 @@ void TrainModel::layer_forward(const LayerParams& lp, int64_t B, int64_t T, cons
   float* xn1 = keep_norms ? arena.alloc<float>(size_t(N * D)) : scratch_.alloc<float>(size_t(N * D));
   rmsnorm_forward(x_in, D, lp.input_layernorm.w, N, D, eps, xn1, D);
   float* attn = x_out;  // o_proj output, then the residual add in place
-  mla_train_forward(cfg_, lp.self_attn, rope_, xn1, B, T, rc != Recompute::kAttn, arena, tape.mla, attn, positions);
+  mla_train_forward(cfg_, lp.self_attn, rope_, xn1, B, T, rc != Recompute::kAttn, arena, tape.mla, attn, positions,
+                    prec_);
   float* h = arena.alloc<float>(size_t(N * D));
   for (int64_t i = 0; i < N * D; ++i) h[i] = x_in[i] + attn[i];
   float* xn2 = keep_norms ? arena.alloc<float>(size_t(N * D)) : xn1;  // xn1 is dead by now
   rmsnorm_forward(h, D, lp.post_attention_layernorm.w, N, D, eps, xn2, D);
   if (lp.is_moe) {
     MoeStats stats;
-    moe_train_forward(cfg_, lp.moe, xn2, B, T, aux_alpha, arena, tape.moe, x_out, &stats);
+    moe_train_forward(cfg_, lp.moe, xn2, B, T, aux_alpha, arena, tape.moe, x_out, &stats, prec_);
     if (losses) {
       (layer_index < cfg_.num_hidden_layers ? losses->balance : losses->balance_mtp) += stats.balance_loss;
       losses->moe_layers.push_back(layer_index);
       losses->expert_load.push_back(std::move(stats.load));
     }
   } else {
-    mlp_train_forward(lp.mlp, xn2, N, D, arena, tape.mlp, x_out);
+    mlp_train_forward(lp.mlp, xn2, N, D, arena, tape.mlp, x_out, prec_);
   }
   add_inplace(x_out, h, N * D);
   tape.h = h;
@@ -120,8 +121,10 @@ void TrainModel::layer_backward(const LayerParams& lp, int64_t B, int64_t T, Rec
     rmsnorm_forward(tape.h, D, lp.post_attention_layernorm.w, N, D, eps, xn, D);
   }
   float* dxn = scratch_.alloc<float>(size_t(N * D));
-  if (lp.is_moe) moe_train_backward(cfg_, lp.moe, xn, B, T, aux_alpha, balance_weight, tape.moe, dx, dxn, scratch_);
-  else mlp_train_backward(lp.mlp, xn, N, D, tape.mlp, dx, dxn, scratch_);
+  if (lp.is_moe)
+    moe_train_backward(cfg_, lp.moe, xn, B, T, aux_alpha, balance_weight, tape.moe, dx, dxn, scratch_, prec_);
+  else
+    mlp_train_backward(lp.mlp, xn, N, D, tape.mlp, dx, dxn, scratch_, prec_);
   rmsnorm_backward(tape.h, D, lp.post_attention_layernorm.w, N, D, eps, dxn, D, dxn, D, lp.post_attention_layernorm.g);
   add_inplace(dx, dxn, N * D);  // dx = ∂L/∂h
   if (!tape.xn1) {
@@ -130,7 +133,7 @@ void TrainModel::layer_backward(const LayerParams& lp, int64_t B, int64_t T, Rec
   } else {
     xn = tape.xn1;
   }
-  mla_train_backward(cfg_, lp.self_attn, rope_, xn, B, T, tape.mla, dx, dxn, scratch_);
+  mla_train_backward(cfg_, lp.self_attn, rope_, xn, B, T, tape.mla, dx, dxn, scratch_, prec_);
   rmsnorm_backward(tape.x_in, D, lp.input_layernorm.w, N, D, eps, dxn, D, dxn, D, lp.input_layernorm.g);
   add_inplace(dx, dxn, N * D);  // dx = ∂L/∂x_in
   scratch_.rewind(mark);
@@ -154,6 +157,7 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
   const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size, N = B * T, L = cfg_.num_hidden_layers;
   const float eps = float(cfg_.rms_norm_eps);
   if (B <= 0 || T <= 0) fail(ErrorKind::kInvalidArgument, "training batch must be non-empty (B={}, T={})", B, T);
+  prec_ = opt.precision;
   for (int64_t i = 0; i < N; ++i) {
     if (inputs[i] < 0 || inputs[i] >= V)
       fail(ErrorKind::kInvalidArgument, "input token id {} at row {} is outside the vocabulary [0, {})", inputs[i], i, V);
@@ -249,7 +253,7 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
     rmsnorm_forward(m.emb, D, mp.enorm.w, Nk, D, eps, m.cat, 2 * D);
     rmsnorm_forward(hp, D, mp.hnorm.w, Nk, D, eps, m.cat + D, 2 * D);
     m.x0 = keep_.alloc<float>(size_t(Nk * D));
-    sgemm(false, true, Nk, D, 2 * D, 1.0f, m.cat, 2 * D, mp.eh_proj.w, 2 * D, 0.0f, m.x0, D);
+    linear_gemm(prec_, sgemm, false, true, Nk, D, 2 * D, 1.0f, m.cat, 2 * D, mp.eh_proj.w, 2 * D, 0.0f, m.x0, D);
     m.out = keep_.alloc<float>(size_t(Nk * D));
     {
       const Arena::Mark mark = scratch_.mark();
@@ -297,7 +301,7 @@ StepLosses TrainModel::run(const int32_t* inputs, const int32_t* targets, int64_
     layer_backward(mp.block, B, Tk, rc, opt.aux_alpha, opt.loss_scale, m.block, dout, L + k);
     // x0 = cat · eh_projᵀ
     float* dcat = scratch_.alloc<float>(size_t(Nk * 2 * D));
-    linear_backward(m.cat, 2 * D, mp.eh_proj.w, 2 * D, dout, D, Nk, D, 2 * D, dcat, 2 * D, mp.eh_proj.g, 2 * D);
+    linear_backward(m.cat, 2 * D, mp.eh_proj.w, 2 * D, dout, D, Nk, D, 2 * D, dcat, 2 * D, mp.eh_proj.g, 2 * D, prec_);
     float* demb = scratch_.alloc<float>(size_t(Nk * D));
     rmsnorm_backward(m.emb, D, mp.enorm.w, Nk, D, eps, dcat, 2 * D, demb, D, mp.enorm.g);
     embedding_backward(m.emb_ids.data(), Nk, demb, D, D, mp.embed_tokens.g, D, V);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "kernels/gemm_precision.h"
 #include "model/config.h"
 #include "model/mla.h"
 #include "model/train_params.h"
@@ -41,6 +42,9 @@ struct TrainOptions {
   double mtp_weight = 0.3;  // λ; 0 skips the MTP modules entirely (no forward, no gradient)
   double aux_alpha = 1e-4;  // α of the sequence-wise balance loss; 0 turns it off
   double loss_scale = 1.0;  // multiplies every gradient (1/grad_accum)
+  // Of the linear layers' GEMMs (kernels/gemm_precision.h): the MLA projections, the dense and
+  // expert MLPs, MTP's eh_proj. The embedding, lm_head, MoE gate, norms and attention core stay f32.
+  Precision precision = Precision::kF32;
 };
 
 // Per-token weights of the cross-entropy terms of one micro-batch (see the header comment).
@@ -107,6 +111,7 @@ class TrainModel {
   RopeTables rope_;
   Arena keep_;     // the tape: lives from the forward to the end of the backward
   Arena scratch_;  // per-op temporaries and full-recompute tapes, rewound after each use
+  Precision prec_ = Precision::kF32;  // of the current run(): TrainOptions::precision
 };
 
 }  // namespace frugal

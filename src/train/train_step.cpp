@@ -102,6 +102,7 @@ TrainerSettings trainer_settings(const TrainConfig& c) {
   s.schedule.total_steps = c.train.steps;
   s.schedule.decay_fraction = c.optim.decay_fraction;
   s.model.recompute = c.train.recompute;
+  s.model.precision = c.train.precision;
   s.model.mtp_weight = c.train.mtp_weight;
   s.model.aux_alpha = c.train.aux_alpha;
   s.bias_gamma = c.train.bias_gamma;
@@ -306,13 +307,22 @@ std::vector<CheckpointTensor> Trainer::state_tensors() const {
   return tensors;
 }
 
-nlohmann::json Trainer::state_json() const { return {{"step", step_}, {"optimizer", adamw_->state_json()}}; }
+nlohmann::json Trainer::state_json() const {
+  return {{"step", step_}, {"optimizer", adamw_->state_json()}, {"precision", precision_name(settings_.model.precision)}};
+}
 
 void Trainer::restore(const LoadedCheckpoint& ckpt, const nlohmann::json& meta) {
   auto it = meta.is_object() ? meta.find("step") : meta.end();
   if (it == meta.end() || !it->is_number_integer() || it->get<int64_t>() < 0)
     fail(ErrorKind::kFormat, "{}: checkpoint meta needs a non-negative integer 'step'", ckpt.dir);
   if (!meta.contains("optimizer")) fail(ErrorKind::kFormat, "{}: checkpoint meta has no 'optimizer' state", ckpt.dir);
+  // A checkpoint without "precision" predates mixed precision: it was trained in f32. Resuming at
+  // another precision is refused rather than silently changing the run's arithmetic mid-way.
+  const auto prec = meta.find("precision");
+  const std::string written = prec == meta.end() ? "f32" : prec->is_string() ? prec->get<std::string>() : "?";
+  if (written != precision_name(settings_.model.precision))
+    fail(ErrorKind::kConfig, "{}: the checkpoint was trained with precision {}, this run asks for {}; resume with "
+         "--precision {}", ckpt.dir, written, precision_name(settings_.model.precision), written);
   for (const ParamStore::Entry& e : store_.entries()) ckpt.copy_to(e.name, store_.value(e), e.numel);
   adamw_->import_state(meta.at("optimizer"), ckpt);
   step_ = it->get<int64_t>();

@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/gemm_precision.h"
 #include "model/config.h"
 #include "model/param_store.h"
 #include "model/transformer_train.h"

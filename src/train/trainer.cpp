@@ -20,6 +20,8 @@
 #include "io/hf_config.h"
 #include "io/hf_params.h"
 #include "io/random_model.h"
+#include "kernels/gemm_precision.h"
+#include "kernels/linear.h"
 #include "model/param_store.h"
 #include "train/checkpoint.h"
 #include "train/flops.h"
@@ -184,6 +186,11 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
   };
 
   const double peak_gflops = lead ? measure_sgemm_peak_gflops(0.3) : 0;
+  // Said once: bf16 on a CPU without native bf16 dot products is exact but no faster than f32.
+  const char* bf16_note = topt.precision != Precision::kBf16              ? ""
+                          : bf16_gemm_path() == Bf16GemmPath::kOnednn ? " (oneDNN, native bf16 dot products)"
+                                                                        : " (emulated: this CPU has no AVX512-BF16/AMX, "
+                                                                          "so bf16 is exact but not faster than f32)";
   const double flops_per_token = training_flops_per_token(mcfg, T, topt.mtp_weight > 0).total;
   sum.unigram_entropy = pretrain ? pretrain->unigram_entropy() : -1;
   if (lead && dp)
@@ -192,11 +199,12 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
                  (long long)(c.train.grad_accum / dp_size));
   if (lead)
     std::fprintf(stderr,
-               "frugal train: %lld params (%s), %s, "
-               "B=%lld T=%lld K=%lld, %lld steps, recompute %s, sgemm peak %.0f GFLOP/s\n",
-               (long long)store.total_numel(), c.model.init.empty() ? c.model.preset.c_str() : c.model.init.c_str(),
-               data->describe().c_str(), (long long)B, (long long)T,
-               (long long)c.train.grad_accum, (long long)c.train.steps, recompute_name(topt.recompute), peak_gflops);
+                 "frugal train: %lld params (%s), %s, "
+                 "B=%lld T=%lld K=%lld, %lld steps, recompute %s, precision %s%s, sgemm peak %.0f GFLOP/s (%s)\n",
+                 (long long)store.total_numel(), c.model.init.empty() ? c.model.preset.c_str() : c.model.init.c_str(),
+                 data->describe().c_str(), (long long)B, (long long)T, (long long)c.train.grad_accum,
+                 (long long)c.train.steps, recompute_name(topt.recompute), precision_name(topt.precision), bf16_note,
+                 peak_gflops, blas_info());
 
   TelemetryOptions tel_opt;
   tel_opt.usd_per_hour = c.log.usd_per_hour;
