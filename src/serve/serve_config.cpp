@@ -106,17 +106,11 @@ Options serve_options(ServeConfig& c) {
 }
 
 ServeConfig load_serve_config(const std::string* toml_path, const std::vector<std::string>& overrides) {
-  ServeConfig c;
-  Options o = serve_options(c);
-  load_options(o, toml_path, overrides, [] {});  // every check is one field's
-  return c;
+  return load_config<ServeConfig>(&serve_options, toml_path, overrides, [](ServeConfig&) {});  // every check is one field's
 }
 
 const std::vector<CliFlag>& serve_cli_flags() {
-  static const std::vector<CliFlag> flags = [] {
-    ServeConfig defaults;
-    return serve_options(defaults).cli_flags();
-  }();
+  static const std::vector<CliFlag> flags = config_cli_flags<ServeConfig>(&serve_options);
   return flags;
 }
 

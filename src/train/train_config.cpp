@@ -168,15 +168,11 @@ void validate_train_config(TrainConfig& c) {
 }
 
 TrainConfig load_train_config(const std::string* toml_path, const std::vector<std::string>& overrides) {
-  TrainConfig c;
-  Options o = train_options(c);
-  load_options(o, toml_path, overrides, [&] { validate_train_config(c); });
-  return c;
+  return load_config<TrainConfig>([](TrainConfig& x) { return train_options(x); }, toml_path, overrides, &validate_train_config);
 }
 
 std::string to_toml(const TrainConfig& c) {
-  TrainConfig copy = c;
-  return train_options(copy).to_toml("# frugal train: resolved configuration (every key; load it with --config)");
+  return config_toml(c, [](TrainConfig& x) { return train_options(x); }, "# frugal train: resolved configuration (every key; load it with --config)");
 }
 
 const std::vector<TrainConfigField>& train_config_fields() {
@@ -188,10 +184,7 @@ const std::vector<TrainConfigField>& train_config_fields() {
 }
 
 const std::vector<TrainCliFlag>& train_cli_flags() {
-  static const std::vector<TrainCliFlag> flags = [] {
-    TrainConfig defaults;
-    return train_options(defaults).cli_flags();
-  }();
+  static const std::vector<TrainCliFlag> flags = config_cli_flags<TrainConfig>([](TrainConfig& x) { return train_options(x); });
   return flags;
 }
 
