@@ -16,6 +16,7 @@
 #include "dist/in_process.h"
 #include "io/random_model.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 #include "train/checkpoint.h"
 #include "train/train_step.h"
 
@@ -23,17 +24,6 @@ namespace frugal::dist {
 namespace {
 
 using frugal::test::TempDir;
-
-constexpr int64_t kDpVocab = 64;
-
-DeepSeekConfig dp_model() {
-  DeepSeekConfig m = random_model_preset("micro");
-  m.vocab_size = kDpVocab;
-  m.num_nextn_predict_layers = 1;
-  m.bos_token_id = -1;
-  m.eos_token_id = -1;
-  return m;
-}
 
 TrainerSettings dp_settings() {
   TrainerSettings s;
@@ -47,23 +37,7 @@ TrainerSettings dp_settings() {
   return s;
 }
 
-MicroBatch dp_batch(uint64_t seed) {
-  const int64_t B = 2, T = 10;
-  Rng rng(seed);
-  MicroBatch mb;
-  mb.B = B;
-  mb.T = T;
-  for (int64_t b = 0; b < B; ++b) {
-    std::vector<int32_t> seq(size_t(T + 1));
-    for (int64_t t = 0; t <= T; ++t)
-      seq[size_t(t)] = t < 3 ? int32_t(rng.below(kDpVocab)) : (seq[size_t(t - 3)] * 5 + 1) % kDpVocab;
-    for (int64_t t = 0; t < T; ++t) {
-      mb.inputs.push_back(seq[size_t(t)]);
-      mb.targets.push_back(t + 1 < T ? seq[size_t(t + 1)] : -1);
-    }
-  }
-  return mb;
-}
+MicroBatch dp_batch(uint64_t seed) { return frugal::test::pattern_batch(2, 10, seed); }
 
 std::vector<MicroBatch> global_batch(int64_t step, int64_t K) {
   std::vector<MicroBatch> mbs;
@@ -86,7 +60,7 @@ struct Trace {
 };
 
 Trace single_process(int64_t steps, int64_t K) {
-  Trainer t(dp_model(), dp_settings());
+  Trainer t(frugal::test::pattern_model(), dp_settings());
   dp_init(t.store());
   Trace tr;
   for (int64_t s = 0; s < steps; ++s) tr.steps.push_back(t.step(global_batch(s, K)));
@@ -99,7 +73,7 @@ Trace data_parallel(int P, bool zero1, int64_t steps, int64_t K) {
   std::vector<Trace> per_rank(static_cast<size_t>(P));
   run_in_process(P, [&](Communicator& c) {
     CommDataParallel dp(c, /*bucket_elems=*/5000);  // several buckets, cutting through shards
-    Trainer t(dp_model(), dp_settings());
+    Trainer t(frugal::test::pattern_model(), dp_settings());
     dp_init(t.store());
     t.set_data_parallel(&dp, zero1);
     Trace& tr = per_rank[size_t(c.rank())];
@@ -159,7 +133,7 @@ TEST(DataParallelShards, Zero1ShardsTileTheParameters) {
   int64_t total = 0;
   run_in_process(P, [&](Communicator& c) {
     CommDataParallel dp(c);
-    Trainer t(dp_model(), dp_settings());
+    Trainer t(frugal::test::pattern_model(), dp_settings());
     t.set_data_parallel(&dp, true);
     for (const AdamWParam& p : t.optimizer().params()) moments[size_t(c.rank())] += p.n;
     if (c.rank() == 0) {
@@ -187,7 +161,7 @@ TEST(DataParallelCheckpoint, Zero1SavedAtTwoResumesAtFourAndOne) {
   const Trace whole = single_process(4, K);
   run_in_process(2, [&](Communicator& c) {
     CommDataParallel dp(c);
-    Trainer t(dp_model(), dp_settings());
+    Trainer t(frugal::test::pattern_model(), dp_settings());
     dp_init(t.store());
     t.set_data_parallel(&dp, true);
     for (int64_t s = 0; s < 2; ++s) t.step(global_batch(s, K));
@@ -199,7 +173,7 @@ TEST(DataParallelCheckpoint, Zero1SavedAtTwoResumesAtFourAndOne) {
   ASSERT_TRUE(ck.has_value());
   // The saved moments equal a single process's after 2 steps.
   {
-    Trainer ref(dp_model(), dp_settings());
+    Trainer ref(frugal::test::pattern_model(), dp_settings());
     dp_init(ref.store());
     for (int64_t s = 0; s < 2; ++s) ref.step(global_batch(s, K));
     for (const CheckpointTensor& ct : ref.state_tensors()) {
@@ -211,7 +185,7 @@ TEST(DataParallelCheckpoint, Zero1SavedAtTwoResumesAtFourAndOne) {
   std::mutex mu;
   run_in_process(4, [&](Communicator& c) {
     CommDataParallel dp(c);
-    Trainer t(dp_model(), dp_settings());
+    Trainer t(frugal::test::pattern_model(), dp_settings());
     t.set_data_parallel(&dp, true);
     t.restore(*ck, ck->meta);
     for (int64_t s = 2; s < 4; ++s) t.step(global_batch(s, K));
@@ -219,7 +193,7 @@ TEST(DataParallelCheckpoint, Zero1SavedAtTwoResumesAtFourAndOne) {
     if (c.rank() == 0) at4 = flat_values(t.store());
   });
   EXPECT_TRUE(at4 == whole.final_values) << "resumed at 4 ranks";
-  Trainer one(dp_model(), dp_settings());
+  Trainer one(frugal::test::pattern_model(), dp_settings());
   one.restore(*ck, ck->meta);
   for (int64_t s = 2; s < 4; ++s) one.step(global_batch(s, K));
   EXPECT_TRUE(flat_values(one.store()) == whole.final_values) << "resumed in one process";
@@ -228,7 +202,7 @@ TEST(DataParallelCheckpoint, Zero1SavedAtTwoResumesAtFourAndOne) {
 TEST(DataParallelErrors, RankCountsThatDoNotDivideTheBatch) {
   run_in_process(2, [&](Communicator& c) {
     CommDataParallel dp(c);
-    Trainer t(dp_model(), dp_settings());
+    Trainer t(frugal::test::pattern_model(), dp_settings());
     t.set_data_parallel(&dp, false);
     try {
       t.step(global_batch(0, 3));
@@ -253,7 +227,7 @@ TEST(DataParallelErrors, DeadRankStopsTheOthersWithinTheTimeout) {
         2,
         [&](Communicator& c) {
           CommDataParallel dp(c);
-          Trainer t(dp_model(), dp_settings());
+          Trainer t(frugal::test::pattern_model(), dp_settings());
           dp_init(t.store());
           t.set_data_parallel(&dp, true);
           t.step(global_batch(0, 2));

@@ -23,17 +23,6 @@ using namespace frugal::test;
 
 namespace {
 
-constexpr int64_t kPrecVocab = 64;
-
-DeepSeekConfig prec_model() {
-  DeepSeekConfig m = random_model_preset("micro");
-  m.vocab_size = kPrecVocab;
-  m.num_nextn_predict_layers = 1;  // eh_proj is a bf16 linear too
-  m.bos_token_id = -1;
-  m.eos_token_id = -1;
-  return m;
-}
-
 TrainerSettings prec_settings(Precision p, int64_t steps) {
   TrainerSettings s;
   s.schedule.kind = LrScheduleKind::kCosine;
@@ -46,32 +35,14 @@ TrainerSettings prec_settings(Precision p, int64_t steps) {
   return s;
 }
 
-// B sequences of T tokens of a learnable rule (each token from the one 3 back), last target masked.
-MicroBatch prec_batch(int64_t B, int64_t T, uint64_t seed) {
-  Rng rng(seed);
-  MicroBatch mb;
-  mb.B = B;
-  mb.T = T;
-  for (int64_t b = 0; b < B; ++b) {
-    std::vector<int32_t> seq(size_t(T + 1));
-    for (int64_t t = 0; t <= T; ++t)
-      seq[size_t(t)] = t < 3 ? int32_t(rng.below(kPrecVocab)) : (seq[size_t(t - 3)] * 5 + 1) % kPrecVocab;
-    for (int64_t t = 0; t < T; ++t) {
-      mb.inputs.push_back(seq[size_t(t)]);
-      mb.targets.push_back(t + 1 < T ? seq[size_t(t + 1)] : -1);
-    }
-  }
-  return mb;
-}
-
 // Losses of `steps` steps from init seed `init_seed` over two batches in turn (a model this small
 // learns them within the steps a unit test can afford).
 std::vector<double> prec_losses(Precision p, uint64_t init_seed, int64_t steps) {
-  Trainer t(prec_model(), prec_settings(p, steps));
+  Trainer t(pattern_model(), prec_settings(p, steps));
   Rng rng(init_seed);
   t.store().init_random(rng, 0.02);
   std::vector<double> out;
-  for (int64_t i = 0; i < steps; ++i) out.push_back(t.step({prec_batch(4, 16, uint64_t(100 + i % 2))}).loss);
+  for (int64_t i = 0; i < steps; ++i) out.push_back(t.step({pattern_batch(4, 16, uint64_t(100 + i % 2))}).loss);
   return out;
 }
 
@@ -101,12 +72,12 @@ TEST(TrainPrecision, Bf16TracksF32WithinSeedNoise) {
   const std::vector<double> f32 = prec_losses(Precision::kF32, 11, kSteps);
   const std::vector<double> f32_other_seed = prec_losses(Precision::kF32, 12, kSteps);
   const double noise = mean_abs_gap(f32, f32_other_seed, kSteps - 10);
-  EXPECT_LT(f32.back(), 0.5 * std::log(double(kPrecVocab)));
+  EXPECT_LT(f32.back(), 0.5 * std::log(double(test::kPatternVocab)));
   for (Bf16GemmPath path : prec_paths()) {
     PrecPathGuard guard(path);
     const std::vector<double> bf16 = prec_losses(Precision::kBf16, 11, kSteps);
     const double gap = mean_abs_gap(bf16, f32, kSteps - 10);
-    EXPECT_LT(bf16.back(), 0.5 * std::log(double(kPrecVocab))) << bf16_gemm_path_name(path);
+    EXPECT_LT(bf16.back(), 0.5 * std::log(double(test::kPatternVocab))) << bf16_gemm_path_name(path);
     EXPECT_LE(gap, noise) << bf16_gemm_path_name(path) << ": bf16 vs f32 " << gap << ", f32 seed 11 vs 12 " << noise;
     // Not the f32 run in disguise: the rounding changes the trajectory.
     EXPECT_NE(bf16, f32) << bf16_gemm_path_name(path);
@@ -119,19 +90,19 @@ TEST(TrainPrecision, Bf16RestoreContinuesBitExactly) {
   for (Bf16GemmPath path : prec_paths()) {
     PrecPathGuard guard(path);
     TempDir dir;
-    const DeepSeekConfig cfg = prec_model();
+    const DeepSeekConfig cfg = pattern_model();
     Trainer a(cfg, prec_settings(Precision::kBf16, 20));
     Rng rng(11);
     a.store().init_random(rng, 0.02);
-    for (int i = 0; i < 2; ++i) a.step({prec_batch(2, 12, uint64_t(i))});
+    for (int i = 0; i < 2; ++i) a.step({pattern_batch(2, 12, uint64_t(i))});
     EXPECT_EQ(a.state_json().at("precision"), "bf16");
     save_checkpoint(dir.str(), a.step_count(), a.state_tensors(), a.state_json(), 0);
     std::optional<LoadedCheckpoint> ck = load_latest_checkpoint(dir.str());
     ASSERT_TRUE(ck.has_value());
     Trainer b(cfg, prec_settings(Precision::kBf16, 20));
     b.restore(*ck, ck->meta);
-    const StepResult ra = a.step({prec_batch(2, 12, 7), prec_batch(2, 12, 8)});
-    const StepResult rb = b.step({prec_batch(2, 12, 7), prec_batch(2, 12, 8)});
+    const StepResult ra = a.step({pattern_batch(2, 12, 7), pattern_batch(2, 12, 8)});
+    const StepResult rb = b.step({pattern_batch(2, 12, 7), pattern_batch(2, 12, 8)});
     EXPECT_EQ(ra.loss, rb.loss) << bf16_gemm_path_name(path);
     EXPECT_EQ(ra.grad_norm, rb.grad_norm) << bf16_gemm_path_name(path);
     // Resuming at another precision is refused, naming both; a meta without "precision" was f32.

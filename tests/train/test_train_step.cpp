@@ -18,6 +18,7 @@
 #include "io/random_model.h"
 #include "model/moe_train.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 #include "train/train_step.h"
 #include "train/tree_sum.h"
 
@@ -25,17 +26,6 @@ using namespace frugal;
 using namespace frugal::test;
 
 namespace {
-
-constexpr int64_t kVocab = 64;
-
-DeepSeekConfig micro_model() {
-  DeepSeekConfig m = random_model_preset("micro");
-  m.vocab_size = kVocab;
-  m.num_nextn_predict_layers = 1;
-  m.bos_token_id = -1;
-  m.eos_token_id = -1;
-  return m;
-}
 
 TrainerSettings settings() {
   TrainerSettings s;
@@ -47,24 +37,6 @@ TrainerSettings settings() {
   s.model.aux_alpha = 1e-3;
   s.bias_gamma = 1e-3;
   return s;
-}
-
-// A batch of B sequences of T tokens with next-token targets from a short repeating pattern
-// (learnable), the last target of each sequence masked.
-MicroBatch batch(int64_t B, int64_t T, uint64_t seed) {
-  Rng rng(seed);
-  MicroBatch mb;
-  mb.B = B;
-  mb.T = T;
-  for (int64_t b = 0; b < B; ++b) {
-    std::vector<int32_t> seq(size_t(T + 1));
-    for (int64_t t = 0; t <= T; ++t) seq[size_t(t)] = t < 3 ? int32_t(rng.below(kVocab)) : (seq[size_t(t - 3)] * 5 + 1) % kVocab;
-    for (int64_t t = 0; t < T; ++t) {
-      mb.inputs.push_back(seq[size_t(t)]);
-      mb.targets.push_back(t + 1 < T ? seq[size_t(t + 1)] : -1);
-    }
-  }
-  return mb;
 }
 
 void init(ParamStore& store) {
@@ -86,7 +58,7 @@ std::vector<float> grads(const ParamStore& store) {
 }
 
 TEST(TrainStep, EqualsTheHandWrittenLoop) {
-  const DeepSeekConfig cfg = micro_model();
+  const DeepSeekConfig cfg = pattern_model();
   const TrainerSettings s = settings();
   Trainer trainer(cfg, s);
   init(trainer.store());
@@ -109,7 +81,7 @@ TEST(TrainStep, EqualsTheHandWrittenLoop) {
   for (int64_t step = 0; step < 4; ++step) {
     const int64_t K = step % 2 ? 3 : 2;  // a batch ramp changes K between steps
     std::vector<MicroBatch> mbs;
-    for (int64_t k = 0; k < K; ++k) mbs.push_back(batch(2, 12, uint64_t(100 * step + k)));
+    for (int64_t k = 0; k < K; ++k) mbs.push_back(pattern_batch(2, 12, uint64_t(100 * step + k)));
     const StepResult r = trainer.step(mbs);
 
     TrainOptions topt = s.model;
@@ -156,18 +128,18 @@ TEST(TrainStep, EqualsTheHandWrittenLoop) {
 
 TEST(TrainStep, RestoreContinuesBitExactly) {
   TempDir dir;
-  const DeepSeekConfig cfg = micro_model();
+  const DeepSeekConfig cfg = pattern_model();
   Trainer a(cfg, settings());
   init(a.store());
-  for (int i = 0; i < 2; ++i) a.step({batch(2, 12, uint64_t(i))});
+  for (int i = 0; i < 2; ++i) a.step({pattern_batch(2, 12, uint64_t(i))});
   save_checkpoint(dir.str(), a.step_count(), a.state_tensors(), a.state_json(), 0);
   Trainer b(cfg, settings());
   std::optional<LoadedCheckpoint> ck = load_latest_checkpoint(dir.str());
   ASSERT_TRUE(ck.has_value());
   b.restore(*ck, ck->meta);
   EXPECT_EQ(b.step_count(), 2);
-  const StepResult ra = a.step({batch(2, 12, 7), batch(2, 12, 8)});
-  const StepResult rb = b.step({batch(2, 12, 7), batch(2, 12, 8)});
+  const StepResult ra = a.step({pattern_batch(2, 12, 7), pattern_batch(2, 12, 8)});
+  const StepResult rb = b.step({pattern_batch(2, 12, 7), pattern_batch(2, 12, 8)});
   EXPECT_EQ(ra.loss, rb.loss);
   EXPECT_EQ(ra.grad_norm, rb.grad_norm);
   EXPECT_EQ(ra.lr, rb.lr);
@@ -191,14 +163,14 @@ int64_t scored(const MicroBatch& mb) {
 }
 
 TEST(TrainStep, MaskedMicroBatchesStepWideMeanAndLearning) {
-  const DeepSeekConfig cfg = micro_model();
+  const DeepSeekConfig cfg = pattern_model();
   TrainerSettings s = settings();
   s.model.aux_alpha = 0;  // the balance term is a per-micro-batch mean, not a token mean
   s.model.mtp_weight = 0;
   s.schedule.kind = LrScheduleKind::kConstant;
   s.schedule.warmup_steps = 0;
   // Two micro-batches with different prompt lengths, so their response counts differ.
-  MicroBatch m1 = batch(1, 12, 21), m2 = batch(1, 12, 22);
+  MicroBatch m1 = pattern_batch(1, 12, 21), m2 = pattern_batch(1, 12, 22);
   mask_prompt(m1, 3);
   mask_prompt(m2, 7);
   const int64_t n = scored(m1) + scored(m2);
@@ -236,13 +208,13 @@ TEST(TrainStep, MaskedMicroBatchesStepWideMeanAndLearning) {
 }
 
 TEST(TrainStep, MalformedMicroBatchesAreErrors) {
-  Trainer t(micro_model(), settings());
+  Trainer t(pattern_model(), settings());
   init(t.store());
   expect_error([&] { t.step({}); }, ErrorKind::kInvalidArgument, {"at least one micro-batch"});
-  MicroBatch bad = batch(2, 12, 1);
+  MicroBatch bad = pattern_batch(2, 12, 1);
   bad.targets.pop_back();
-  expect_error([&] { t.step({batch(2, 12, 0), bad}); }, ErrorKind::kInvalidArgument, {"micro-batch 1", "targets"});
-  MicroBatch w = batch(2, 12, 1);
+  expect_error([&] { t.step({pattern_batch(2, 12, 0), bad}); }, ErrorKind::kInvalidArgument, {"micro-batch 1", "targets"});
+  MicroBatch w = pattern_batch(2, 12, 1);
   w.weights.assign(5, 1.0f);
   expect_error([&] { t.step({w}); }, ErrorKind::kInvalidArgument, {"micro-batch 0", "loss weights"});
   EXPECT_EQ(t.step_count(), 0);  // nothing was stepped

@@ -15,10 +15,43 @@
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "io/npy.h"
+#include "io/random_model.h"
 #include "test_util.h"
 #include "train/train_config.h"
+#include "train/train_step.h"
 
 namespace frugal::test {
+
+// The micro preset over a 64-token vocabulary with one MTP module and no BOS/EOS: the model the
+// training-step tests (one process, data parallel, mixed precision) step on pattern_batch data.
+inline constexpr int64_t kPatternVocab = 64;
+inline DeepSeekConfig pattern_model() {
+  DeepSeekConfig m = random_model_preset("micro");
+  m.vocab_size = kPatternVocab;
+  m.num_nextn_predict_layers = 1;
+  m.bos_token_id = -1;
+  m.eos_token_id = -1;
+  return m;
+}
+
+// B sequences of T tokens of a learnable rule (each token from the one 3 back), next-token
+// targets, the last target of each sequence masked.
+inline MicroBatch pattern_batch(int64_t B, int64_t T, uint64_t seed) {
+  Rng rng(seed);
+  MicroBatch mb;
+  mb.B = B;
+  mb.T = T;
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> seq(size_t(T + 1));
+    for (int64_t t = 0; t <= T; ++t)
+      seq[size_t(t)] = t < 3 ? int32_t(rng.below(kPatternVocab)) : (seq[size_t(t - 3)] * 5 + 1) % kPatternVocab;
+    for (int64_t t = 0; t < T; ++t) {
+      mb.inputs.push_back(seq[size_t(t)]);
+      mb.targets.push_back(t + 1 < T ? seq[size_t(t + 1)] : -1);
+    }
+  }
+  return mb;
+}
 
 // A learnable corpus over 64 ids: a few fixed "phrases" repeated in random order, so the next
 // token is mostly determined by the previous one.
