@@ -238,10 +238,15 @@ TrainedBpe train_bpe(const WordCounts& words, const BpeTrainOptions& opt) {
 std::string trained_tokenizer_json(const TrainedBpe& bpe) {
   const int32_t base = int32_t(bpe.tokens.size());
   ojson added = ojson::array();
-  for (size_t i = 0; i < bpe.specials.size(); ++i)  // keys in the order Hugging Face writes them
+  // <think> and </think> are added but not special, as in DeepSeek-R1's and Qwen3's tokenizers:
+  // decoding with skip_special_tokens keeps them, so a completion's reasoning tags reach the
+  // format check and the user.
+  for (size_t i = 0; i < bpe.specials.size(); ++i) {  // keys in the order Hugging Face writes them
+    const bool special = bpe.specials[i] != "<think>" && bpe.specials[i] != "</think>";
     added.push_back(ojson{{"id", base + int32_t(i)}, {"content", bpe.specials[i]}, {"single_word", false},
                           {"lstrip", false},        {"rstrip", false},             {"normalized", false},
-                          {"special", true}});
+                          {"special", special}});
+  }
   const std::string& bos = bpe.specials.at(0);
   ojson post{{"type", "TemplateProcessing"},
              {"single", ojson::array({ojson{{"SpecialToken", {{"id", bos}, {"type_id", 0}}}},

@@ -107,18 +107,21 @@ TEST_F(BpeTrainer, OutputLoadsAndRoundTrips) {
   // Frequent words are single tokens.
   for (const char* w : {" the", " tokenizer", "function", " model", " and"})
     EXPECT_EQ(t.encode(w).size(), 1u) << w;
-  // Special tokens: ids right after the BPE vocabulary, matched in text, BOS from the post-processor.
+  // Added tokens: ids right after the BPE vocabulary, matched in text, BOS from the post-processor.
+  // All are special except <think> and </think> (as in R1's and Qwen3's tokenizers), which
+  // decoding with skip_special_tokens keeps.
   const auto& sp = tok::deepseek_special_tokens();
   const int32_t base = int32_t(1000 - sp.size());
   for (size_t i = 0; i < sp.size(); ++i) {
     EXPECT_EQ(t.token_to_id(sp[i]), base + int32_t(i)) << sp[i];
-    EXPECT_TRUE(t.is_special(base + int32_t(i)));
+    EXPECT_EQ(t.is_special(base + int32_t(i)), sp[i] != "<think>" && sp[i] != "</think>") << sp[i];
   }
   const auto ids = t.encode("<｜User｜>hi<think>x</think><｜Assistant｜>");
   EXPECT_EQ(ids.front(), *t.token_to_id("<｜User｜>"));
   EXPECT_EQ(ids.back(), *t.token_to_id("<｜Assistant｜>"));
   EXPECT_EQ(t.encode("the", true).front(), base);
-  EXPECT_EQ(t.decode(t.encode("<think>a</think>"), true), "a");
+  EXPECT_EQ(t.decode(t.encode("<｜User｜><think>a</think>"), true), "<think>a</think>");
+  EXPECT_EQ(t.encode("<think>a</think>").size(), 3u);  // still whole tokens in text
   // The config: BOS/EOS and DeepSeek's chat template, which renders.
   const TokenizerConfig cfg = TokenizerConfig::load(out);
   EXPECT_TRUE(cfg.add_bos_token);
