@@ -1,4 +1,4 @@
-// frugal tokenizer train --input FILE... --vocab-size N --out DIR [--min-frequency 2]
+// frugal tokenizer train --input FILE... --vocab-size N --out DIR [--min-frequency 2] [--digits grouped|individual]
 //   Trains a byte-level BPE with the DeepSeek-V3 pre-tokenizer and writes DIR/tokenizer.json and
 //   DIR/tokenizer_config.json (DeepSeek special tokens and chat template). Threads: the global
 //   --threads option (frugal --threads 8 tokenizer train ...).
@@ -13,7 +13,7 @@ namespace frugal::cli {
 void register_tokenizer(CLI::App& app) {
   struct Opts {
     std::vector<std::string> inputs;
-    std::string out;
+    std::string out, digits = "grouped";
     int64_t vocab_size = 0, min_frequency = 2;
     bool quiet = false;
   };
@@ -27,6 +27,10 @@ void register_tokenizer(CLI::App& app) {
   c->add_option("--min-frequency", o->min_frequency, "merge only pairs seen at least this often")
       ->default_val(2)
       ->check(CLI::PositiveNumber);
+  c->add_option("--digits", o->digits,
+                "grouped: runs of digits split in threes, as DeepSeek-V3 (default); individual: one digit per "
+                "token, as Qwen (lets a small model learn arithmetic)")
+      ->check(CLI::IsMember({"grouped", "individual"}));
   c->add_flag("--quiet", o->quiet, "no progress lines");
   c->callback([o] {
     tok::BpeTrainOptions opt;
@@ -34,6 +38,7 @@ void register_tokenizer(CLI::App& app) {
     opt.min_frequency = o->min_frequency;
     opt.threads = num_threads();
     opt.progress = !o->quiet;
+    opt.digits = o->digits == "individual" ? tok::DigitSplit::kIndividual : tok::DigitSplit::kGrouped;
     const tok::TrainStats st = tok::train_tokenizer_files(o->inputs, o->out, opt);
     std::fprintf(stderr, "read %.1f MB (%lld distinct words) in %.2f s, %lld merges in %.2f s\n", double(st.bytes) / 1e6,
                  (long long)st.distinct_words, st.count_seconds, (long long)st.merges, st.merge_seconds);

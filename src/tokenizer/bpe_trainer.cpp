@@ -235,7 +235,7 @@ TrainedBpe train_bpe(const WordCounts& words, const BpeTrainOptions& opt) {
   return out;
 }
 
-std::string trained_tokenizer_json(const TrainedBpe& bpe) {
+std::string trained_tokenizer_json(const TrainedBpe& bpe, DigitSplit digits) {
   const int32_t base = int32_t(bpe.tokens.size());
   ojson added = ojson::array();
   // <think> and </think> are added but not special, as in DeepSeek-R1's and Qwen3's tokenizers:
@@ -273,7 +273,7 @@ std::string trained_tokenizer_json(const TrainedBpe& bpe) {
           {"padding", nullptr},
           {"added_tokens", std::move(added)},
           {"normalizer", {{"type", "Sequence"}, {"normalizers", ojson::array()}}},
-          {"pre_tokenizer", ojson::parse(kDeepSeekV3PreTokenizerJson)},
+          {"pre_tokenizer", ojson::parse(training_pre_tokenizer_json(digits))},
           {"post_processor", std::move(post)},
           {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
           {"model", std::move(model)}};
@@ -307,7 +307,8 @@ TrainStats train_tokenizer_files(const std::vector<std::string>& files, const st
   if (ec || !is_directory(out_dir))
     fail(ErrorKind::kIo, "cannot create output directory {}: {}", out_dir, ec ? ec.message() : "not a directory");
   TrainStats st;
-  const PreTokenizer pt = deepseek_v3_pre_tokenizer();
+  const PreTokenizer pt =
+      PreTokenizer::from_json(nlohmann::json::parse(training_pre_tokenizer_json(opt.digits)), "training pre_tokenizer");
   double t0 = now_seconds();
   CountOptions co;
   co.threads = opt.threads;
@@ -324,7 +325,7 @@ TrainStats train_tokenizer_files(const std::vector<std::string>& files, const st
   st.merge_seconds = now_seconds() - t0;
   st.merges = int64_t(bpe.merges.size());
   st.vocab_size = bpe.vocab_size();
-  write_file_atomic(path_join(out_dir, "tokenizer.json"), trained_tokenizer_json(bpe));
+  write_file_atomic(path_join(out_dir, "tokenizer.json"), trained_tokenizer_json(bpe, opt.digits));
   write_file_atomic(path_join(out_dir, "tokenizer_config.json"), trained_tokenizer_config_json());
   return st;
 }

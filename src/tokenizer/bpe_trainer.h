@@ -29,6 +29,7 @@ struct BpeTrainOptions {
   size_t max_word_bytes = 512;
   int threads = 0;             // word counting threads (0 = all cores)
   bool progress = false;       // progress lines on stderr
+  DigitSplit digits = DigitSplit::kGrouped;  // the pre-tokenizer's digit rule (word_counter.h)
 };
 
 // The special tokens of the trained vocabulary, in id order (BOS first, EOS second).
@@ -45,7 +46,7 @@ struct TrainedBpe {
 TrainedBpe train_bpe(const WordCounts& words, const BpeTrainOptions& opt);
 
 // tokenizer.json (Hugging Face format, DeepSeek-V3 fields) and tokenizer_config.json texts.
-std::string trained_tokenizer_json(const TrainedBpe& bpe);
+std::string trained_tokenizer_json(const TrainedBpe& bpe, DigitSplit digits = DigitSplit::kGrouped);
 std::string trained_tokenizer_config_json();
 
 struct TrainStats {

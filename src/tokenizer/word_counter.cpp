@@ -25,6 +25,12 @@ const char* const kDeepSeekV3PreTokenizerJson = R"JSON({"type": "Sequence", "pre
 {"type": "Split", "pattern": {"Regex": "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false},
 {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]})JSON";
 
+std::string training_pre_tokenizer_json(DigitSplit digits) {
+  nlohmann::json j = nlohmann::json::parse(kDeepSeekV3PreTokenizerJson);
+  if (digits == DigitSplit::kIndividual) j["pretokenizers"][0]["pattern"]["Regex"] = "\\p{N}";
+  return j.dump();
+}
+
 PreTokenizer deepseek_v3_pre_tokenizer() {
   return PreTokenizer::from_json(nlohmann::json::parse(kDeepSeekV3PreTokenizerJson), "DeepSeek-V3 pre_tokenizer");
 }

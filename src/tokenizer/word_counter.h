@@ -18,6 +18,14 @@ extern const char* const kDeepSeekV3PreTokenizerJson;
 // That pre-tokenizer, built by the loader's own code.
 PreTokenizer deepseek_v3_pre_tokenizer();
 
+// How a trained tokenizer splits runs of digits before BPE: in groups of up to three as DeepSeek-V3
+// does (`\p{N}{1,3}`), or one digit per piece as Qwen's and LLaMA's tokenizers do. Individual
+// digits keep every number a sequence of digit tokens, which a small model can learn to do
+// arithmetic on; grouped digits make each of 1000 three-digit chunks its own symbol.
+enum class DigitSplit { kGrouped, kIndividual };
+// DeepSeek-V3's pre_tokenizer JSON with the digit rule chosen (kGrouped gives it unchanged).
+std::string training_pre_tokenizer_json(DigitSplit digits);
+
 struct WordCounts {
   std::unordered_map<std::string, int64_t> counts;  // pre-token piece (raw bytes) -> occurrences
   int64_t bytes = 0;                                // input bytes read

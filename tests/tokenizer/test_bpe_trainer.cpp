@@ -135,6 +135,30 @@ TEST_F(BpeTrainer, OutputLoadsAndRoundTrips) {
   EXPECT_EQ(t.decode(t.encode(chat)), chat);
 }
 
+// --digits individual: the pre-tokenizer isolates every digit, so no merge ever joins two digits
+// and a number encodes as one token per digit, in training and in the written tokenizer alike;
+// the default keeps DeepSeek-V3's groups of three.
+TEST_F(BpeTrainer, IndividualDigitsNeverMerge) {
+  const std::string in = dir_.file("numbers.txt");
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "What is " + std::to_string(i % 97 + 10) + " + " + std::to_string(i % 89 * 7) + "? 1234\n";
+  test::write_bytes(in, text);
+  auto o = opts(400);
+  tok::train_tokenizer_files({in}, dir_.file("grouped"), o);
+  o.digits = tok::DigitSplit::kIndividual;
+  tok::train_tokenizer_files({in}, dir_.file("individual"), o);
+  const Tokenizer grouped = Tokenizer::load(dir_.file("grouped"));
+  const Tokenizer individual = Tokenizer::load(dir_.file("individual"));
+  EXPECT_EQ(grouped.encode("1234").size(), 2u);  // "123" "4": frequent groups are merged
+  const auto ids = individual.encode("What is 53 + 1234?");
+  EXPECT_EQ(individual.decode(ids), "What is 53 + 1234?");
+  EXPECT_EQ(individual.encode("1234").size(), 4u);
+  for (const json& m : json::parse(read_file(dir_.file("individual") + "/tokenizer.json"))["model"]["merges"]) {
+    const std::string left = m[0], right = m[1];
+    EXPECT_FALSE(std::isdigit((unsigned char)left.back()) && std::isdigit((unsigned char)right.front())) << left << " " << right;
+  }
+}
+
 TEST_F(BpeTrainer, JsonMatchesDeepSeekStructure) {
   const std::string out = dir_.file("tok");
   tok::train_tokenizer_files({corpus_}, out, opts(600));
