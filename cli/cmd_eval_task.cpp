@@ -80,7 +80,7 @@ void register_eval_task(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("eval-task", "held-out accuracy on a verifiable task (pass@1, pass@k, 95% CI)");
   c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory with a tokenizer")->required();
-  c->add_option("--task", o->task, "task name (arithmetic, countdown, sort)")->required();
+  c->add_option("--task", o->task, "task name (arithmetic, addsub, countdown, sort)")->required();
   c->add_option("--limit", o->e.limit, "held-out problems to evaluate")->default_val(100)->check(CLI::PositiveNumber);
   c->add_option("--samples", o->e.samples, "completions per problem K (pass@k up to K)")
       ->default_val(1)

@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/r1-demo}
 FRUGAL=${FRUGAL:-build/cli/frugal}
-PRE_TEXT=${PRE_TEXT:-60000}         # arithmetic problems in the pretraining text
+TASK=${TASK:-addsub}                # the task: addsub (2-digit + and -), or arithmetic, countdown, sort
+PRE_TEXT=${PRE_TEXT:-12000}         # problems in the pretraining text (addsub has ~14,000 in its train split)
 PRE_STEPS=${PRE_STEPS:-4000}        # pretraining steps of the teacher (B 32 x T 64)
 STUDENT_PRE_STEPS=${STUDENT_PRE_STEPS:-2000}
 SFT_N=${SFT_N:-400}                 # SFT conversations in the answer format
@@ -20,6 +21,7 @@ SFT_STEPS=${SFT_STEPS:-300}
 GRPO_STEPS=${GRPO_STEPS:-150}
 GRPO_G=${GRPO_G:-8}                 # completions per prompt
 GRPO_PROMPTS=${GRPO_PROMPTS:-8}     # prompts per step
+GRPO_LR=${GRPO_LR:-2e-5}
 DISTILL_N=${DISTILL_N:-1500}        # prompts the teacher answers for the student
 EVAL_N=${EVAL_N:-300}               # held-out problems per evaluation
 MAX_TOKENS=${MAX_TOKENS:-48}
@@ -33,10 +35,11 @@ log "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(np
 start=$(date +%s)
 
 # 1. Data and tokenizer: the task's training split only; evaluation problems never appear.
-"$FRUGAL" task-data --task arithmetic --n "$PRE_TEXT" --format text --out "$OUT/pretrain.txt"
-"$FRUGAL" task-data --task arithmetic --n "$SFT_N" --seed 1 --format sft --out "$OUT/sft.jsonl"
-"$FRUGAL" task-data --task arithmetic --n "$DISTILL_N" --seed 2 --format prompts --out "$OUT/distill_prompts.jsonl"
-"$FRUGAL" tokenizer train --input "$OUT/pretrain.txt" "$OUT/sft.jsonl" --vocab-size 512 --out "$OUT/tokenizer" --quiet
+"$FRUGAL" task-data --task "$TASK" --n "$PRE_TEXT" --format text --out "$OUT/pretrain.txt"
+"$FRUGAL" task-data --task "$TASK" --n "$SFT_N" --seed 1 --format sft --out "$OUT/sft.jsonl"
+"$FRUGAL" task-data --task "$TASK" --n "$DISTILL_N" --seed 2 --format prompts --out "$OUT/distill_prompts.jsonl"
+"$FRUGAL" tokenizer train --input "$OUT/pretrain.txt" "$OUT/sft.jsonl" --vocab-size 512 --digits individual \
+  --out "$OUT/tokenizer" --quiet
 # One document per problem (each ends with EOS); 1% held out for the validation loss.
 sed G "$OUT/pretrain.txt" > "$OUT/pretrain_docs.txt"
 "$FRUGAL" data prepare --tokenizer "$OUT/tokenizer" --input "$OUT/pretrain_docs.txt" --out "$OUT/data" \
@@ -44,20 +47,17 @@ sed G "$OUT/pretrain.txt" > "$OUT/pretrain_docs.txt"
 
 with_tokenizer() { cp "$OUT"/tokenizer/tokenizer.json "$OUT"/tokenizer/tokenizer_config.json "$1"/; }
 accuracy() {  # MODEL LABEL: held-out pass@1 (greedy) with its interval, into the summary
-  "$FRUGAL" eval-task "$1" --task arithmetic --limit "$EVAL_N" --max-tokens "$MAX_TOKENS" > "$1.eval.txt"
+  "$FRUGAL" eval-task "$1" --task "$TASK" --limit "$EVAL_N" --max-tokens "$MAX_TOKENS" > "$1.eval.txt"
   log "$2: $(grep -m1 '^pass@1' "$1.eval.txt"); $(grep -m1 '^rewards' "$1.eval.txt")"
 }
 # Field KEY of JSON line(s) on stdin (numbers only; no JSON tool is needed on a fresh machine).
 jfield() { sed -n "s/.*\"$1\": *\(-\{0,1\}[0-9.eE+-]*\).*/\1/p"; }
 
-# 2. Pretrain the teacher (tiny preset) and the smaller student (micro preset) on the text.
+# 2. Pretrain the teacher (tiny preset) on the text (the smaller student is pretrained in step 5).
 "$FRUGAL" train --tokens "$OUT/data" --preset tiny --seq-len 64 --batch 32 --steps "$PRE_STEPS" --lr 2e-3 \
   --warmup $((PRE_STEPS / 20)) --out "$OUT/pretrain" --export "$OUT/pretrained" --log-every 100 --eval-every 500
 with_tokenizer "$OUT/pretrained"
-"$FRUGAL" train --tokens "$OUT/data" --preset micro --seq-len 64 --batch 32 --steps "$STUDENT_PRE_STEPS" --lr 3e-3 \
-  --warmup $((STUDENT_PRE_STEPS / 20)) --out "$OUT/student_pretrain" --export "$OUT/student_pretrained" --log-every 100 --eval-every 500
-with_tokenizer "$OUT/student_pretrained"
-log "pretraining done ($(( $(date +%s) - start )) s)"
+log "teacher pretraining done ($(( $(date +%s) - start )) s)"
 
 # 3. SFT on the answer format.
 "$FRUGAL" sft --init "$OUT/pretrained" --data "$OUT/sft.jsonl" --steps "$SFT_STEPS" --batch 8 --seq-len 128 \
@@ -65,8 +65,8 @@ log "pretraining done ($(( $(date +%s) - start )) s)"
 accuracy "$OUT/sft_model" "teacher after SFT (before GRPO)"
 
 # 4. GRPO on the task.
-"$FRUGAL" grpo --init "$OUT/sft_model" --task arithmetic --steps "$GRPO_STEPS" --num-generations "$GRPO_G" \
-  --prompts "$GRPO_PROMPTS" --max-completion-length "$MAX_TOKENS" --lr 2e-5 --beta 0.04 \
+"$FRUGAL" grpo --init "$OUT/sft_model" --task "$TASK" --steps "$GRPO_STEPS" --num-generations "$GRPO_G" \
+  --prompts "$GRPO_PROMPTS" --max-completion-length "$MAX_TOKENS" --lr "$GRPO_LR" --beta 0.04 \
   --rewards accuracy,format=0.2 --out "$OUT/grpo" --export "$OUT/grpo_model" --log-every 10
 "$FRUGAL" plot "$OUT/grpo" --png
 accuracy "$OUT/grpo_model" "teacher after GRPO"
@@ -78,6 +78,9 @@ log "GRPO time: rollout $(jfield rollout_s < "$M" | awk '{s+=$1} END {printf "%.
 $(jfield update_s < "$M" | awk '{s+=$1} END {printf "%.0f", s}') s"
 
 # 5. Distillation into the smaller student, against the same student SFT'd on the original data.
+"$FRUGAL" train --tokens "$OUT/data" --preset micro --seq-len 64 --batch 32 --steps "$STUDENT_PRE_STEPS" --lr 3e-3 \
+  --warmup $((STUDENT_PRE_STEPS / 20)) --out "$OUT/student_pretrain" --export "$OUT/student_pretrained" --log-every 100 --eval-every 500
+with_tokenizer "$OUT/student_pretrained"
 "$FRUGAL" distill --teacher "$OUT/grpo_model" --student "$OUT/student_pretrained" --data "$OUT/distill_prompts.jsonl" \
   --samples 4 --filter "$DISTILL_FILTER" --max-tokens "$MAX_TOKENS" --steps "$SFT_STEPS" --batch 8 --seq-len 128 --lr 3e-3 --schedule constant \
   --out "$OUT/distill" --export "$OUT/student_distilled" --log-every 50
@@ -88,7 +91,7 @@ accuracy "$OUT/student_distilled" "student distilled from the GRPO teacher"
 
 # 6. Batched, prefix-shared rollouts against one sequence at a time (8 samples per problem).
 for b in 64 1; do
-  "$FRUGAL" eval-task "$OUT/grpo_model" --task arithmetic --limit 16 --samples 8 --max-tokens "$MAX_TOKENS" \
+  "$FRUGAL" eval-task "$OUT/grpo_model" --task "$TASK" --limit 16 --samples 8 --max-tokens "$MAX_TOKENS" \
     --batch "$b" > "$OUT/rollout_batch$b.txt"
   log "rollouts at batch $b: $(grep -m1 '^completions' "$OUT/rollout_batch$b.txt")"
 done

@@ -10,7 +10,7 @@ const char* split_name(Split s) { return s == Split::kTrain ? "train" : "eval"; 
 
 // THE task registry: one row per task.
 const std::vector<Task>& task_registry() {
-  static const std::vector<Task> tasks = {arithmetic_task(), countdown_task(), sort_task()};
+  static const std::vector<Task> tasks = {arithmetic_task(), addsub_task(), countdown_task(), sort_task()};
   return tasks;
 }
 

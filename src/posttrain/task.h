@@ -38,7 +38,7 @@ struct Task {
 // The registry, in a fixed order; find_task throws kInvalidArgument naming the known tasks.
 const std::vector<Task>& task_registry();
 const Task& find_task(std::string_view name);
-std::string task_names();  // "arithmetic, countdown, sort"
+std::string task_names();  // "arithmetic, addsub, countdown, sort"
 
 // 1 in 8 keys is an evaluation problem.
 Split split_of(std::string_view key);
@@ -51,6 +51,7 @@ std::vector<Problem> task_problems(const Task& task, uint64_t seed, Split split,
 
 // The built-in tasks (one file each).
 Task arithmetic_task();  // task_arithmetic.cpp
+Task addsub_task();      // task_arithmetic.cpp
 Task countdown_task();   // task_countdown.cpp
 Task sort_task();        // task_sort.cpp
 

@@ -53,7 +53,7 @@ TEST(EvalTaskCli, BadInput) {
   const std::string m = test::micro_model_with_tokenizer(dir, "m", "byte_v3", /*config=*/false);
   test::CommandResult r = test::run_frugal({"eval-task", m, "--task", "calculus"});
   EXPECT_EQ(r.rc, 1);
-  EXPECT_NE(r.out.find("unknown task 'calculus' (expected one of: arithmetic, countdown, sort)"), std::string::npos)
+  EXPECT_NE(r.out.find("unknown task 'calculus' (expected one of: arithmetic, addsub, countdown, sort)"), std::string::npos)
       << r.out;
   r = test::run_frugal({"eval-task", m, "--task", "arithmetic", "--prompt-format", "chat"});
   EXPECT_EQ(r.rc, 1);

@@ -14,10 +14,10 @@ namespace frugal {
 namespace {
 
 TEST(Tasks, RegistryAndUnknownName) {
-  EXPECT_EQ(task_names(), "arithmetic, countdown, sort");
+  EXPECT_EQ(task_names(), "arithmetic, addsub, countdown, sort");
   EXPECT_EQ(find_task("countdown").name, "countdown");
   test::expect_error([] { find_task("countdwn"); }, ErrorKind::kInvalidArgument,
-                     {"unknown task 'countdwn'", "arithmetic, countdown, sort"});
+                     {"unknown task 'countdwn'", "arithmetic, addsub, countdown, sort"});
 }
 
 TEST(Tasks, ReferenceAnswersPassAndSplitsAreDisjointAndSeeded) {
@@ -67,6 +67,25 @@ TEST(Tasks, ArithmeticChecksTheExactInteger) {
     EXPECT_LT(q.numbers[0], 1000);
     EXPECT_GE(q.numbers[1], 1);
   }
+}
+
+// addsub is arithmetic's 2-digit + and - subset with the same keys, so its evaluation problems are
+// evaluation problems of arithmetic too: text generated from arithmetic's training split never
+// contains one.
+TEST(Tasks, AddsubIsTheTwoDigitSubsetWithArithmeticKeys) {
+  const Task& t = find_task("addsub");
+  std::set<char> ops;
+  for (const Problem& q : task_problems(t, 3, Split::kEval, 300)) {
+    for (int64_t x : q.numbers) {
+      EXPECT_GE(x, 10);
+      EXPECT_LT(x, 100);
+    }
+    const char op = q.question.at(q.question.find(' ', 8) + 1);
+    ops.insert(op);
+    EXPECT_EQ(q.key, fmt::format("arithmetic:{}{}{}", q.numbers[0], op, q.numbers[1]));
+    EXPECT_EQ(q.target, op == '+' ? q.numbers[0] + q.numbers[1] : q.numbers[0] - q.numbers[1]);
+  }
+  EXPECT_EQ(ops, (std::set<char>{'+', '-'}));
 }
 
 TEST(Tasks, CountdownChecksValueAndNumberUse) {
