@@ -26,13 +26,7 @@ namespace {
 using frugal::test::TempDir;
 
 TrainerSettings dp_settings() {
-  TrainerSettings s;
-  s.schedule.kind = LrScheduleKind::kCosine;
-  s.schedule.lr = 3e-3;
-  s.schedule.warmup_steps = 2;
-  s.schedule.total_steps = 20;
-  s.model.mtp_weight = 0.3;
-  s.model.aux_alpha = 1e-3;
+  TrainerSettings s = frugal::test::pattern_settings();
   s.adamw.grad_clip = 0.5;  // active: the norm's cross-rank combine matters
   return s;
 }

@@ -28,13 +28,7 @@ using namespace frugal::test;
 namespace {
 
 TrainerSettings settings() {
-  TrainerSettings s;
-  s.schedule.kind = LrScheduleKind::kCosine;
-  s.schedule.lr = 3e-3;
-  s.schedule.warmup_steps = 2;
-  s.schedule.total_steps = 20;
-  s.model.mtp_weight = 0.3;
-  s.model.aux_alpha = 1e-3;
+  TrainerSettings s = pattern_settings();
   s.bias_gamma = 1e-3;
   return s;
 }

@@ -34,6 +34,19 @@ inline DeepSeekConfig pattern_model() {
   return m;
 }
 
+// The settings those tests share: a cosine schedule with warmup 2 over `total_steps`, and the MTP
+// and balance losses on, so every term of the step is exercised.
+inline TrainerSettings pattern_settings(double lr = 3e-3, int64_t total_steps = 20) {
+  TrainerSettings s;
+  s.schedule.kind = LrScheduleKind::kCosine;
+  s.schedule.lr = lr;
+  s.schedule.warmup_steps = 2;
+  s.schedule.total_steps = total_steps;
+  s.model.mtp_weight = 0.3;
+  s.model.aux_alpha = 1e-3;
+  return s;
+}
+
 // B sequences of T tokens of a learnable rule (each token from the one 3 back), next-token
 // targets, the last target of each sequence masked.
 inline MicroBatch pattern_batch(int64_t B, int64_t T, uint64_t seed) {
