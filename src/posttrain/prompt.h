@@ -1,5 +1,5 @@
-// Task prompts for a model folder (docs/posttrain.md, Prompts): the problem's question plus the
-// shared answer-format instruction, as one user turn rendered by the folder's ChatFormat (its chat
+// Task prompts for a model folder (docs/posttrain.md, Prompts): the shared answer-format
+// instruction then the problem's question, as one user turn rendered by the folder's ChatFormat (its chat
 // template, or the plain "User: MESSAGE\nAssistant:" form; chat_format.h).
 #pragma once
 #include <cstdint>
@@ -11,9 +11,11 @@
 
 namespace frugal {
 
-// The instruction every task prompt ends with.
+// The instruction every task prompt starts with.
 extern const char* const kAnswerFormatInstruction;
-// The user turn of a task prompt: the question, a newline, the instruction.
+// The user turn of a task prompt: the instruction, a newline, the question. The question comes
+// last, next to where the answer is written: a small model's attention then reaches the problem a
+// fixed few tokens back instead of across the instruction.
 std::string task_user_message(const Problem& p);
 
 class TaskPrompter {

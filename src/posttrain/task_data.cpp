@@ -51,7 +51,7 @@ std::string task_data_line(const Task& task, const Problem& p, TaskDataFormat fo
     case TaskDataFormat::kSft: {
       const ojson assistant = {{"role", "assistant"},
                                {"content", p.reference},
-                               {"reasoning_content", p.question + " The answer is " + p.reference + "."}};
+                               {"reasoning_content", p.question + " " + p.reference}};
       return ojson{{"messages", ojson::array({user, assistant})}}.dump();
     }
     case TaskDataFormat::kPrompts:

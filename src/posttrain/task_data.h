@@ -3,8 +3,8 @@
 //   text     one "QUESTION ANSWER" line per problem: pretraining text (tokenize it with
 //            `frugal data prepare`);
 //   sft      conversations {"messages": [user: the task prompt, assistant: the reference answer in
-//            the R1 format, "<think>\nQUESTION The answer is ANSWER.\n</think>\n\nANSWER"]} for
-//            `frugal sft`;
+//            the R1 format, "<think>\nQUESTION ANSWER\n</think>\n\nANSWER"]} for `frugal sft`:
+//            the reasoning restates the problem and solves it in the pretraining text's own form;
 //   prompts  {"messages": [user: the task prompt], "task": NAME, "problem": {...}} for
 //            `frugal distill`, whose rejection sampling checks answers against the problem.
 // A problem in JSON is {"key", "question", "reference", "numbers", "target"}; reading one back

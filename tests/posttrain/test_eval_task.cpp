@@ -24,7 +24,7 @@ TEST(TaskPrompter, ChatTemplateRendersOneUserTurn) {
   Problem q;
   q.question = "What is 12 + 30?";
   const std::string text = p.render(q);
-  EXPECT_EQ(text, "<｜begin▁of▁sentence｜><｜User｜>What is 12 + 30?\n" + std::string(kAnswerFormatInstruction) +
+  EXPECT_EQ(text, "<｜begin▁of▁sentence｜><｜User｜>" + std::string(kAnswerFormatInstruction) + "\nWhat is 12 + 30?" +
                       "<｜Assistant｜>");
   EXPECT_FALSE(prompt_prefills_think(text));
   const std::vector<int32_t> ids = p.encode(text);
@@ -59,7 +59,7 @@ TEST(TaskPrompter, NoChatTemplate) {
   TaskPrompter plain(m, "", PromptFormat::kAuto);
   EXPECT_FALSE(plain.uses_chat_template());
   EXPECT_NE(plain.describe().find("no " + m + "/tokenizer_config.json"), std::string::npos) << plain.describe();
-  EXPECT_EQ(plain.render(q), "User: What is 1 + 1?\n" + std::string(kAnswerFormatInstruction) + "\nAssistant:");
+  EXPECT_EQ(plain.render(q), "User: " + std::string(kAnswerFormatInstruction) + "\nWhat is 1 + 1?\nAssistant:");
   // chat refuses, naming the file and the way out.
   test::expect_error([&] { TaskPrompter(m, "", PromptFormat::kChat); }, ErrorKind::kInvalidArgument,
                      {m + "/tokenizer_config.json", "--prompt-format plain"});
@@ -69,7 +69,8 @@ TEST(TaskPrompter, NoChatTemplate) {
   test::expect_error([&] { TaskPrompter(m, "", PromptFormat::kChat); }, ErrorKind::kInvalidArgument,
                      {"no chat_template"});
   TaskPrompter with_bos(m, "", PromptFormat::kAuto);
-  EXPECT_EQ(with_bos.render(q).rfind("<｜begin▁of▁sentence｜>User: What is 1 + 1?", 0), 0u);
+  EXPECT_EQ(with_bos.render(q), "<｜begin▁of▁sentence｜>User: " + std::string(kAnswerFormatInstruction) +
+                                 "\nWhat is 1 + 1?\nAssistant:");
   // And no tokenizer at all is an error naming the folder.
   const std::string bare = test::micro_model_with_tokenizer(dir, "bare", "");
   test::expect_error([&] { TaskPrompter(bare, "", PromptFormat::kAuto); }, ErrorKind::kIo,
@@ -97,8 +98,11 @@ TEST(EvalTask, SamplesShareThePromptAndLengthLimitsAreScored) {
   EXPECT_EQ(r.temperature, 0.6f);  // the several-samples default
   ASSERT_EQ(r.pass.size(), 3u);    // k = 1, 2, 3
   EXPECT_EQ(r.pass[2].k, 3);
-  // Each problem's prompt ran once; its other samples copied the rows.
-  EXPECT_EQ(r.cached_prompt_tokens, r.prompt_tokens * 2 / 3);
+  // Each problem's prompt ran once; its other samples copied the rows. The prompts of different
+  // problems also share the instruction they start with, which may be reused too, but each
+  // problem's first sample computes at least its own question.
+  EXPECT_GE(r.cached_prompt_tokens, r.prompt_tokens * 2 / 3);
+  EXPECT_LT(r.cached_prompt_tokens, r.prompt_tokens - 3 * 4);
   const std::vector<Problem> probs = task_problems(task, 0, Split::kEval, 3);
   int64_t cut = 0, correct = 0;
   for (const EvalRecord& rec : recs) {
