@@ -21,7 +21,7 @@ Options grpo_options(GrpoConfig& c) {
   f.add(option("model", "prompt_format", "prompt-format", "auto (chat template when there is one) | chat | plain"),
         m.prompt_format, kPromptFormats);
   auto& t = c.task;
-  f.add(option("task", "name", "task", "task: arithmetic | countdown | sort", OptionRule{.nonempty = true}), t.name);
+  f.add(option("task", "name", "task", "task: arithmetic | addsub | countdown | sort", OptionRule{.nonempty = true}), t.name);
   f.add(option("task", "rewards", "rewards", "weighted rewards, e.g. accuracy,format=0.5,length=0.1",
                OptionRule{.nonempty = true}),
         t.rewards);
