@@ -7,6 +7,8 @@
 // cosine distance is far below the 1e-13 the issue asks of DualPipe.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <mutex>
 
@@ -46,7 +48,10 @@ TEST_P(PipelineEqualsOneProcess, LossesGradientsWeights) {
   constexpr int kSteps = 2;
   constexpr float kLr = 0.5f;
 
-  // One process.
+  // One process, one OpenMP thread like each rank (the kernels' sums do not depend on the thread
+  // count, but P ranks of several threads each would oversubscribe the test machine).
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
   PipeBlockParams ref(cfg, 0, cfg.layers);
   std::vector<PipeBlocksResult> ref_res;
   std::vector<std::vector<float>> ref_grads, ref_weights;
@@ -59,10 +64,13 @@ TEST_P(PipelineEqualsOneProcess, LossesGradientsWeights) {
     ref_weights.emplace_back(ref.weights(), ref.weights() + ref.numel());
   }
 
+  omp_set_num_threads(threads);
+
   // P in-process ranks; every rank records each of its chunks.
   std::mutex mu;
   std::vector<std::vector<PipeStepRecord>> recs(size_t(pc.P), std::vector<PipeStepRecord>(kSteps));
   run_in_process(pc.P, [&](Communicator& comm) {
+    omp_set_num_threads(1);
     PipeBlocksStage stage(cfg, s, comm.rank());
     for (int step = 0; step < kSteps; ++step) {
       run_pipeline(s, comm, stage);
