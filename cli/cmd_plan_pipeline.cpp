@@ -1,10 +1,11 @@
 // frugal plan-pipeline --stages P --micro-batches M [--schedules 1f1b,zb1p,dualpipe] [--f 1 --b 1 --w 1
-//                      --fb -1] [--measure [--hidden D --intermediate F --rows N --layers L]]
+//                      --fb -1] [--measure [--hidden D --intermediate F --rows N --seq T --layers L]]
 // Prints each pipeline schedule (dist/pipeline_schedule.h) as an ASCII timeline, one row per rank,
 // with the V3 report's Table 2 bubble and activation memory beside the simulated ones
-// (dist/pipeline_sim.h). --measure also times one stage's F, B and W of the residual-SwiGLU block
-// stack here and runs each schedule with P in-process ranks (dist/pipeline_measure.h), reporting
-// the measured bubble. docs/distributed.md, Pipeline.
+// (dist/pipeline_sim.h). --measure also times one stage's F, B and W of a stack of dense decoder
+// layers (dist/pipeline_blocks.h) and runs each schedule here with P in-process ranks
+// (dist/pipeline_measure.h), reporting the measured bubble. docs/distributed.md, Pipeline.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -60,7 +61,7 @@ struct PlanOpts {
   std::string schedules = "1f1b,zb1p,dualpipe";
   double f = 1, b = 1, w = 1, fb = -1;
   bool measure = false;
-  int64_t hidden = 256, intermediate = 512, rows = 64, layers = 0;
+  int64_t hidden = 256, intermediate = 512, rows = 64, seq = 16, layers = 0;
 };
 
 void plan_pipeline(const PlanOpts& o) {
@@ -115,15 +116,23 @@ void plan_pipeline(const PlanOpts& o) {
   cfg.hidden = o.hidden;
   cfg.intermediate = o.intermediate;
   cfg.rows = o.rows;
+  cfg.seq = o.seq;
+  // MLA sizes in V3's proportions to D (V3: 128 heads, ranks 1536 / 512, head dims 128 / 64 / 128
+  // at D = 7168), scaled down: 4 heads, both ranks D/4, head dims 16 / 8 / 16.
+  cfg.heads = 4;
+  cfg.q_lora_rank = cfg.kv_lora_rank = std::max<int64_t>(1, o.hidden / 4);
+  cfg.qk_nope_head_dim = 16;
+  cfg.qk_rope_head_dim = 8;
+  cfg.v_head_dim = 16;
   if (cfg.layers % P != 0)
     fail(ErrorKind::kInvalidArgument, "--layers {} does not split into {} equal stages", cfg.layers, P);
-  if (cfg.hidden < 1 || cfg.intermediate < 1 || cfg.rows < 1)
-    fail(ErrorKind::kInvalidArgument, "--hidden, --intermediate and --rows must be >= 1");
+  pipe_blocks_model_config(cfg);  // names a bad size
   std::printf("\nmeasured here: %s\n", machine_line().c_str());
-  std::printf("model: %lld residual SwiGLU blocks (RMSNorm + MLP), D = %lld, F = %lld, %lld rows per micro-batch; "
-              "%lld layers per stage; ranks are %d threads of this process, 1 OpenMP thread each\n",
-              (long long)cfg.layers, (long long)cfg.hidden, (long long)cfg.intermediate, (long long)cfg.rows,
-              (long long)(cfg.layers / P), P);
+  std::printf("model: %lld dense decoder layers (RMSNorm, MLA, RMSNorm, SwiGLU MLP), D = %lld, F = %lld, %lld "
+              "heads, %lld rows per micro-batch in sequences of %lld; %lld layers per stage; ranks are %d threads of "
+              "this process, 1 OpenMP thread each\n",
+              (long long)cfg.layers, (long long)cfg.hidden, (long long)cfg.intermediate, (long long)cfg.heads,
+              (long long)cfg.rows, (long long)cfg.seq, (long long)(cfg.layers / P), P);
   const PipeCosts mc = measure_pipe_op_costs(cfg, P, 8);
   std::printf("one chunk, median of 8: F = %.3f ms, B = %.3f ms, W = %.3f ms (F&B = F + B + W: no overlap on a CPU)\n",
               1e3 * mc.f, 1e3 * mc.b, 1e3 * mc.w);
@@ -156,6 +165,7 @@ void register_plan_pipeline(CLI::App& app) {
   c->add_option("--hidden", o->hidden, "--measure: hidden size D")->capture_default_str();
   c->add_option("--intermediate", o->intermediate, "--measure: MLP width F")->capture_default_str();
   c->add_option("--rows", o->rows, "--measure: rows (tokens) per micro-batch")->capture_default_str();
+  c->add_option("--seq", o->seq, "--measure: tokens per sequence (rows is a multiple)")->capture_default_str();
   c->callback([o] { plan_pipeline(*o); });
 }
 

@@ -7,7 +7,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
+#include "model/mla_train.h"
 #include "model/mlp_train.h"
+#include "model/rope_yarn.h"
 
 namespace frugal::dist {
 
@@ -25,30 +27,44 @@ std::vector<float> pipe_normal(uint64_t stream, int64_t n, float scale) {
   return v;
 }
 
-// One micro-batch's activations through a chunk's layers: inputs of each layer, their norms, the
-// MLP tapes; after backward_input also the gradient at each layer's output and at its norm's
-// output (what the weight gradients need).
+// One micro-batch's activations through one layer: its input, the attention norm's output and
+// the MLA tape (in `keep`), h, the FFN norm's output and the MLP tape; after backward_input also
+// the output gradients the weight gradients need.
 struct PipeLayerTape {
-  std::vector<float> x, xn, g, u, h, dy, dxn;  // [N, D] / [N, F]
+  std::vector<float> x, xn1, h, xn2, g, u, hm;  // [N, D] / [N, F]
+  std::unique_ptr<Arena> keep;                  // MLA's tape buffers
+  MlaTape mla;
+  std::vector<float> dy, dxn2, dh, dxn1;  // ∂y, ∂xn2, ∂h, ∂xn1 [N, D]
 };
+
+MlpTape pipe_mlp_tape(const PipeBlocksConfig& c, PipeLayerTape& t) {
+  return MlpTape{t.g.data(), t.u.data(), t.hm.data(), c.rows, c.intermediate};
+}
 
 // x [N, D] through the layers of p; writes each layer's tape and returns the output.
 std::vector<float> pipe_blocks_forward(const PipeBlockParams& p, const float* x0, std::vector<PipeLayerTape>& tapes) {
   const PipeBlocksConfig& c = p.cfg();
-  const int64_t N = c.rows, D = c.hidden, F = c.intermediate;
+  const int64_t N = c.rows, D = c.hidden, F = c.intermediate, T = c.seq, B = N / T;
   std::vector<float> x(x0, x0 + N * D), y(size_t(N * D));
-  tapes.assign(size_t(p.layer_count()), {});
+  tapes.clear();
+  tapes.resize(size_t(p.layer_count()));
   for (int64_t i = 0; i < p.layer_count(); ++i) {
     PipeLayerTape& t = tapes[size_t(i)];
     t.x = x;
-    t.xn.resize(size_t(N * D));
-    rmsnorm_forward(x.data(), D, p.norm(i), N, D, c.eps, t.xn.data(), D);
+    t.xn1.resize(size_t(N * D));
+    rmsnorm_forward(x.data(), D, p.attn_norm(i).w, N, D, c.eps, t.xn1.data(), D);
+    t.keep = std::make_unique<Arena>(size_t(1) << 16);
+    mla_train_forward(p.model_config(), p.mla(i), p.rope(), t.xn1.data(), B, T, /*save_internals=*/true, *t.keep,
+                      t.mla, y.data());
+    t.h.resize(size_t(N * D));
+    for (int64_t k = 0; k < N * D; ++k) t.h[size_t(k)] = x[size_t(k)] + y[size_t(k)];
+    t.xn2.resize(size_t(N * D));
+    rmsnorm_forward(t.h.data(), D, p.ffn_norm(i).w, N, D, c.eps, t.xn2.data(), D);
     t.g.resize(size_t(N * F));
     t.u.resize(size_t(N * F));
-    t.h.resize(size_t(N * F));
-    MlpTape mt{t.g.data(), t.u.data(), t.h.data(), N, F};
-    mlp_train_forward_buffers(p.mlp(i), t.xn.data(), N, D, mt, y.data());
-    for (int64_t k = 0; k < N * D; ++k) x[size_t(k)] = x[size_t(k)] + y[size_t(k)];
+    t.hm.resize(size_t(N * F));
+    mlp_train_forward_buffers(p.mlp(i), t.xn2.data(), N, D, pipe_mlp_tape(c, t), y.data());
+    for (int64_t k = 0; k < N * D; ++k) x[size_t(k)] = t.h[size_t(k)] + y[size_t(k)];
   }
   return x;
 }
@@ -68,35 +84,147 @@ double pipe_blocks_loss(const PipeBlocksConfig& c, int M, const std::vector<floa
   return sum / (2 * nd);
 }
 
-MlpTape pipe_mlp_tape(const PipeBlocksConfig& c, PipeLayerTape& t) {
-  return MlpTape{t.g.data(), t.u.data(), t.h.data(), c.rows, c.intermediate};
+// The backward of layer i, from dy (∂ of its output; becomes ∂ of its input). with_weights: the
+// one-pass backward (weight gradients accumulated too); otherwise input gradients only, and the
+// output gradients each weight gradient needs are saved in the tape.
+void pipe_layer_backward(const PipeBlockParams& p, int64_t i, PipeLayerTape& t, std::vector<float>& dy,
+                         bool with_weights, Arena& scratch) {
+  const PipeBlocksConfig& c = p.cfg();
+  const int64_t N = c.rows, D = c.hidden, F = c.intermediate, T = c.seq, B = N / T;
+  std::vector<float> dxn(size_t(N * D)), dxr(size_t(N * D)), dg(size_t(N * F)), du(size_t(N * F));
+  if (!with_weights) t.dy = dy;
+  // FFN half: ∂xn2 = MLP'(∂y), ∂h = ∂y + RMSNorm_ffn'(∂xn2).
+  mlp_train_backward_buffers(with_weights ? p.mlp(i) : p.mlp_no_grad(i), t.xn2.data(), N, D, pipe_mlp_tape(c, t),
+                             dy.data(), dxn.data(), dg.data(), du.data());
+  rmsnorm_backward(t.h.data(), D, p.ffn_norm(i).w, N, D, c.eps, dxn.data(), D, dxr.data(), D,
+                   with_weights ? p.ffn_norm(i).g : nullptr);
+  if (!with_weights) t.dxn2 = dxn;
+  for (int64_t k = 0; k < N * D; ++k) dy[size_t(k)] = dy[size_t(k)] + dxr[size_t(k)];
+  // Attention half: ∂xn1 = MLA'(∂h), ∂x = ∂h + RMSNorm_attn'(∂xn1).
+  if (!with_weights) t.dh = dy;
+  mla_train_backward(p.model_config(), with_weights ? p.mla(i) : p.mla_no_grad(i), p.rope(), t.xn1.data(), B, T, t.mla,
+                     dy.data(), dxn.data(), scratch);
+  rmsnorm_backward(t.x.data(), D, p.attn_norm(i).w, N, D, c.eps, dxn.data(), D, dxr.data(), D,
+                   with_weights ? p.attn_norm(i).g : nullptr);
+  if (!with_weights) t.dxn1 = dxn;
+  for (int64_t k = 0; k < N * D; ++k) dy[size_t(k)] = dy[size_t(k)] + dxr[size_t(k)];
+}
+
+// The weight gradients of layer i from the output gradients backward_input saved.
+void pipe_layer_weight_grads(const PipeBlockParams& p, int64_t i, PipeLayerTape& t, Arena& scratch) {
+  const PipeBlocksConfig& c = p.cfg();
+  const int64_t N = c.rows, D = c.hidden, F = c.intermediate, T = c.seq, B = N / T;
+  std::vector<float> dxr(size_t(N * D)), dxn(size_t(N * D)), dg(size_t(N * F)), du(size_t(N * F));
+  mlp_train_backward_buffers(p.mlp(i), t.xn2.data(), N, D, pipe_mlp_tape(c, t), t.dy.data(), nullptr, dg.data(),
+                             du.data());
+  rmsnorm_backward(t.h.data(), D, p.ffn_norm(i).w, N, D, c.eps, t.dxn2.data(), D, dxr.data(), D, p.ffn_norm(i).g);
+  // MLA has no weights-only entry point: its backward also recomputes ∂xn1 (discarded here).
+  mla_train_backward(p.model_config(), p.mla(i), p.rope(), t.xn1.data(), B, T, t.mla, t.dh.data(), dxn.data(),
+                     scratch);
+  rmsnorm_backward(t.x.data(), D, p.attn_norm(i).w, N, D, c.eps, t.dxn1.data(), D, dxr.data(), D, p.attn_norm(i).g);
+}
+
+// The tensor shapes of one layer in buffer order, and which are norm vectors.
+struct PipeTensorShape {
+  int64_t rows, cols;
+  bool norm;
+};
+std::vector<PipeTensorShape> pipe_layer_shapes(const PipeBlocksConfig& c) {
+  const int64_t D = c.hidden, H = c.heads, dq = c.qk_nope_head_dim + c.qk_rope_head_dim;
+  return {{1, D, true},
+          {c.q_lora_rank, D, false},
+          {1, c.q_lora_rank, true},
+          {H * dq, c.q_lora_rank, false},
+          {c.kv_lora_rank + c.qk_rope_head_dim, D, false},
+          {1, c.kv_lora_rank, true},
+          {H * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank, false},
+          {D, H * c.v_head_dim, false},
+          {1, D, true},
+          {c.intermediate, D, false},
+          {c.intermediate, D, false},
+          {D, c.intermediate, false}};
 }
 
 }  // namespace
 
-PipeBlockParams::PipeBlockParams(const PipeBlocksConfig& cfg, int64_t l0, int64_t l1) : cfg_(cfg), l0_(l0) {
-  const int64_t D = cfg.hidden, F = cfg.intermediate, per = layer_numel(cfg);
+DeepSeekConfig pipe_blocks_model_config(const PipeBlocksConfig& c) {
+  if (c.layers < 1 || c.hidden < 1 || c.intermediate < 1 || c.seq < 1 || c.rows < c.seq || c.rows % c.seq != 0 ||
+      c.heads < 1 || c.q_lora_rank < 1 || c.kv_lora_rank < 1 || c.qk_nope_head_dim < 1 || c.qk_rope_head_dim < 2 ||
+      c.qk_rope_head_dim % 2 != 0 || c.v_head_dim < 1)
+    fail(ErrorKind::kInvalidArgument,
+         "pipeline blocks: bad sizes (layers {}, hidden {}, intermediate {}, rows {} in sequences of {}: rows must be a "
+         "multiple of seq; heads {}, ranks {}/{}, head dims {}/{}/{}: rope dim even)",
+         c.layers, c.hidden, c.intermediate, c.rows, c.seq, c.heads, c.q_lora_rank, c.kv_lora_rank,
+         c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim);
+  DeepSeekConfig m;
+  m.hidden_size = c.hidden;
+  m.intermediate_size = c.intermediate;
+  m.num_hidden_layers = c.layers;
+  m.num_attention_heads = c.heads;
+  m.q_lora_rank = c.q_lora_rank;
+  m.kv_lora_rank = c.kv_lora_rank;
+  m.qk_nope_head_dim = c.qk_nope_head_dim;
+  m.qk_rope_head_dim = c.qk_rope_head_dim;
+  m.v_head_dim = c.v_head_dim;
+  m.rms_norm_eps = c.eps;
+  m.max_position_embeddings = c.seq;
+  m.vocab_size = 1;
+  return m;
+}
+
+int64_t PipeBlockParams::layer_numel(const PipeBlocksConfig& cfg) {
+  int64_t n = 0;
+  for (const PipeTensorShape& t : pipe_layer_shapes(cfg)) n += t.rows * t.cols;
+  return n;
+}
+
+PipeBlockParams::PipeBlockParams(const PipeBlocksConfig& cfg, int64_t l0, int64_t l1)
+    : cfg_(cfg), model_(pipe_blocks_model_config(cfg)), l0_(l0) {
   FRUGAL_ASSERT(l0 >= 0 && l1 >= l0 && l1 <= cfg.layers, "layers [{}, {}) of {}", l0, l1, cfg.layers);
+  rope_.inv_freq = rope_inv_freq(model_);
+  rope_.mscale = yarn_cos_sin_mscale(model_);
+  rope_.softmax_scale = float(softmax_scale(model_));
+  const int64_t per = layer_numel(cfg);
   w_.resize(size_t((l1 - l0) * per));
   g_.assign(w_.size(), 0.0f);
   for (int64_t l = l0; l < l1; ++l) {
-    float* w = w_.data() + (l - l0) * per;
-    float* g = g_.data() + (l - l0) * per;
-    // norm weights near 1, projections ~ N(0, 1/D) and N(0, 1/F): activations stay O(1) through
-    // the residual stack, so the test's differences are not lost under rounding.
-    std::vector<float> v = pipe_normal(pipe_stream(cfg.seed, 1, uint64_t(l)), per, 1.0f);
-    for (int64_t k = 0; k < D; ++k) w[k] = 1.0f + 0.1f * v[size_t(k)];
-    const float sd = 1.0f / std::sqrt(float(D)), sf = 1.0f / std::sqrt(float(F));
-    for (int64_t k = D; k < D + 2 * F * D; ++k) w[k] = sd * v[size_t(k)];
-    for (int64_t k = D + 2 * F * D; k < per; ++k) w[k] = sf * v[size_t(k)];
-    Param norm{w, g, 1, D};
+    // Norm weights near 1, projections ~ N(0, 1/cols): activations stay O(1) through the
+    // residual stack, so the tests' differences are not lost under rounding.
+    const std::vector<float> v = pipe_normal(pipe_stream(cfg.seed, 1, uint64_t(l)), per, 1.0f);
+    std::vector<Param> ps;
+    int64_t off = (l - l0) * per, k = 0;
+    for (const PipeTensorShape& t : pipe_layer_shapes(cfg)) {
+      Param prm{w_.data() + off, g_.data() + off, t.rows, t.cols};
+      const float sd = t.norm ? 0.1f : 1.0f / std::sqrt(float(t.cols));
+      for (int64_t e = 0; e < t.rows * t.cols; ++e, ++k) prm.w[e] = (t.norm ? 1.0f : 0.0f) + sd * v[size_t(k)];
+      ps.push_back(prm);
+      off += t.rows * t.cols;
+    }
+    attn_norm_.push_back(ps[0]);
+    MlaParams a;
+    a.q_a_proj = ps[1];
+    a.q_a_layernorm = ps[2];
+    a.q_b_proj = ps[3];
+    a.kv_a_proj_with_mqa = ps[4];
+    a.kv_a_layernorm = ps[5];
+    a.kv_b_proj = ps[6];
+    a.o_proj = ps[7];
+    mla_.push_back(a);
+    ffn_norm_.push_back(ps[8]);
     MlpParams m;
-    m.gate_proj = Param{w + D, g + D, F, D};
-    m.up_proj = Param{w + D + F * D, g + D + F * D, F, D};
-    m.down_proj = Param{w + D + 2 * F * D, g + D + 2 * F * D, D, F};
-    norm_.push_back(norm);
+    m.gate_proj = ps[9];
+    m.up_proj = ps[10];
+    m.down_proj = ps[11];
     mlp_.push_back(m);
   }
+}
+
+MlaParams PipeBlockParams::mla_no_grad(int64_t i) const {
+  MlaParams a = mla_[size_t(i)];
+  for (Param* prm : {&a.q_a_proj, &a.q_a_layernorm, &a.q_b_proj, &a.q_proj, &a.kv_a_proj_with_mqa, &a.kv_a_layernorm,
+                     &a.kv_b_proj, &a.o_proj})
+    prm->g = nullptr;
+  return a;
 }
 
 MlpParams PipeBlockParams::mlp_no_grad(int64_t i) const {
@@ -116,24 +244,18 @@ std::vector<float> pipe_blocks_target(const PipeBlocksConfig& cfg, int mb) {
 PipeBlocksResult pipe_blocks_reference_step(PipeBlockParams& p, int M, std::vector<std::vector<float>>* per_mb_grads) {
   const PipeBlocksConfig& c = p.cfg();
   FRUGAL_ASSERT(p.first_layer() == 0 && p.layer_count() == c.layers, "reference needs every layer");
-  const int64_t N = c.rows, D = c.hidden, F = c.intermediate;
   PipeBlocksResult res;
   TreeAccumulator acc(p.numel());
-  std::vector<float> dxn(size_t(N * D)), dxr(size_t(N * D)), dg(size_t(N * F)), du(size_t(N * F)), dy;
+  Arena scratch(size_t(1) << 16);
+  std::vector<float> dy;
   for (int mb = 0; mb < M; ++mb) {
     std::fill(p.grads(), p.grads() + p.numel(), 0.0f);
     std::vector<PipeLayerTape> tapes;
     const std::vector<float> x0 = pipe_blocks_input(c, mb);
     const std::vector<float> y = pipe_blocks_forward(p, x0.data(), tapes);
     res.losses.push_back(pipe_blocks_loss(c, M, y, pipe_blocks_target(c, mb), dy));
-    // The whole backward of each layer at once: MLP input and weight gradients, then the norm's.
-    for (int64_t i = p.layer_count() - 1; i >= 0; --i) {
-      PipeLayerTape& t = tapes[size_t(i)];
-      mlp_train_backward_buffers(p.mlp(i), t.xn.data(), N, D, pipe_mlp_tape(c, t), dy.data(), dxn.data(), dg.data(),
-                                 du.data());
-      rmsnorm_backward(t.x.data(), D, p.norm(i), N, D, c.eps, dxn.data(), D, dxr.data(), D, p.norm_grad(i));
-      for (int64_t k = 0; k < N * D; ++k) dy[size_t(k)] = dy[size_t(k)] + dxr[size_t(k)];
-    }
+    // The whole backward of each layer at once (input and weight gradients together).
+    for (int64_t i = p.layer_count() - 1; i >= 0; --i) pipe_layer_backward(p, i, tapes[size_t(i)], dy, true, scratch);
     acc.push(p.grads());
     if (per_mb_grads) per_mb_grads->emplace_back(p.grads(), p.grads() + p.numel());
   }
@@ -149,7 +271,7 @@ struct PipeBlocksStage::Tape {
 };
 
 PipeBlocksStage::PipeBlocksStage(const PipeBlocksConfig& cfg, const PipeSchedule& s, int rank)
-    : cfg_(cfg), s_(s), rank_(rank) {
+    : cfg_(cfg), s_(s), rank_(rank), scratch_(std::make_unique<Arena>(size_t(1) << 16)) {
   if (cfg.layers % s.P != 0)
     fail(ErrorKind::kInvalidArgument, "pipeline: {} layers do not split into {} equal stages", cfg.layers, s.P);
   const int64_t per = cfg.layers / s.P;
@@ -185,21 +307,9 @@ void PipeBlocksStage::backward_input(int dir, int mb, const float* dout, float* 
   auto it = tapes_.find(mb);
   FRUGAL_ASSERT(it != tapes_.end(), "rank {}: backward of micro-batch {} before its forward", rank_, mb);
   Tape& tape = *it->second;
-  const int64_t N = cfg_.rows, D = cfg_.hidden, F = cfg_.intermediate;
+  const int64_t N = cfg_.rows, D = cfg_.hidden;
   std::vector<float> dy = dout ? std::vector<float>(dout, dout + N * D) : tape.dloss;
-  std::vector<float> dxr(size_t(N * D)), dg(size_t(N * F)), du(size_t(N * F));
-  // Input gradients only: the MLP's backward without its weight gradients, the norm's without dw.
-  // The weight step reuses dy and dxn, so it repeats only the GEMMs of the weight gradients (and the
-  // elementwise SwiGLU backward); the bits equal the one-pass backward's (same operations, same order).
-  for (int64_t i = p.layer_count() - 1; i >= 0; --i) {
-    PipeLayerTape& t = tape.layers[size_t(i)];
-    t.dy = dy;
-    t.dxn.resize(size_t(N * D));
-    mlp_train_backward_buffers(p.mlp_no_grad(i), t.xn.data(), N, D, pipe_mlp_tape(cfg_, t), dy.data(), t.dxn.data(),
-                               dg.data(), du.data());
-    rmsnorm_backward(t.x.data(), D, p.norm(i), N, D, cfg_.eps, t.dxn.data(), D, dxr.data(), D, nullptr);
-    for (int64_t k = 0; k < N * D; ++k) dy[size_t(k)] = dy[size_t(k)] + dxr[size_t(k)];
-  }
+  for (int64_t i = p.layer_count() - 1; i >= 0; --i) pipe_layer_backward(p, i, tape.layers[size_t(i)], dy, false, *scratch_);
   if (din) std::copy(dy.begin(), dy.end(), din);
 }
 
@@ -212,15 +322,11 @@ void PipeBlocksStage::backward_weight(int dir, int mb) {
                 last_w_[size_t(dir)]);
   last_w_[size_t(dir)] = mb;
   Tape& tape = *it->second;
-  const int64_t N = cfg_.rows, D = cfg_.hidden, F = cfg_.intermediate;
   std::fill(p.grads(), p.grads() + p.numel(), 0.0f);
-  std::vector<float> dxr(size_t(N * D)), dg(size_t(N * F)), du(size_t(N * F));
   for (int64_t i = p.layer_count() - 1; i >= 0; --i) {
-    PipeLayerTape& t = tape.layers[size_t(i)];
-    FRUGAL_ASSERT(!t.dy.empty(), "rank {}: weight gradient of micro-batch {} before its input gradient", rank_, mb);
-    mlp_train_backward_buffers(p.mlp(i), t.xn.data(), N, D, pipe_mlp_tape(cfg_, t), t.dy.data(), nullptr, dg.data(),
-                               du.data());
-    rmsnorm_backward(t.x.data(), D, p.norm(i), N, D, cfg_.eps, t.dxn.data(), D, dxr.data(), D, p.norm_grad(i));
+    FRUGAL_ASSERT(!tape.layers[size_t(i)].dy.empty(), "rank {}: weight gradient of micro-batch {} before its input gradient",
+                  rank_, mb);
+    pipe_layer_weight_grads(p, i, tape.layers[size_t(i)], *scratch_);
   }
   acc_[size_t(dir)].push(p.grads());
   tapes_.erase(it);  // the activations of mb on this chunk are released here (Table 2's count)

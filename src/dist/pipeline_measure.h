@@ -1,5 +1,5 @@
 // Measuring pipeline schedules on this machine (frugal plan-pipeline --measure; docs/distributed.md,
-// Pipeline): the cost of one chunk's F, B and W of the block stack of dist/pipeline_blocks.h, and a
+// Pipeline): the cost of one chunk's F, B and W of the decoder-layer stack of dist/pipeline_blocks.h, and a
 // real run of a schedule with P in-process ranks (threads of one OpenMP thread each).
 #pragma once
 #include <vector>

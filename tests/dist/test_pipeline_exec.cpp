@@ -1,5 +1,5 @@
-// Pipeline-parallel execution (dist/pipeline_exec.h) of a stack of the model's residual SwiGLU
-// blocks (dist/pipeline_blocks.h) on in-process ranks equals one process on the same global batch:
+// Pipeline-parallel execution (dist/pipeline_exec.h) of a stack of dense DeepSeek-V3 decoder layers
+// (MLA + SwiGLU, dist/pipeline_blocks.h) on in-process ranks equals one process on the same global batch:
 // losses bit for bit, and gradients and SGD-updated weights over two steps bit for bit for 1F1B and
 // ZB1P (every stage sums all M micro-batches in the one tree) and for DualPipe when M is a power of
 // two (the two directions' halves are the tree's two root subtrees). For DualPipe with other M the
@@ -10,7 +10,10 @@
 #include <omp.h>
 
 #include <cmath>
+#include <map>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "dist/in_process.h"
@@ -133,7 +136,9 @@ TEST_P(PipelineEqualsOneProcess, LossesGradientsWeights) {
     std::vector<float> seq(ref_parts[0][0]);
     for (size_t i = 1; i < ref_parts[0].size(); ++i)
       for (size_t k = 0; k < seq.size(); ++k) seq[k] = seq[k] + ref_parts[0][i][k];
-    if (pc.M >= 4) EXPECT_NE(seq, ref_grads[0]);  // (M = 3: the tree is left to right)
+    if (pc.M >= 4) {  // (M = 3: the tree is left to right)
+      EXPECT_NE(seq, ref_grads[0]);
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 // broken schedules; bad shapes get errors naming the constraint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"

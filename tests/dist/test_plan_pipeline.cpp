@@ -25,7 +25,7 @@ TEST(PlanPipeline, TimelinesAndTable2) {
 
 TEST(PlanPipeline, MeasureRunsEverySchedule) {
   const CommandResult r =
-      run_command(plan("--stages 2 --micro-batches 4 --measure --hidden 16 --intermediate 16 --rows 4"));
+      run_command(plan("--stages 2 --micro-batches 4 --measure --hidden 16 --intermediate 16 --rows 8 --seq 4"));
   ASSERT_EQ(r.rc, 0) << r.out;
   for (const char* k : {"1f1b", "zb1p", "dualpipe"})
     EXPECT_TRUE(std::regex_search(r.out, std::regex(std::string(k) + R"( +-?[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+%)")))

@@ -1,5 +1,5 @@
 // Run under mpirun (ctest: dist_mpi_pipeline_np2 / _np4): the pipeline executor over the MPI
-// communicator, 1F1B and DualPipe (and ZB1P) on the residual-SwiGLU block stack, two SGD steps,
+// communicator, 1F1B and DualPipe (and ZB1P) on a stack of dense decoder layers (MLA + SwiGLU), two SGD steps,
 // against one process computed on every rank: the M losses, every chunk's gradient and weights
 // equal bit for bit (M a power of two, so DualPipe's halves are the tree's root subtrees). Exit 0
 // when every rank passed.
