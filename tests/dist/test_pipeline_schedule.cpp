@@ -65,6 +65,18 @@ TEST(PipeSchedule, ZeroBubbleH1BubbleIsTable2) {
     }
 }
 
+// DualPipe: with F = B = W (B the input part) the bubble is (P/2-1)(F&B+B-3W) for any F&B (the
+// pair's overlap gain enters the formula once per middle step), at P+1 activations, for every M.
+// (With unequal costs this schedule's simulated bubble differs from the formula: not asserted.)
+TEST(PipeSchedule, DualPipeBubbleIsTable2) {
+  for (const PipeCosts& c : {PipeCosts{1, 1, 1}, PipeCosts{2, 2, 2}, PipeCosts{1, 1, 1, 2}, PipeCosts{1, 1, 1, 2.5}})
+    for (auto [P, M] : shapes(PipeKind::kDualPipe)) {
+      const PipeSimResult r = simulate_schedule(make_schedule(PipeKind::kDualPipe, P, M), c);
+      EXPECT_DOUBLE_EQ(r.bubble, table2_bubble(PipeKind::kDualPipe, P, c)) << "P=" << P << " M=" << M << " fb=" << c.fb;
+      EXPECT_EQ(r.peak, table2_activations(PipeKind::kDualPipe, P)) << "P=" << P << " M=" << M;
+    }
+}
+
 TEST(PipeSchedule, Table2Formulas) {
   const PipeCosts c{1, 2, 1.5, 3.5};  // F, B_input, W, F&B: B_full = 3.5
   EXPECT_DOUBLE_EQ(table2_bubble(PipeKind::k1F1B, 16, c), 15 * (1 + 3.5));
