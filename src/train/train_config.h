@@ -51,7 +51,7 @@ struct TrainConfig {
     double aux_alpha = 1e-4;    // α, complementary sequence-wise balance loss weight
     double bias_gamma = 1e-3;   // γ, aux-loss-free bias update speed
     int64_t max_nan_skips = 5;  // stop after this many consecutive NaN/Inf steps (0: stop at the first)
-    // GEMM inputs of the linear layers (kernels/gemm_precision.h, docs/precision.md): f32 | bf16.
+    // GEMM inputs of the linear layers (kernels/gemm_precision.h, docs/precision.md): f32 | bf16 | fp8 | fp8-tensor.
     // Master weights, gradients and optimizer state stay f32 either way.
     Precision precision = Precision::kF32;
     bool operator==(const Train&) const = default;
