@@ -80,11 +80,14 @@ int main(int argc, char** argv) try {
   }
   bench::print_machine();
   std::printf("\n(1) accumulator error vs K: mean relative error of %d dot products of E4M3 values (same sign, per-tensor "
-              "scales) against the exact sum\n", rows);
-  std::printf("%8s %22s %22s %18s\n", "K", "14-bit, no promotion", "14-bit, promote /128", "f32, no promotion");
+              "scales) against the exact sum; a %d-bit accumulator rounding to nearest or truncating, with and without promotion "
+              "to f32 every 128, and plain f32\n", rows, bits);
+  std::printf("%8s %14s %14s %16s %16s %12s\n", "K", "no promotion", "promote /128", "trunc, no prom.",
+              "trunc, /128", "f32, none");
   for (int64_t K : {128, 512, 1024, 2048, 4096, 8192, 16384}) {
-    std::printf("%8lld %22.2e %22.2e %18.2e\n", (long long)K, accumulator_error(K, rows, {bits, false}),
-                accumulator_error(K, rows, {bits, true}), accumulator_error(K, rows, {23, false}));
+    std::printf("%8lld %14.2e %14.2e %16.2e %16.2e %12.2e\n", (long long)K, accumulator_error(K, rows, {bits, false}),
+                accumulator_error(K, rows, {bits, true}), accumulator_error(K, rows, {bits, false, true}),
+                accumulator_error(K, rows, {bits, true, true}), accumulator_error(K, rows, {23, false}));
   }
   std::printf("\n(2) GEMM error, mean over tokens of ||y - y_exact|| / ||y_exact||, y = x·Wᵀ [256 x 256 x 1024]\n");
   std::printf("%-12s %12s %26s %26s\n", "precision", "gaussian x", "tokens over 6 decades", "8 channels x 1e4");

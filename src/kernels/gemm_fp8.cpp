@@ -11,13 +11,14 @@
 
 namespace frugal {
 
-float round_mantissa(float x, int bits) {
+float round_mantissa(float x, int bits, bool truncate) {
   if (bits >= 23) return x;
   uint32_t u;
   std::memcpy(&u, &x, 4);
   if ((u & 0x7fffffffu) >= 0x7f800000u) return x;  // inf, NaN
   const int drop = 23 - bits;
-  u = (u + ((1u << (drop - 1)) - 1u) + ((u >> drop) & 1u)) & ~((1u << drop) - 1u);
+  if (!truncate) u += ((1u << (drop - 1)) - 1u) + ((u >> drop) & 1u);
+  u &= ~((1u << drop) - 1u);
   std::memcpy(&x, &u, 4);
   return x;
 }
@@ -90,7 +91,7 @@ void gemm_fp8_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         float t = 0.0f;
         for (int64_t c = 0; c < Kc; ++c) {
           float p = 0.0f;
-          for (int64_t k = c * kFp8Tile; k < (c + 1) * kFp8Tile; ++k) p = round_mantissa(p + a[k] * b[k], accum.mantissa_bits);
+          for (int64_t k = c * kFp8Tile; k < (c + 1) * kFp8Tile; ++k) p = round_mantissa(p + a[k] * b[k], accum.mantissa_bits, accum.truncate);
           t += (qa.s[size_t(i * Kc + c)] * qb.s[size_t(j * Kc + c)]) * p;
         }
         total = t;
@@ -98,7 +99,7 @@ void gemm_fp8_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         float t = 0.0f;
         for (int64_t k = 0; k < Kp; ++k) {
           const float s = qa.s[size_t(i * Kc + k / kFp8Tile)] * qb.s[size_t(j * Kc + k / kFp8Tile)];
-          t = round_mantissa(t + s * (a[k] * b[k]), accum.mantissa_bits);
+          t = round_mantissa(t + s * (a[k] * b[k]), accum.mantissa_bits, accum.truncate);
         }
         total = t;
       }

@@ -33,6 +33,8 @@ void gemm_fp8(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
 //                     against).
 //  1..23:             the running sum is an f32 rounded (to nearest, ties to even) to that many
 //                     explicit mantissa bits after every add (23: plain f32).
+//  truncate:        round toward zero instead of to nearest (the H800 aligns the products to the
+//                     largest exponent and truncates, so its error is biased, not random).
 //  promote = true:    a fresh accumulator per 128-chunk, its sum times the two scales added to an
 //                     f32 (double when exact) total.
 //  promote = false:   one accumulator over the whole K; each product is multiplied by its two
@@ -41,10 +43,12 @@ void gemm_fp8(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
 struct Fp8Accumulator {
   int mantissa_bits = 0;
   bool promote = true;
+  bool truncate = false;
 };
 
-// f32 rounded to `bits` explicit mantissa bits (to nearest, ties to even; 23 or more: unchanged).
-float round_mantissa(float x, int bits);
+// f32 rounded to `bits` explicit mantissa bits (to nearest, ties to even; or toward zero when
+// `truncate`; 23 or more: unchanged).
+float round_mantissa(float x, int bits, bool truncate = false);
 
 // Scalar reference: quantization by fp8_quantize_ref, then the accumulation `acc` describes.
 void gemm_fp8_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -23,6 +23,7 @@ namespace frugal {
 
 struct TrainConfig {
   enum class Schedule { kConstant, kCosine, kWsd };  // wsd: warmup-stable-decay
+  enum class Moments { kF32, kBf16 };               // AdamW m and v storage (bf16: as V3)
   using Recompute = frugal::Recompute;               // what the backward pass recomputes (model/transformer_train.h)
 
   struct Model {
@@ -66,6 +67,7 @@ struct TrainConfig {
     double weight_decay = 0.1;
     double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
     double grad_clip = 1.0;           // global-norm clip; 0 = off
+    Moments moments = Moments::kF32;  // AdamW m and v storage (train/optimizer.h)
     int64_t batch_warmup_start = 0;   // sequences per optimizer step at step 0; 0 = no batch ramp
     int64_t batch_warmup_tokens = 0;  // tokens over which the batch ramps linearly to B·K
     bool operator==(const Optim&) const = default;

@@ -213,6 +213,8 @@ TEST(Fp8, RoundMantissa) {
   EXPECT_EQ(round_mantissa(1.0f + std::ldexp(1.0f, -14), 14), 1.0f + std::ldexp(1.0f, -14));
   EXPECT_EQ(round_mantissa(0.1f, 23), 0.1f);
   EXPECT_EQ(round_mantissa(-1.0f - 3 * std::ldexp(1.0f, -15), 14), -1.0f - std::ldexp(1.0f, -13));
+  EXPECT_EQ(round_mantissa(1.0f + 3 * std::ldexp(1.0f, -15), 14, true), 1.0f + std::ldexp(1.0f, -14));  // toward zero
+  EXPECT_EQ(round_mantissa(-1.0f - 3 * std::ldexp(1.0f, -15), 14, true), -1.0f - std::ldexp(1.0f, -14));
 }
 
 // Why promotion matters: with a 14-bit accumulator (V3's H800 figure) and same-sign products, one
