@@ -240,6 +240,16 @@ TEST(Fp8, PromotionBoundsTheLimitedAccumulatorsError) {
   EXPECT_LE(e_promoted, 128 * std::ldexp(1.0, -15) + 32 * std::ldexp(1.0, -24));
   EXPECT_GT(e_flat, 8 * e_promoted);  // bench_fp8 measured ~1e-3 against ~3e-6 at this K
   EXPECT_LE(e_flat, double(K) * std::ldexp(1.0, -15));
+  // Truncating (toward zero, as the H800 does): every add loses up to a whole 2^-14 of the running
+  // sum, always in the same direction, so without promotion the loss accumulates instead of
+  // averaging out: at least a quarter of the K·2^-15 a uniform half-ulp loss would give (bench_fp8
+  // measured 3.7e-2, the size of the ~2% V3 reports at this K); with promotion it stays within
+  // 127·2^-14 per chunk.
+  float t_promoted = 0, t_flat = 0;
+  gemm_fp8_ref(false, true, 1, 1, K, 1.0f, a.data(), K, b.data(), K, 0.0f, &t_promoted, 1, t, t, {14, true, true});
+  gemm_fp8_ref(false, true, 1, 1, K, 1.0f, a.data(), K, b.data(), K, 0.0f, &t_flat, 1, t, t, {14, false, true});
+  EXPECT_LE(std::fabs(double(t_promoted) - exact) / exact, 128 * std::ldexp(1.0, -14));
+  EXPECT_GE(std::fabs(double(t_flat) - exact) / exact, 0.25 * double(K) * std::ldexp(1.0, -15));
 }
 
 // The policy's three GEMM forms: forward and input gradient quantize B (the weight) in 128x128
