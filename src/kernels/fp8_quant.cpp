@@ -126,6 +126,31 @@ void fp8_quantize(const float* src, int64_t rs, int64_t ks, int64_t R, int64_t K
     for (int64_t c = 0; c < Kc; ++c) quant_fn(q + r * Kp + c * kFp8Tile, kFp8Tile, s[r * Kc + c]);
 }
 
+int64_t fp8_row_scales(int64_t C) { return (C + kFp8Tile - 1) / kFp8Tile; }
+
+void fp8_store_rows(const float* x, int64_t R, int64_t C, uint8_t* q, float* s) {
+  const int64_t Cc = fp8_row_scales(C);
+  const bool avx2 = kernel_isa() >= KernelIsa::kAvx2;
+  const auto amax_fn = avx2 ? fp8_detail::amax_bits_avx2 : fp8_detail::amax_bits_portable;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < Cc; ++c) {
+      const int64_t c0 = c * kFp8Tile, n = std::min(kFp8Tile, C - c0);
+      const float* xt = x + r * C + c0;
+      const float sc = fp8_scale(fp8_bits_f(amax_fn(xt, n)));
+      s[r * Cc + c] = sc;
+      for (int64_t i = 0; i < n; ++i) q[r * C + c0 + i] = f32_to_e4m3(xt[i] / sc);
+    }
+}
+
+void fp8_load_rows(const uint8_t* q, const float* s, int64_t R, int64_t C, float* x) {
+  const int64_t Cc = fp8_row_scales(C);
+  const float* table = e4m3_table();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t i = 0; i < C; ++i) x[r * C + i] = table[q[r * C + i]] * s[r * Cc + i / kFp8Tile];
+}
+
 void fp8_quantize_ref(const float* src, int64_t rs, int64_t ks, int64_t R, int64_t K, Fp8Scaling scaling,
                       Fp8Operand& out) {
   fp8_resize(out, R, K);

@@ -86,6 +86,15 @@ void fp8_quantize(const float* src, int64_t rs, int64_t ks, int64_t R, int64_t K
 void fp8_quantize_ref(const float* src, int64_t rs, int64_t ks, int64_t R, int64_t K, Fp8Scaling scaling,
                       Fp8Operand& out);
 
+// FP8 storage of activations kept for the backward (V3 caches the inputs of the MoE's SwiGLU in FP8,
+// §3.3.3): x [R, C] row-major -> q [R, C] E4M3 bytes and s [R, ceil(C / 128)] scales, one per row per
+// 128 columns (1x128 tiles, as the GEMMs quantize activations), 1 + 4/128 bytes per value instead
+// of 4. fp8_load_rows gives back q · s. Non-finite values follow the GEMM's rule (a NaN or inf
+// poisons its tile). Parallel over rows (serial inside a parallel region).
+int64_t fp8_row_scales(int64_t C);  // scales per row: ceil(C / 128)
+void fp8_store_rows(const float* x, int64_t R, int64_t C, uint8_t* q, float* s);
+void fp8_load_rows(const uint8_t* q, const float* s, int64_t R, int64_t C, float* x);
+
 namespace fp8_detail {
 // The per-ISA pieces fp8_quantize dispatches on (kernels/linear.h's KernelIsa: portable, AVX2;
 // the AVX-512 ISAs use the AVX2 code, as the other non-GEMV kernels do).
