@@ -166,11 +166,14 @@ double fp8_magnitude(const Fp8Operand& qa, const Fp8Operand& qb, int64_t i, int6
 TEST(Fp8, GemmMatchesReference) {
   for (bool ta : {false, true})
     for (bool tb : {false, true})
-      for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1}, std::array<int64_t, 3>{130, 260, 300},
-                             std::array<int64_t, 3>{5, 7, 0}})
-        for (auto [ka, kb] : {std::array<Fp8Scaling, 2>{Fp8Scaling::kTile, Fp8Scaling::kBlock},
-                              std::array<Fp8Scaling, 2>{Fp8Scaling::kTile, Fp8Scaling::kTile},
-                              std::array<Fp8Scaling, 2>{Fp8Scaling::kTensor, Fp8Scaling::kTensor}})
+      for (auto [ka, kb] : {std::array<Fp8Scaling, 2>{Fp8Scaling::kTile, Fp8Scaling::kBlock},
+                            std::array<Fp8Scaling, 2>{Fp8Scaling::kTile, Fp8Scaling::kTile},
+                            std::array<Fp8Scaling, 2>{Fp8Scaling::kTensor, Fp8Scaling::kTensor}})
+        // Two C tiles across N (256 + 4) for the training policy's pair; the others need only the
+        // row-block and K-chunk edges (M 130, K 300), which keeps the double reference quick.
+        for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1},
+                               std::array<int64_t, 3>{130, kb == Fp8Scaling::kBlock ? 260 : 20, 300},
+                               std::array<int64_t, 3>{5, 7, 0}})
           for (float beta : {0.0f, 1.0f}) {
             const float alpha = 0.5f;
             const int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
@@ -317,6 +320,34 @@ TEST(Fp8, LinearGradientsWithinTheQuantizationBound) {
       }
       ASSERT_NEAR(dw[size_t(n * K + k)], dwr[size_t(n * K + k)], tol * (1 + 1e-5) + 1e-6) << n << " " << k;
     }
+}
+
+// FP8 activation storage: bytes and per-row 1x128 scales that load back to exactly the values the
+// GEMM quantizer makes of the same rows (tile scaling), on every ISA; a NaN poisons its tile only.
+TEST(Fp8, StoredRowsLoadBackToTheQuantizedValues) {
+  const int64_t R = 7, C = 300, Cc = 3;
+  std::vector<float> x = randn(size_t(R * C), 31);
+  for (size_t i = 0; i < x.size(); i += 13) x[i] *= 1e-4f;
+  x[size_t(2 * C + 140)] = std::nanf("");  // row 2, tile 1
+  Fp8Operand ref;
+  fp8_quantize_ref(x.data(), C, 1, R, C, Fp8Scaling::kTile, ref);
+  for (KernelIsa isa : fp8_isas()) {
+    test::IsaGuard guard(isa);
+    std::vector<uint8_t> q(size_t(R * C));
+    std::vector<float> sc(size_t(R * Cc)), back(size_t(R * C));
+    ASSERT_EQ(fp8_row_scales(C), Cc);
+    fp8_store_rows(x.data(), R, C, q.data(), sc.data());
+    fp8_load_rows(q.data(), sc.data(), R, C, back.data());
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t c = 0; c < C; ++c) {
+        const bool poisoned = r == 2 && c / 128 == 1;
+        const float want = ref.q[size_t(r * ref.Kp + c)] * ref.s[size_t(r * Cc + c / 128)];
+        ASSERT_EQ(std::isnan(back[size_t(r * C + c)]), poisoned) << r << " " << c;
+        if (!poisoned) {
+          ASSERT_EQ(back[size_t(r * C + c)], want) << kernel_isa_name(isa) << " " << r << " " << c;
+        }
+      }
+  }
 }
 
 }  // namespace
