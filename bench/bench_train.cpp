@@ -7,7 +7,7 @@
 // sequence length, experts and layers (--sweep).
 //
 //   bench_train [--preset small] [--batch 4] [--seq 256] [--steps 5] [--recompute none|attn|full|all]
-//               [--precision f32|bf16|all] [--mtp] [--sweep] [--peaks (only the GEMM peaks)]
+//               [--precision f32|bf16|fp8|fp8-tensor|all] [--mtp] [--sweep] [--peaks (only the GEMM peaks)]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -124,16 +124,19 @@ int main(int argc, char** argv) try {
               peak.f32, peak.bf16, peak.bf16_impl.c_str(), (long long)(B * T), (long long)F,
               (long long)cfg.hidden_size, f32_here);
   std::printf("the training GEMMs at [%lld x %lld x %lld] (y = x·Wᵀ, fixed tiles, rounding included): f32 %.0f "
-              "GFLOP/s, bf16 %.0f GFLOP/s\n", (long long)(B * T), (long long)F, (long long)cfg.hidden_size,
+              "GFLOP/s, bf16 %.0f GFLOP/s, fp8 %.0f GFLOP/s, fp8-tensor %.0f GFLOP/s\n", (long long)(B * T),
+              (long long)F, (long long)cfg.hidden_size,
               bench::linear_gemm_gflops(Precision::kF32, B * T, F, cfg.hidden_size, 10),
-              bench::linear_gemm_gflops(Precision::kBf16, B * T, F, cfg.hidden_size, 10));
+              bench::linear_gemm_gflops(Precision::kBf16, B * T, F, cfg.hidden_size, 10),
+              bench::linear_gemm_gflops(Precision::kFp8, B * T, F, cfg.hidden_size, 10),
+              bench::linear_gemm_gflops(Precision::kFp8Tensor, B * T, F, cfg.hidden_size, 10));
   if (peaks_only) return 0;
   std::printf("bench_train: preset %s (%.1fM params, %.1fM active), B=%lld T=%lld, %d threads, %s\n",
               preset.c_str(), double(count_params(cfg).total_main) / 1e6, n_active(cfg) / 1e6, (long long)B,
               (long long)T, num_threads(), mtp ? "MTP + balance loss on" : "no MTP, no balance loss (as train_bench.py)");
   std::vector<std::string> modes = recompute == "all" ? std::vector<std::string>{"none", "attn", "full"}
                                                       : std::vector<std::string>{recompute};
-  std::vector<std::string> precs = precision == "all" ? std::vector<std::string>{"f32", "bf16"}
+  std::vector<std::string> precs = precision == "all" ? std::vector<std::string>{"f32", "bf16", "fp8", "fp8-tensor"}
                                                       : std::vector<std::string>{precision};
   struct Row {
     std::string mode, prec;
@@ -149,7 +152,7 @@ int main(int argc, char** argv) try {
   std::printf("GEMM peaks, best before/after the runs: f32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n", peak.f32, peak.bf16);
   for (const Row& row : rows) {
     const Result& r = row.r;
-    std::printf("%-4s recompute %-4s: %7.0f tok/s  %6.1f GFLOP/s = %.2f of f32 peak, %.2f of bf16 peak | tape %6.1f MB, "
+    std::printf("%-10s recompute %-4s: %7.0f tok/s  %6.1f GFLOP/s = %.2f of f32 peak, %.2f of bf16 peak | tape %6.1f MB, "
                 "scratch %6.1f MB, peak RSS %6.1f MB | loss %.3f -> %.3f\n",
                 row.prec.c_str(), row.mode.c_str(), r.tokens_per_s, r.gflops, r.gflops / peak.f32,
                 peak.bf16 > 0 ? r.gflops / peak.bf16 : 0.0, r.tape_bytes / 1e6, r.scratch_bytes / 1e6, r.rss / 1e6,

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/gemm_bf16_onednn.h"
+#include "kernels/gemm_fp8.h"
 #include "kernels/gemm_precision.h"
 #include "kernels/linear.h"
 #include "kernels/sgemm_fixed_tiles.h"
@@ -16,13 +17,17 @@ namespace frugal {
 Precision parse_precision(std::string_view s) {
   if (s == "f32") return Precision::kF32;
   if (s == "bf16") return Precision::kBf16;
-  fail(ErrorKind::kInvalidArgument, "unknown precision '{}' (expected f32 or bf16)", s);
+  if (s == "fp8") return Precision::kFp8;
+  if (s == "fp8-tensor") return Precision::kFp8Tensor;
+  fail(ErrorKind::kInvalidArgument, "unknown precision '{}' (expected f32, bf16, fp8 or fp8-tensor)", s);
 }
 
 const char* precision_name(Precision p) {
   switch (p) {
     case Precision::kF32: return "f32";
     case Precision::kBf16: return "bf16";
+    case Precision::kFp8: return "fp8";
+    case Precision::kFp8Tensor: return "fp8-tensor";
   }
   return "?";
 }
@@ -30,10 +35,19 @@ const char* precision_name(Precision p) {
 void linear_gemm(Precision p, F32Gemm f32_gemm, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                  float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                  int64_t ldc) {
-  if (p == Precision::kBf16)
-    gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else
-    f32_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  switch (p) {
+    case Precision::kBf16: return gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    case Precision::kFp8: {
+      // trans_a: the weight gradient dyᵀ·x, two activations tiled along the tokens (see the header).
+      const Fp8Scaling sb = trans_a ? Fp8Scaling::kTile : Fp8Scaling::kBlock;
+      return gemm_fp8(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, Fp8Scaling::kTile, sb);
+    }
+    case Precision::kFp8Tensor:
+      return gemm_fp8(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, Fp8Scaling::kTensor,
+                      Fp8Scaling::kTensor);
+    case Precision::kF32: break;
+  }
+  f32_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 namespace {

@@ -15,10 +15,14 @@ namespace frugal {
 //  kF32:  f32 inputs, f32 accumulation: exactly the f32 GEMM the call site names.
 //  kBf16: inputs rounded to bf16 (round to nearest, ties to even), products exact, f32
 //         accumulation, f32 output; thread-count independent (fixed tiles).
-// FP8 (per-tile/per-block scaled E4M3 inputs, promotion every 128 K) is meant to be one more
-// value here, consulted in the same place.
-enum class Precision : uint8_t { kF32, kBf16 };
-Precision parse_precision(std::string_view s);  // "f32" | "bf16"; throws kInvalidArgument naming it
+//  kFp8:  E4M3 inputs with online max-abs scales, promotion to f32 every 128 K (gemm_fp8.h): the
+//         activation or gradient operand in 1x128 tiles along K, the weight in 128x128 blocks;
+//         in the weight gradient (trans_a, see linear_gemm) both operands in 1x128 tiles along
+//         the token dimension, its K.
+//  kFp8Tensor: the same with one scale per operand (the baseline fine-grained scaling improves on).
+enum class Precision : uint8_t { kF32, kBf16, kFp8, kFp8Tensor };
+// "f32" | "bf16" | "fp8" | "fp8-tensor"; throws kInvalidArgument naming it
+Precision parse_precision(std::string_view s);
 const char* precision_name(Precision p);
 
 // The f32 GEMM a call site uses in f32 (sgemm or sgemm_fixed_tiles, same signature).
@@ -26,6 +30,11 @@ using F32Gemm = void (*)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64
                          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // C = alpha · op(A) · op(B) + beta · C at precision `p` (kF32: f32_gemm, numbers unchanged).
+// The training code calls it in three forms, which is how the FP8 policies tell the weight from
+// the activations: forward y = x·Wᵀ (A = x, B = W, trans_b), input gradient dx = dy·W (A = dy,
+// B = W, no transposes) — B is the weight, in 128x128 blocks, A in 1x128 tiles — and weight
+// gradient dW = dyᵀ·x (trans_a): both operands are activations or gradients, in 1x128 tiles along
+// K, which is the token dimension there (V3's transposed scaling for the wgrad GEMM).
 void linear_gemm(Precision p, F32Gemm f32_gemm, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                  float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                  int64_t ldc);

@@ -2,6 +2,7 @@
 
 #include "core/arena.h"
 #include "core/error.h"
+#include "kernels/fp8_quant.h"
 #include "kernels/gemm_precision.h"
 #include "kernels/ops.h"
 #include "kernels/sgemm_fixed_tiles.h"
@@ -19,6 +20,25 @@ void check_mlp(const MlpParams& p, int64_t D) {
 }
 
 }  // namespace
+
+void mlp_tape_store_fp8(const MlpTape& t, Arena& keep, MlpTapeFp8& out) {
+  out.N = t.N;
+  out.F = t.F;
+  const int64_t ns = t.N * fp8_row_scales(t.F);
+  out.g = keep.alloc<uint8_t>(size_t(t.N * t.F));
+  out.u = keep.alloc<uint8_t>(size_t(t.N * t.F));
+  out.gs = keep.alloc<float>(size_t(ns));
+  out.us = keep.alloc<float>(size_t(ns));
+  fp8_store_rows(t.g, t.N, t.F, out.g, out.gs);
+  fp8_store_rows(t.u, t.N, t.F, out.u, out.us);
+}
+
+void mlp_tape_load_fp8(const MlpTapeFp8& in, const MlpTape& dst) {
+  FRUGAL_ASSERT(dst.N == in.N && dst.F == in.F, "FP8 MLP tape {}x{} into {}x{}", in.N, in.F, dst.N, dst.F);
+  fp8_load_rows(in.g, in.gs, in.N, in.F, dst.g);
+  fp8_load_rows(in.u, in.us, in.N, in.F, dst.u);
+  swiglu_forward(dst.g, dst.u, in.N, in.F, dst.h);
+}
 
 void mlp_train_forward_buffers(const MlpParams& p, const float* x, int64_t N, int64_t D, const MlpTape& tape,
                                float* y, Precision prec) {

@@ -24,6 +24,23 @@ struct MlpTape {
   int64_t N = 0, F = 0;
 };
 
+// An MlpTape with g and u stored in FP8 E4M3 (kernels/fp8_quant.h fp8_store_rows: 1x128 tiles along
+// F) and no h: what the MoE keeps under the FP8 precisions, as V3 caches the SwiGLU inputs in FP8
+// and recomputes its output in the backward (§3.3.3). 2·(1 + 4/128) bytes per [N, F] element
+// instead of 3·4.
+struct MlpTapeFp8 {
+  uint8_t* g = nullptr;  // [N, F] E4M3
+  uint8_t* u = nullptr;  // [N, F] E4M3
+  float* gs = nullptr;   // [N, ceil(F / 128)] scales
+  float* us = nullptr;   // [N, ceil(F / 128)] scales
+  int64_t N = 0, F = 0;
+};
+// Stores t.g and t.u into `out`, its buffers from `keep`.
+void mlp_tape_store_fp8(const MlpTape& t, Arena& keep, MlpTapeFp8& out);
+// dst.g, dst.u = the stored values (q · scale), dst.h = silu(g) ⊙ u recomputed from them; dst's
+// buffers [N, F] are the caller's.
+void mlp_tape_load_fp8(const MlpTapeFp8& in, const MlpTape& dst);
+
 // y [N, D] = MLP(x [N, D]); fills `tape` with buffers from `keep` (released by the caller after the
 // backward). Every GEMM is sgemm_fixed_tiles (kernels/sgemm_fixed_tiles.h), so outputs and gradients do not depend on threads.
 // `prec` is the precision policy of the three projections' GEMMs (kernels/gemm_precision.h).

@@ -7,6 +7,8 @@
 // the thread count. The GEMMs outside the jobs (router) use sgemm_fixed_tiles for the same reason.
 #include "model/moe_train.h"
 
+#include <vector>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -116,14 +118,22 @@ void moe_train_forward(const DeepSeekConfig& cfg, const MoeParams& p, const floa
   tape.slot_of_row = keep.alloc<int64_t>(size_t(NK));
   tape.row_of_slot = keep.alloc<int64_t>(size_t(NK));
   tape.seq_count = keep.zeros<int64_t>(size_t(B * E));
-  tape.routed = MlpTape{keep.alloc<float>(size_t(NK * F)), keep.alloc<float>(size_t(NK * F)),
-                        keep.alloc<float>(size_t(NK * F)), NK, F};
+  // Under the FP8 precisions the experts' g, u, h [rows, F] live in a per-thread f32 buffer reused by
+  // every layer's forward (not on the tape) and only g, u are kept, in FP8, at the end.
+  const bool fp8_store = prec == Precision::kFp8 || prec == Precision::kFp8Tensor;
+  const int64_t Fs = p.has_shared ? p.shared_experts.gate_proj.rows : 0;
+  thread_local std::vector<float> f32_tape;
+  if (fp8_store) f32_tape.resize(size_t(3 * (NK * F + N * Fs)));
+  float* ft = f32_tape.data();
+  auto tape_buf = [&](int64_t n) {
+    if (!fp8_store) return keep.alloc<float>(size_t(n));
+    float* b = ft;
+    ft += n;
+    return b;
+  };
+  tape.routed = MlpTape{tape_buf(NK * F), tape_buf(NK * F), tape_buf(NK * F), NK, F};
   tape.expert_out = keep.alloc<float>(size_t(NK * D));
-  if (p.has_shared) {
-    const int64_t Fs = p.shared_experts.gate_proj.rows;
-    tape.shared = MlpTape{keep.alloc<float>(size_t(N * Fs)), keep.alloc<float>(size_t(N * Fs)),
-                          keep.alloc<float>(size_t(N * Fs)), N, Fs};
-  }
+  if (p.has_shared) tape.shared = MlpTape{tape_buf(N * Fs), tape_buf(N * Fs), tape_buf(N * Fs), N, Fs};
   const Arena::Mark mark = keep.mark();  // temporaries after this point are released at the end
 
   // Router: logits [N, E] = x · gateᵀ in f32 (a fixed order of sums: the choice must not depend
@@ -176,6 +186,13 @@ void moe_train_forward(const DeepSeekConfig& cfg, const MoeParams& p, const floa
       for (int64_t i = 0; i < D; ++i) dst[i] += gw * src[i];
     }
   keep.rewind(mark);
+  if (fp8_store) {
+    mlp_tape_store_fp8(tape.routed, keep, tape.routed8);
+    if (p.has_shared) mlp_tape_store_fp8(tape.shared, keep, tape.shared8);
+    tape.routed = MlpTape{nullptr, nullptr, nullptr, NK, F};
+    tape.shared = MlpTape{nullptr, nullptr, nullptr, p.has_shared ? N : 0, Fs};
+    tape.fp8_stored = true;
+  }
 
   if (stats) {
     stats->load.assign(size_t(E), 0);
@@ -240,8 +257,22 @@ void router_backward(const DeepSeekConfig& cfg, const MoeTape& tape, const float
 }
 
 void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const float* x, int64_t B, int64_t T,
-                        double aux_alpha, double balance_weight, const MoeTape& tape, const float* dy, float* dx,
+                        double aux_alpha, double balance_weight, const MoeTape& kept, const float* dy, float* dx,
                         Arena& scratch, Precision prec) {
+  // An FP8-stored tape: g and u widened back to f32 (h recomputed) in scratch, released at the end.
+  const Arena::Mark fp8_mark = scratch.mark();
+  MoeTape loaded;
+  if (kept.fp8_stored) {
+    loaded = kept;
+    auto load = [&](const MlpTapeFp8& in, MlpTape& out) {
+      const size_t n = size_t(in.N * in.F);
+      out = MlpTape{scratch.alloc<float>(n), scratch.alloc<float>(n), scratch.alloc<float>(n), in.N, in.F};
+      mlp_tape_load_fp8(in, out);
+    };
+    load(kept.routed8, loaded.routed);
+    if (p.has_shared) load(kept.shared8, loaded.shared);
+  }
+  const MoeTape& tape = kept.fp8_stored ? loaded : kept;
   check_moe(cfg, p, B, T);
   const int64_t N = B * T, D = cfg.hidden_size, E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
   FRUGAL_ASSERT(tape.B == B && tape.T == T && tape.D == D && tape.E == E && tape.K == K && tape.scores,
@@ -295,6 +326,7 @@ void moe_train_backward(const DeepSeekConfig& cfg, const MoeParams& p, const flo
   if (p.gate.g) sgemm_fixed_tiles(true, false, E, D, N, 1.0f, dlogits, E, x, D, 1.0f, p.gate.g, D);
   sgemm_fixed_tiles(false, false, N, D, E, 1.0f, dlogits, E, p.gate.w, D, 1.0f, dx, D);
   scratch.rewind(mark);
+  scratch.rewind(fp8_mark);
 }
 
 void update_routing_bias(float* bias, const int64_t* load, int64_t E, double gamma) {

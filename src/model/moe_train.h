@@ -40,6 +40,10 @@ struct MoeTape {
   MlpTape routed;                // g, u, h [N·K, F] by row (every expert's block stacked)
   float* expert_out = nullptr;   // [N·K, D] expert output by row, before its gate weight
   MlpTape shared;                // [N, Fs] (has_shared)
+  // Under the FP8 precisions routed and shared hold no buffers after the forward: their g and u
+  // are kept here in FP8 (h recomputed in the backward), as V3 caches the SwiGLU inputs.
+  bool fp8_stored = false;
+  MlpTapeFp8 routed8, shared8;
 };
 
 struct MoeStats {

@@ -1,5 +1,7 @@
 #include "train/optimizer.h"
 
+#include "core/dtype.h"
+
 #include <cmath>
 #include <set>
 
@@ -99,10 +101,26 @@ float grad_clip_scale(double norm, double clip) {
 AdamW::AdamW(std::vector<AdamWParam> params, AdamWConfig cfg) : params_(std::move(params)), cfg_(cfg) {
   validate(cfg_);
   check_params(params_);
+  const size_t nf = cfg_.bf16_moments ? 0 : 1, nb = cfg_.bf16_moments ? 1 : 0;
   for (const AdamWParam& p : params_) {
-    m_.emplace_back(size_t(p.n), 0.0f);
-    v_.emplace_back(size_t(p.n), 0.0f);
+    m_.emplace_back(size_t(p.n) * nf, 0.0f);
+    v_.emplace_back(size_t(p.n) * nf, 0.0f);
+    mb_.emplace_back(size_t(p.n) * nb, uint16_t(0));
+    vb_.emplace_back(size_t(p.n) * nb, uint16_t(0));
   }
+}
+
+std::vector<float> AdamW::moment_f32(const std::vector<float>& f, const std::vector<uint16_t>& b) {
+  if (b.empty()) return f;
+  std::vector<float> out(b.size());
+  for (size_t i = 0; i < b.size(); ++i) out[i] = bf16_to_f32(b[i]);
+  return out;
+}
+
+int64_t AdamW::state_bytes() const {
+  int64_t n = 0;
+  for (const AdamWParam& p : params_) n += p.n;
+  return 2 * n * (cfg_.bf16_moments ? 2 : 4);
 }
 
 AdamWStepResult AdamW::step(double lr) {
@@ -132,9 +150,23 @@ AdamWStepResult AdamW::step(double lr) {
     const AdamWParam& p = params_[ch.param];
     float* __restrict w = p.w;
     const float* __restrict g = p.g;
+    const float k = p.decay ? keep : 1.0f;
+    if (cfg_.bf16_moments) {
+      uint16_t* __restrict mb = mb_[ch.param].data();
+      uint16_t* __restrict vb = vb_[ch.param].data();
+      for (int64_t i = ch.begin; i < ch.end; ++i) {
+        const float gc = g[i] * scale;
+        const float mi = b1 * bf16_to_f32(mb[i]) + omb1 * gc;
+        const float vi = b2 * bf16_to_f32(vb[i]) + omb2 * (gc * gc);
+        mb[i] = f32_to_bf16(mi);
+        vb[i] = f32_to_bf16(vi);
+        const float mhat = mi / bc1, vhat = vi / bc2;
+        w[i] = w[i] * k - lr_f * (mhat / (std::sqrt(vhat) + eps));
+      }
+      continue;
+    }
     float* __restrict m = m_[ch.param].data();
     float* __restrict v = v_[ch.param].data();
-    const float k = p.decay ? keep : 1.0f;
     for (int64_t i = ch.begin; i < ch.end; ++i) {
       const float gc = g[i] * scale;
       const float mi = b1 * m[i] + omb1 * gc;
@@ -156,19 +188,35 @@ std::vector<CheckpointTensor> AdamW::state_tensors() const {
       fail(ErrorKind::kInvalidArgument, "AdamW: '{}' is a slice; a sharded optimizer's moments are gathered to save them",
            p.name);
     const Shape shape = p.shape.empty() ? Shape{p.n} : p.shape;
+    if (cfg_.bf16_moments) {
+      export_.resize(2 * params_.size());
+      export_[2 * i] = exp_avg(i);
+      export_[2 * i + 1] = exp_avg_sq(i);
+      out.push_back({p.name + ".exp_avg", shape, export_[2 * i].data()});
+      out.push_back({p.name + ".exp_avg_sq", shape, export_[2 * i + 1].data()});
+      continue;
+    }
     out.push_back({p.name + ".exp_avg", shape, m_[i].data()});
     out.push_back({p.name + ".exp_avg_sq", shape, v_[i].data()});
   }
   return out;
 }
 
-nlohmann::json AdamW::state_json() const { return {{"step", t_}}; }
+nlohmann::json AdamW::state_json() const { return {{"step", t_}, {"moments", cfg_.bf16_moments ? "bf16" : "f32"}}; }
 
 void AdamW::import_state(const nlohmann::json& state, const LoadedCheckpoint& ckpt) {
   auto it = state.is_object() ? state.find("step") : state.end();
   if (it == state.end() || !it->is_number_integer() || it->get<int64_t>() < 0)
     fail(ErrorKind::kFormat, "{}: optimizer state needs a non-negative integer 'step', found {}", ckpt.dir,
          state.dump());
+  // No "moments": written before bf16 moments existed, so f32. A change is refused: f32 moments
+  // read into bf16 would be rounded, and the run would not continue as it was written.
+  const auto mk = state.find("moments");
+  const std::string written = mk == state.end() ? "f32" : mk->is_string() ? mk->get<std::string>() : "?";
+  const char* wanted = cfg_.bf16_moments ? "bf16" : "f32";
+  if (written != wanted)
+    fail(ErrorKind::kConfig, "{}: the checkpoint's AdamW moments are {}, this run asks for {}; resume with "
+         "--optim-moments {}", ckpt.dir, written, wanted, written);
   // Read everything before changing anything, so a bad checkpoint leaves the optimizer as it was.
   std::vector<std::span<const float>> ms, vs;
   for (const AdamWParam& p : params_) {
@@ -177,6 +225,11 @@ void AdamW::import_state(const nlohmann::json& state, const LoadedCheckpoint& ck
     vs.push_back(ckpt.f32(p.name + ".exp_avg_sq", whole).subspan(size_t(p.offset), size_t(p.n)));
   }
   for (size_t i = 0; i < params_.size(); ++i) {
+    if (cfg_.bf16_moments) {  // bf16 values written as f32: the rounding gives them back exactly
+      for (size_t j = 0; j < ms[i].size(); ++j) mb_[i][j] = f32_to_bf16(ms[i][j]);
+      for (size_t j = 0; j < vs[i].size(); ++j) vb_[i][j] = f32_to_bf16(vs[i][j]);
+      continue;
+    }
     std::copy(ms[i].begin(), ms[i].end(), m_[i].begin());
     std::copy(vs[i].begin(), vs[i].end(), v_[i].begin());
   }

@@ -8,7 +8,11 @@
 // Determinism: the update is element-wise and done in fixed chunks, so any thread count gives the
 // same bits. The norm is summed in double over fixed chunks whose partial sums are combined in a
 // fixed order (chunks in order within a tensor, tensors in list order), so it is thread-count
-// independent too. Moments are f32, like PyTorch's, so a checkpoint restores them exactly.
+// independent too. Moments are f32 (like PyTorch's) or, with AdamWConfig::bf16_moments, bf16 as
+// V3 keeps them (V3 report §3.3.4): computed in f32 each step from the stored bf16 values, the
+// step's weight update uses the f32 values, then they are rounded to bf16 (to nearest, ties to
+// even) for storage, halving the optimizer state's memory. Checkpoints store the moments as f32
+// either way (bf16 values are exact in f32), so a checkpoint restores them exactly.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -28,6 +32,7 @@ struct AdamWConfig {
   double eps = 1e-8;
   double weight_decay = 0.1;  // decoupled; applied to tensors flagged `decay` (the caller flags every 2-D tensor)
   double grad_clip = 1.0;     // max global L2 norm; <= 0 disables clipping
+  bool bf16_moments = false;  // store m and v in bf16 (see the top of this file); f32 otherwise
 };
 void validate(const AdamWConfig& cfg);  // throws kConfig naming the field ("optim.beta2 = 1.5 ...")
 
@@ -89,11 +94,15 @@ class AdamW {
   int64_t step_count() const { return t_; }  // applied steps so far
   const AdamWConfig& config() const { return cfg_; }
   const std::vector<AdamWParam>& params() const { return params_; }
-  const std::vector<float>& exp_avg(size_t i) const { return m_[i]; }      // m of params()[i]
-  const std::vector<float>& exp_avg_sq(size_t i) const { return v_[i]; }   // v of params()[i]
+  // m and v of params()[i] as f32 (widened from bf16 with bf16_moments), by value.
+  std::vector<float> exp_avg(size_t i) const { return moment_f32(m_[i], mb_[i]); }
+  std::vector<float> exp_avg_sq(size_t i) const { return moment_f32(v_[i], vb_[i]); }
+  // Bytes the moments take (2 or 4 per element each): the optimizer state of the memory report.
+  int64_t state_bytes() const;
 
   // Checkpoint export: views of "<name>.exp_avg" and "<name>.exp_avg_sq" for every param (valid
-  // until the next step()), and {"step": t} for the meta JSON.
+  // until the next step(); f32, widened from bf16 with bf16_moments), and {"step": t,
+  // "moments": "f32" | "bf16"} for the meta JSON. import_state refuses a change of moment dtype.
   // Throws kInvalidArgument when a param is a slice (a sharded optimizer's owner gathers instead).
   std::vector<CheckpointTensor> state_tensors() const;
   nlohmann::json state_json() const;
@@ -105,7 +114,10 @@ class AdamW {
  private:
   std::vector<AdamWParam> params_;
   AdamWConfig cfg_;
-  std::vector<std::vector<float>> m_, v_;  // (n) per param
+  std::vector<std::vector<float>> m_, v_;         // (n) per param, f32 moments (empty with bf16_moments)
+  std::vector<std::vector<uint16_t>> mb_, vb_;    // (n) per param, bf16 moments (empty without)
+  mutable std::vector<std::vector<float>> export_;  // state_tensors()' f32 copies of bf16 moments
+  static std::vector<float> moment_f32(const std::vector<float>& f, const std::vector<uint16_t>& b);
   int64_t t_ = 0;
   GradNormReducer norm_reducer_;
 };

@@ -15,7 +15,8 @@ namespace {
 constexpr std::string_view kPresets[] = {"micro", "tiny", "small", "medium"};
 constexpr std::string_view kScheduleNames[] = {"constant", "cosine", "wsd"};
 constexpr std::string_view kRecomputeNames[] = {"none", "attn", "full"};
-constexpr std::string_view kPrecisionNames[] = {"f32", "bf16"};  // index = Precision
+constexpr std::string_view kPrecisionNames[] = {"f32", "bf16", "fp8", "fp8-tensor"};  // index = Precision
+constexpr std::string_view kMomentNames[] = {"f32", "bf16"};  // index = TrainConfig::Moments
 constexpr double kMaxCount = double(1 << 24);  // caps keep products like B·K·T far from overflow
 
 }  // namespace
@@ -60,7 +61,7 @@ Options train_options(TrainConfig& c, TrainOptionSet set) {
   f.add(option("train", "recompute", "recompute", "activations recomputed in backward: none|attn|full"), t.recompute,
         kRecomputeNames);
   f.add(option("train", "precision", "precision",
-               "linear-layer GEMM inputs: f32|bf16 (bf16: f32 accumulation, f32 master weights)"),
+               "linear-layer GEMM inputs: f32|bf16|fp8|fp8-tensor (f32 accumulation, f32 master weights)"),
         t.precision, kPrecisionNames);
   f.add(option("train", "mtp_weight", "mtp-weight", "MTP loss weight lambda", at_least(0)), t.mtp_weight);
   f.add(option("train", "aux_alpha", "aux-alpha", "sequence-wise balance loss weight alpha", at_least(0)), t.aux_alpha);
@@ -84,6 +85,8 @@ Options train_options(TrainConfig& c, TrainOptionSet set) {
   f.add(option("optim", "beta2", "beta2", "AdamW beta2", unit_open()), o.beta2);
   f.add(option("optim", "eps", "eps", "AdamW epsilon", positive()), o.eps);
   f.add(option("optim", "grad_clip", "grad-clip", "global gradient-norm clip (0: off)", at_least(0)), o.grad_clip);
+  f.add(option("optim", "moments", "optim-moments", "AdamW moment storage: f32|bf16 (bf16 halves it, as V3)"),
+        o.moments, kMomentNames);
   f.add(option("optim", "batch_warmup_start", "batch-warmup-start", "sequences per step at step 0 (0: no batch ramp)",
                between(0, kMaxCount)),
         o.batch_warmup_start);

@@ -23,6 +23,7 @@ namespace frugal {
 
 struct TrainConfig {
   enum class Schedule { kConstant, kCosine, kWsd };  // wsd: warmup-stable-decay
+  enum class Moments { kF32, kBf16 };               // AdamW m and v storage (bf16: as V3)
   using Recompute = frugal::Recompute;               // what the backward pass recomputes (model/transformer_train.h)
 
   struct Model {
@@ -51,7 +52,7 @@ struct TrainConfig {
     double aux_alpha = 1e-4;    // α, complementary sequence-wise balance loss weight
     double bias_gamma = 1e-3;   // γ, aux-loss-free bias update speed
     int64_t max_nan_skips = 5;  // stop after this many consecutive NaN/Inf steps (0: stop at the first)
-    // GEMM inputs of the linear layers (kernels/gemm_precision.h, docs/precision.md): f32 | bf16.
+    // GEMM inputs of the linear layers (kernels/gemm_precision.h, docs/precision.md): f32 | bf16 | fp8 | fp8-tensor.
     // Master weights, gradients and optimizer state stay f32 either way.
     Precision precision = Precision::kF32;
     bool operator==(const Train&) const = default;
@@ -66,6 +67,7 @@ struct TrainConfig {
     double weight_decay = 0.1;
     double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
     double grad_clip = 1.0;           // global-norm clip; 0 = off
+    Moments moments = Moments::kF32;  // AdamW m and v storage (train/optimizer.h)
     int64_t batch_warmup_start = 0;   // sequences per optimizer step at step 0; 0 = no batch ramp
     int64_t batch_warmup_tokens = 0;  // tokens over which the batch ramps linearly to B·K
     bool operator==(const Optim&) const = default;

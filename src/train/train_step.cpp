@@ -92,6 +92,7 @@ TrainerSettings trainer_settings(const TrainConfig& c) {
   TrainerSettings s;
   s.adamw.beta1 = c.optim.beta1;
   s.adamw.beta2 = c.optim.beta2;
+  s.adamw.bf16_moments = c.optim.moments == TrainConfig::Moments::kBf16;
   s.adamw.eps = c.optim.eps;
   s.adamw.weight_decay = c.optim.weight_decay;
   s.adamw.grad_clip = c.optim.grad_clip;
@@ -281,8 +282,9 @@ void Trainer::gather_state() {
   for (size_t i = 0; i < opt.params().size(); ++i) {
     const AdamWParam& p = opt.params()[i];
     const int64_t at = store_.find(p.name)->offset + p.offset;
-    std::copy(opt.exp_avg(i).begin(), opt.exp_avg(i).end(), full_m_.begin() + at);
-    std::copy(opt.exp_avg_sq(i).begin(), opt.exp_avg_sq(i).end(), full_v_.begin() + at);
+    const std::vector<float> m = opt.exp_avg(i), v = opt.exp_avg_sq(i);
+    std::copy(m.begin(), m.end(), full_m_.begin() + at);
+    std::copy(v.begin(), v.end(), full_v_.begin() + at);
   }
   dp_->all_gather(full_m_.data(), shard_offsets_);
   dp_->all_gather(full_v_.data(), shard_offsets_);

@@ -187,7 +187,10 @@ TrainSummary run_training(const TrainConfig& c, TrainData* data, const std::stri
 
   const double peak_gflops = lead ? measure_sgemm_peak_gflops(0.3) : 0;
   // Said once: bf16 on a CPU without native bf16 dot products is exact but no faster than f32.
-  const char* bf16_note = topt.precision != Precision::kBf16              ? ""
+  // FP8 is exact emulation (docs/precision.md): it shows the numerics, not a speed-up.
+  const bool fp8 = topt.precision == Precision::kFp8 || topt.precision == Precision::kFp8Tensor;
+  const char* bf16_note = fp8 ? " (emulated E4M3 GEMMs with f32 promotion: exact, slower than f32)"
+                          : topt.precision != Precision::kBf16              ? ""
                           : bf16_gemm_path() == Bf16GemmPath::kOnednn ? " (oneDNN, native bf16 dot products)"
                                                                         : " (emulated: this CPU has no AVX512-BF16/AMX, "
                                                                           "so bf16 is exact but not faster than f32)";

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include "core/dtype.h"
 #include "core/rng.h"
 #include "core/sys.h"
 #include "io/safetensors.h"
@@ -335,6 +336,79 @@ TEST(AdamW, ImportStateRejectsMismatches) {
   const LoadedCheckpoint ck2 = *load_latest_checkpoint(dir.str());
   expect_error([&] { small.import_state({{"step", 1}}, ck2); }, ErrorKind::kFormat, {"t0.exp_avg", "expected 5"});
   EXPECT_EQ(small.step_count(), 0);  // untouched
+}
+
+// bf16 moments (V3): the stored m and v are the f32 recurrence rounded to bf16 after every step
+// (replicated here with the same f32 operations, so bit for bit), every stored value is a bf16, and
+// the weights stay within the rounding's effect of the f32-moment run: with a constant gradient
+// m̂/√v̂ is ±1 in exact arithmetic, and m and v each carry a relative rounding of at most 2^-9 into
+// the next step, so each step's update moves by at most lr·(2^-9 + 2^-10)·(1 + small): over 3
+// steps |Δw| ≤ 3·lr·2^-8.
+TEST(AdamW, Bf16MomentsFollowTheRoundedRecurrence) {
+  Synthetic a(5), b(5);
+  AdamWConfig cfg;
+  cfg.bf16_moments = true;
+  AdamW opt(a.params, cfg), ref_opt(b.params, AdamWConfig{});
+  const float scale = grad_clip_scale(global_grad_norm(a.params), cfg.grad_clip);
+  const float b1 = float(cfg.beta1), b2 = float(cfg.beta2), omb1 = float(1 - cfg.beta1), omb2 = float(1 - cfg.beta2);
+  std::vector<std::vector<float>> m(a.w.size()), v(a.w.size());
+  for (size_t i = 0; i < a.w.size(); ++i) m[i].assign(a.w[i].size(), 0.0f), v[i].assign(a.w[i].size(), 0.0f);
+  const double lr = 1e-3;
+  for (int step = 0; step < 3; ++step) {
+    ASSERT_TRUE(opt.step(lr).applied);
+    ASSERT_TRUE(ref_opt.step(lr).applied);
+    for (size_t i = 0; i < a.w.size(); ++i) {
+      const std::vector<float> got_m = opt.exp_avg(i), got_v = opt.exp_avg_sq(i);
+      for (size_t j = 0; j < m[i].size(); ++j) {
+        const float gc = a.g[i][j] * scale;
+        m[i][j] = bf16_to_f32(f32_to_bf16(b1 * m[i][j] + omb1 * gc));
+        v[i][j] = bf16_to_f32(f32_to_bf16(b2 * v[i][j] + omb2 * (gc * gc)));
+        ASSERT_EQ(got_m[j], m[i][j]) << "t" << i << "[" << j << "] step " << step;
+        ASSERT_EQ(got_v[j], v[i][j]) << "t" << i << "[" << j << "] step " << step;
+        ASSERT_EQ(f32_to_bits(got_m[j]) & 0xffffu, 0u);
+      }
+    }
+  }
+  for (size_t i = 0; i < a.w.size(); ++i)
+    for (size_t j = 0; j < a.w[i].size(); ++j)
+      ASSERT_NEAR(a.w[i][j], b.w[i][j], 3 * lr * std::ldexp(1.0, -8)) << "t" << i << "[" << j << "]";
+  EXPECT_NE(a.w, b.w);  // the rounding is really applied
+  EXPECT_EQ(opt.state_bytes() * 2, ref_opt.state_bytes());
+  EXPECT_EQ(opt.state_json().at("moments"), "bf16");
+  EXPECT_EQ(ref_opt.state_json().at("moments"), "f32");
+}
+
+// bf16 moments through a checkpoint (written as f32, exact): 2 steps + save + load + 1 step equals
+// 3 uninterrupted steps bit for bit; an f32-moment optimizer refuses the checkpoint and vice versa.
+TEST(AdamW, Bf16MomentsResumeBitExactlyAndRefuseAChange) {
+  TempDir dir;
+  Synthetic a(12), b(12);
+  AdamWConfig cfg;
+  cfg.bf16_moments = true;
+  AdamW opt_a(a.params, cfg);
+  for (int k = 0; k < 2; ++k) ASSERT_TRUE(opt_a.step(1e-3).applied);
+  std::vector<CheckpointTensor> ts;
+  for (const AdamWParam& p : a.params) ts.push_back({p.name, {p.n}, p.w});
+  for (const CheckpointTensor& t : opt_a.state_tensors()) ts.push_back(t);
+  save_checkpoint(dir.str(), 2, ts, {{"optimizer", opt_a.state_json()}}, 0);
+  ASSERT_TRUE(opt_a.step(1e-3).applied);
+  const std::optional<LoadedCheckpoint> ck = load_latest_checkpoint(dir.str());
+  ASSERT_TRUE(ck.has_value());
+  for (const AdamWParam& p : b.params) ck->copy_to(p.name, p.w, p.n);
+  AdamW opt_b(b.params, cfg);
+  opt_b.import_state(ck->meta.at("optimizer"), *ck);
+  ASSERT_TRUE(opt_b.step(1e-3).applied);
+  for (size_t i = 0; i < a.w.size(); ++i) {
+    EXPECT_EQ(std::memcmp(a.w[i].data(), b.w[i].data(), a.w[i].size() * 4), 0) << "weights t" << i;
+    EXPECT_EQ(opt_a.exp_avg(i), opt_b.exp_avg(i));
+    EXPECT_EQ(opt_a.exp_avg_sq(i), opt_b.exp_avg_sq(i));
+  }
+  Synthetic c(12);
+  AdamW f32_opt(c.params, AdamWConfig{});
+  expect_error([&] { f32_opt.import_state(ck->meta.at("optimizer"), *ck); }, ErrorKind::kConfig,
+               {ck->dir, "bf16", "f32", "--optim-moments"});
+  AdamW bf16_opt(c.params, cfg);
+  expect_error([&] { bf16_opt.import_state({{"step", 2}}, *ck); }, ErrorKind::kConfig, {"f32", "bf16"});
 }
 
 }  // namespace
