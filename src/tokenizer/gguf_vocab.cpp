@@ -186,11 +186,22 @@ std::string add_gguf_vocab(GgufWriter& w, const std::string& model_dir, int64_t 
   w.add_string_array("tokenizer.ggml.tokens", tokens);
   w.add_i32_array("tokenizer.ggml.token_type", types);
   w.add_string_array("tokenizer.ggml.merges", merges);
+  const std::string tc = path_join(model_dir, "tokenizer_config.json");
+  std::optional<TokenizerConfig> cfg;
+  if (file_exists(tc)) cfg = TokenizerConfig::load(tc);
+  // The tokenizer's own BOS / EOS text decides their ids; config.json's ids are the fallback.
+  auto id_of = [&](const std::optional<std::string>& text, int64_t fallback) {
+    if (text)
+      for (int64_t i = 0; i < vocab_size; ++i)
+        if (types[size_t(i)] != kUnused && tokens[size_t(i)] == *text) return i;
+    return fallback;
+  };
+  bos_id = id_of(cfg ? cfg->bos_token : std::nullopt, bos_id);
+  eos_id = id_of(cfg ? cfg->eos_token : std::nullopt, eos_id);
   if (bos_id >= 0 && bos_id < vocab_size) w.add_u32("tokenizer.ggml.bos_token_id", uint32_t(bos_id));
   if (eos_id >= 0 && eos_id < vocab_size) w.add_u32("tokenizer.ggml.eos_token_id", uint32_t(eos_id));
-  const std::string tc = path_join(model_dir, "tokenizer_config.json");
-  if (file_exists(tc)) {
-    const TokenizerConfig c = TokenizerConfig::load(tc);
+  if (cfg) {
+    const TokenizerConfig& c = *cfg;
     w.add_bool("tokenizer.ggml.add_bos_token", c.add_bos_token);
     w.add_bool("tokenizer.ggml.add_eos_token", c.add_eos_token);
     if (!c.chat_template.empty()) w.add_string("tokenizer.chat_template", c.chat_template);
