@@ -196,7 +196,10 @@ int64_t GgufValue::int_at(uint64_t k) const {
   e.type = elem;
   decode_scalar(elem, raw + k * scalar_bytes(elem), e);
   if (is_signed_int(elem)) return e.i;
-  if (elem == GgufType::kF32 || elem == GgufType::kF64) return int64_t(e.f);
+  if (elem == GgufType::kF32 || elem == GgufType::kF64) {  // saturate (NaN -> 0): a cast out of range is UB
+    if (!(e.f == e.f)) return 0;
+    return e.f >= 9.2e18 ? INT64_MAX : e.f <= -9.2e18 ? INT64_MIN : int64_t(e.f);
+  }
   return int64_t(std::min<uint64_t>(e.u, uint64_t(INT64_MAX)));
 }
 
