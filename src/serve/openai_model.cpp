@@ -47,7 +47,7 @@ ServedModel load_served_model(const std::string& model_dir, const std::string& t
   ServedModel m;
   std::filesystem::path dir(model_dir);
   if (!dir.has_filename()) dir = dir.parent_path();  // "models/foo/" -> "foo"
-  m.name = dir.filename().string();
+  m.name = is_gguf_path(model_dir) ? dir.stem().string() : dir.filename().string();  // x.gguf -> x
   const std::string tok_path = tokenizer_path.empty() ? model_dir : tokenizer_path;
   std::string resolved, text;
   if (is_gguf_path(tok_path)) {  // a .gguf: its embedded vocabulary, chat template and BOS/EOS
