@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/gguf.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
@@ -31,7 +32,7 @@ void register_generate(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("generate", "generate tokens from a prompt of token ids");
-  c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory")->required();
+  c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory or .gguf file")->required();
   c->add_flag("--check-tensors", o->check_tensors, "scan every weight for NaN/Inf while loading (slow)");
   CLI::Option* ids_opt = c->add_option("--ids", o->ids, "prompt token ids, comma-separated");
   CLI::Option* prompt_opt = c->add_option("--prompt", o->prompt, "prompt text (needs a tokenizer)");
@@ -56,8 +57,16 @@ void register_generate(CLI::App& app) {
     // A tokenizer is needed for --prompt, and used to print text when one is present.
     const std::string tok_path = o->tokenizer.empty() ? o->model : o->tokenizer;
     std::optional<Tokenizer> tok;
-    if (prompt_opt->count() > 0 || !o->tokenizer.empty() || file_exists(path_join(o->model, "tokenizer.json")))
+    const bool gguf_tok = is_gguf_path(tok_path);
+    if (prompt_opt->count() > 0 || !o->tokenizer.empty() || file_exists(path_join(o->model, "tokenizer.json"))) {
       tok = Tokenizer::load(tok_path);
+    } else if (gguf_tok) {  // --ids with a GGUF: its vocabulary prints text if frugal can read it
+      try {
+        tok = Tokenizer::load(tok_path);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "note: printing ids, the GGUF's tokenizer is not usable: %s\n", e.what());
+      }
+    }
     const std::string tok_dir = is_directory(tok_path) ? tok_path : std::filesystem::path(tok_path).parent_path().string();
     std::vector<int32_t> ids;
     if (prompt_opt->count() > 0) {
@@ -75,7 +84,7 @@ void register_generate(CLI::App& app) {
       } else if (tcfg && tcfg->add_bos_token && tcfg->bos_token && text.rfind(*tcfg->bos_token, 0) != 0) {
         text = *tcfg->bos_token + text;  // what transformers' tokenizer(prompt) does for DeepSeek
       }
-      ids = tok->encode(text, false);
+      ids = tok->encode(text, gguf_tok && !o->chat);  // a GGUF's BOS comes from its post-processor
     } else {
       ids = parse_ids(o->ids);
     }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "io/gguf_model.h"
 #include "io/hf_loader.h"
 #include "io/quant_format.h"
 #include "model/params.h"
@@ -37,7 +38,13 @@ nlohmann::json inspect_json(const LoadedModel& m) {
   ParamCounts pc = count_params(c);
   std::map<std::string, int64_t> bytes_by_dtype;
   int64_t total_bytes = 0;
-  for (const auto& n : m.store->names()) {
+  if (const GgufFile* g = loaded_gguf_file(m)) {  // a .gguf file: bytes by ggml type
+    for (const GgufTensor& t : g->tensors()) {
+      bytes_by_dtype[t.type->name] += int64_t(t.nbytes);
+      total_bytes += int64_t(t.nbytes);
+    }
+  }
+  for (const auto& n : m.store ? m.store->names() : std::vector<std::string>{}) {
     const SafetensorsEntry& e = m.store->entry(n);
     // GGUF block weights are U8 on disk; count them under their block type (io/quant_format.h).
     const std::optional<DType> block = stored_block_type(*m.store, n);
@@ -86,7 +93,7 @@ void register_inspect(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("inspect", "show architecture, parameter counts, weight bytes and KV-cache size");
-  c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory")->required();
+  c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory or .gguf file")->required();
   c->add_flag("--check-tensors", o->check_tensors, "scan every weight for NaN/Inf while loading (slow)");
   c->add_flag("--json", o->json, "machine-readable output");
   c->callback([o] {

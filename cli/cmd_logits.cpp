@@ -17,7 +17,7 @@ void register_logits(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("logits", "write the logits of every position of one forward pass (.npy)");
-  c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory")->required();
+  c->add_option("MODEL_DIR", o->model, "Hugging Face checkpoint directory or .gguf file")->required();
   c->add_flag("--check-tensors", o->check_tensors, "scan every weight for NaN/Inf while loading (slow)");
   c->add_option("--ids", o->ids, "comma-separated token ids")->required();
   c->add_option("--out", o->out, "output .npy file, float32 [n_ids, vocab_size]")->required();

@@ -277,6 +277,89 @@ def checkpoint_meta_seeds():
     put("checkpoint_meta", "rich_meta", json.dumps(doc))
 
 
+# ---- GGUF --------------------------------------------------------------------------------------
+def gguf(kvs, tensors, alignment=32):
+    """kvs: [(key, type_id, packed value bytes)]; tensors: [(name, ne, ggml_type, data bytes)]."""
+    def string(v):
+        v = v.encode() if isinstance(v, str) else v
+        return struct.pack("<Q", len(v)) + v
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs))
+    for k, t, v in kvs:
+        out += string(k) + struct.pack("<I", t) + v
+    offset, data = 0, b""
+    for name, ne, t, d in tensors:
+        out += string(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne)
+        out += struct.pack("<IQ", t, offset)
+        pad = (alignment - len(d) % alignment) % alignment
+        data += d + bytes(pad)
+        offset += len(d) + pad
+    out += bytes((alignment - len(out) % alignment) % alignment)
+    return out + data
+
+
+def gguf_u32(v):
+    return (4, struct.pack("<I", v))
+
+
+def gguf_f32(v):
+    return (6, struct.pack("<f", v))
+
+
+def gguf_str(v):
+    v = v.encode()
+    return (8, struct.pack("<Q", len(v)) + v)
+
+
+def gguf_arr(elem, values):
+    if elem == 8:
+        body = b"".join(struct.pack("<Q", len(x.encode())) + x.encode() for x in values)
+    else:
+        body = b"".join(struct.pack("<i", x) for x in values)
+    return (9, struct.pack("<IQ", elem, len(values)) + body)
+
+
+def gguf_tiny_deepseek2(q8=False):
+    """A 1-layer dense deepseek2 model (vocab 8, hidden 32, one head, kv_lora 32, nope/rope/v 2/2/2)
+    with split k_b / v_b and an embedded 8-token vocabulary; q8 stores attn_output... as Q8_0."""
+    V, D, C, dn, dr, dv, I = 8, 32, 32, 2, 2, 2, 32
+    def f32(n, scale=0.05):
+        return struct.pack("<%df" % n, *[((i * 37) % 17 - 8) * scale for i in range(n)])
+    def q8_rows(rows, cols):  # Q8_0 blocks: fp16 scale 0.01 then 32 int8
+        block = struct.pack("<e", 0.01) + bytes((i * 7) % 256 for i in range(32))
+        return block * (rows * cols // 32)
+    P = "deepseek2."
+    kv = [("general.architecture",) + gguf_str("deepseek2"), (P + "block_count",) + gguf_u32(1),
+          (P + "context_length",) + gguf_u32(64), (P + "embedding_length",) + gguf_u32(D),
+          (P + "feed_forward_length",) + gguf_u32(I), (P + "attention.head_count",) + gguf_u32(1),
+          (P + "attention.kv_lora_rank",) + gguf_u32(C), (P + "attention.key_length",) + gguf_u32(C + dr),
+          (P + "attention.value_length",) + gguf_u32(C), (P + "attention.key_length_mla",) + gguf_u32(dn + dr),
+          (P + "attention.value_length_mla",) + gguf_u32(dv), (P + "rope.dimension_count",) + gguf_u32(dr),
+          (P + "rope.freq_base",) + gguf_f32(10000.0), (P + "attention.layer_norm_rms_epsilon",) + gguf_f32(1e-6),
+          (P + "leading_dense_block_count",) + gguf_u32(1), (P + "expert_feed_forward_length",) + gguf_u32(I),
+          ("tokenizer.ggml.model",) + gguf_str("gpt2"), ("tokenizer.ggml.pre",) + gguf_str("deepseek-v3"),
+          ("tokenizer.ggml.tokens",) + gguf_arr(8, ["a", "b", "c", "ab", "Ġ", "<s>", "</s>", "x"]),
+          ("tokenizer.ggml.token_type",) + gguf_arr(5, [1, 1, 1, 1, 1, 3, 3, 1]),
+          ("tokenizer.ggml.merges",) + gguf_arr(8, ["a b"]),
+          ("tokenizer.ggml.bos_token_id",) + gguf_u32(5), ("tokenizer.ggml.eos_token_id",) + gguf_u32(6)]
+    proj = (lambda rows, cols: (8, q8_rows(rows, cols))) if q8 else (lambda rows, cols: (0, f32(rows * cols)))
+    def mat(name, rows, cols):
+        t, d = proj(rows, cols)
+        return (name, [cols, rows], t, d)
+    ts = [("token_embd.weight", [D, V], 0, f32(V * D)), ("blk.0.attn_norm.weight", [D], 0, f32(D, 0.1)),
+          mat("blk.0.attn_q.weight", dn + dr, D), mat("blk.0.attn_kv_a_mqa.weight", C + dr, D),
+          ("blk.0.attn_kv_a_norm.weight", [C], 0, f32(C, 0.1)),
+          ("blk.0.attn_k_b.weight", [dn, C, 1], 0, f32(dn * C)), ("blk.0.attn_v_b.weight", [C, dv, 1], 0, f32(C * dv)),
+          ("blk.0.attn_output.weight", [dv, D], 0, f32(D * dv)), ("blk.0.ffn_norm.weight", [D], 0, f32(D, 0.1)),
+          mat("blk.0.ffn_gate.weight", I, D), mat("blk.0.ffn_up.weight", I, D), mat("blk.0.ffn_down.weight", D, I),
+          ("output_norm.weight", [D], 0, f32(D, 0.1)), ("output.weight", [D, V], 0, f32(V * D))]
+    return gguf(kv, ts)
+
+
+def gguf_seeds():
+    put("gguf", "tiny_deepseek2_f32", gguf_tiny_deepseek2())
+    put("gguf", "tiny_deepseek2_q8_0", gguf_tiny_deepseek2(q8=True))
+
+
 # ---- dictionaries -----------------------------------------------------------------------------
 JSON_TOKENS = ['{', '}', '[', ']', ',', ':', '"', '\\"', '\\\\', '\\u0000', '\\ud800', 'true', 'false', 'null',
                '-0', '1e400', '-1', '0.5', '18446744073709551616', '9223372036854775807', '2147483648']
@@ -346,6 +429,6 @@ def write_dicts():
 if __name__ == "__main__":
     for fn in [safetensors_seeds, safetensors_index_seeds, hf_config_seeds, tokenizer_json_seeds,
                tokenizer_config_seeds, chat_template_seeds, serve_request_seeds, npy_seeds, token_shard_seeds,
-               dataset_index_seeds, checkpoint_meta_seeds]:
+               dataset_index_seeds, checkpoint_meta_seeds, gguf_seeds]:
         fn()
     write_dicts()

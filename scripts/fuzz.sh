@@ -16,7 +16,7 @@ BUILD=${FUZZ_BUILD_DIR:-build-asan}
 JOBS=${JOBS:-$(nproc)}
 TIMEOUT=${FUZZ_TIMEOUT:-10}  # one input; the slowest seed takes well under a second
 ALL=(safetensors safetensors_index hf_config tokenizer_json tokenizer_config chat_template serve_request npy
-     token_shard dataset_index checkpoint_meta)
+     token_shard dataset_index checkpoint_meta gguf)
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=("${ALL[@]}")
 

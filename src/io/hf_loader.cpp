@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "io/gguf_model.h"
 #include "io/hf_config.h"
 #include "io/quant_format.h"
 #include "model/tensor_table.h"
@@ -160,6 +161,7 @@ bool store_has_layer(const WeightStore& s, int64_t l) {
 }  // namespace
 
 std::unique_ptr<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
+  if (is_gguf_path(dir)) return load_gguf_model(dir, opt);
   auto m = std::make_unique<LoadedModel>();
   m->dir = dir;
   m->config = load_hf_config(dir);

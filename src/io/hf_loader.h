@@ -20,11 +20,13 @@ struct LoadOptions {
 struct LoadedModel {
   std::string dir;
   DeepSeekConfig config;
-  std::unique_ptr<WeightStore> store;  // owns the mappings the weights point into
+  std::unique_ptr<WeightStore> store;  // owns the mappings the weights point into (null for GGUF)
+  std::shared_ptr<const void> gguf;    // a GGUF model: its mapped file and rebuilt tensors
   ModelWeights weights;
   std::string mtp_note;                // why MTP modules were not loaded, if they were not
 };
 
+// `dir` is a checkpoint directory, or a .gguf file (io/gguf_model.h).
 std::unique_ptr<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt = {});
 
 // load_model's binding step for a parsed config: walks the tensor table (model/tensor_table.h),

@@ -6,12 +6,17 @@
 
 #include "core/error.h"
 #include "kernels/ops.h"
+#include "kernels/quant_blocks.h"
 #include "model/batch_mla.h"
 #include "model/rope_yarn.h"
 
 namespace frugal {
 
 void weight_row_f32(const WeightView& w, int64_t r, float* out) {
+  if (dtype_is_block(w.dtype)) {  // GGUF files may store the embedding as q8_0 / q4_0 blocks
+    dequantize_row_q(w.dtype, static_cast<const char*>(w.data) + r * dtype_row_bytes(w.dtype, w.ld), out, w.cols);
+    return;
+  }
   if (w.scale_inv == nullptr) {
     const size_t es = dtype_size(w.dtype);
     convert_to_f32(w.dtype, static_cast<const char*>(w.data) + size_t(r * w.ld) * es, out, size_t(w.cols));

@@ -5,7 +5,9 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/gguf.h"
 #include "core/json.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace frugal::serve {
@@ -45,14 +47,21 @@ ServedModel load_served_model(const std::string& model_dir, const std::string& t
   ServedModel m;
   std::filesystem::path dir(model_dir);
   if (!dir.has_filename()) dir = dir.parent_path();  // "models/foo/" -> "foo"
-  m.name = dir.filename().string();
+  m.name = is_gguf_path(model_dir) ? dir.stem().string() : dir.filename().string();  // x.gguf -> x
   const std::string tok_path = tokenizer_path.empty() ? model_dir : tokenizer_path;
-  std::string resolved;
-  const std::string text = tok::read_tokenizer_file(tok_path, &resolved);
+  std::string resolved, text;
+  if (is_gguf_path(tok_path)) {  // a .gguf: its embedded vocabulary, chat template and BOS/EOS
+    const GgufFile g(tok_path);
+    text = gguf_tokenizer_json(g);
+    resolved = tok_path;
+    m.tokenizer_config = gguf_tokenizer_config(g);
+  } else {
+    text = tok::read_tokenizer_file(tok_path, &resolved);
+  }
   m.tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_json_text(text, resolved));
   m.special_strings = added_token_strings(text);
   const std::string cfg_path = path_join(std::filesystem::path(resolved).parent_path().string(), "tokenizer_config.json");
-  if (file_exists(cfg_path)) m.tokenizer_config = TokenizerConfig::load(cfg_path);
+  if (!is_gguf_path(tok_path) && file_exists(cfg_path)) m.tokenizer_config = TokenizerConfig::load(cfg_path);
 
   m.vocab_size = config.vocab_size;
   if (m.tokenizer->vocab_size() > config.vocab_size)

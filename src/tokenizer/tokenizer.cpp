@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/gguf.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/utf8.h"
@@ -162,6 +164,7 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, const std::strin
 }
 
 Tokenizer Tokenizer::load(const std::string& path) {
+  if (is_gguf_path(path)) return from_json_text(gguf_tokenizer_json(GgufFile(path)), path + " (embedded tokenizer)");
   std::string resolved;
   const std::string text = tok::read_tokenizer_file(path, &resolved);
   return from_json_text(text, resolved);

@@ -13,7 +13,8 @@ namespace frugal {
 
 class Tokenizer {
  public:
-  // `path` is a tokenizer.json file, a directory holding one, or a .gz of it. Throws
+  // `path` is a tokenizer.json file, a directory holding one, a .gz of it, or a .gguf file's
+  // embedded vocabulary (tokenizer/gguf_vocab.h). Throws
   // frugal::Error naming the file and the field for malformed or unsupported input.
   static Tokenizer load(const std::string& path);
   static Tokenizer from_json_text(std::string_view json_text, const std::string& source);
