@@ -14,17 +14,17 @@ OUT=${1:-runs/r1-demo}
 FRUGAL=${FRUGAL:-build/cli/frugal}
 TASK=${TASK:-addsub}                # the task: addsub (2-digit + and -), or arithmetic, countdown, sort
 PRE_TEXT=${PRE_TEXT:-12000}         # problems in the pretraining text (addsub has ~14,000 in its train split)
-PRE_STEPS=${PRE_STEPS:-4000}        # pretraining steps of the teacher (B 32 x T 64)
-STUDENT_PRE_STEPS=${STUDENT_PRE_STEPS:-2000}
+PRE_STEPS=${PRE_STEPS:-3000}        # pretraining steps of the teacher (B 32 x T 64)
+STUDENT_PRE_STEPS=${STUDENT_PRE_STEPS:-1500}  # the dense student's pretraining steps
 SFT_N=${SFT_N:-400}                 # SFT conversations in the answer format
 SFT_STEPS=${SFT_STEPS:-300}
-GRPO_STEPS=${GRPO_STEPS:-150}
-GRPO_G=${GRPO_G:-8}                 # completions per prompt
+GRPO_STEPS=${GRPO_STEPS:-200}
+GRPO_G=${GRPO_G:-16}                # completions per prompt
 GRPO_PROMPTS=${GRPO_PROMPTS:-8}     # prompts per step
-GRPO_LR=${GRPO_LR:-2e-5}
+GRPO_LR=${GRPO_LR:-1e-4}
 DISTILL_N=${DISTILL_N:-1500}        # prompts the teacher answers for the student
-EVAL_N=${EVAL_N:-300}               # held-out problems per evaluation
-MAX_TOKENS=${MAX_TOKENS:-48}
+EVAL_N=${EVAL_N:-400}               # held-out problems per evaluation
+MAX_TOKENS=${MAX_TOKENS:-32}
 DISTILL_FILTER=${DISTILL_FILTER:-accuracy,format}  # rejection sampling (none: keep every answer)
 
 [ -x "$FRUGAL" ] || { echo "r1-demo: $FRUGAL not found; run scripts/build.sh first" >&2; exit 1; }
@@ -53,7 +53,8 @@ accuracy() {  # MODEL LABEL: held-out pass@1 (greedy) with its interval, into th
 # Field KEY of JSON line(s) on stdin (numbers only; no JSON tool is needed on a fresh machine).
 jfield() { sed -n "s/.*\"$1\": *\(-\{0,1\}[0-9.eE+-]*\).*/\1/p"; }
 
-# 2. Pretrain the teacher (tiny preset) on the text (the smaller student is pretrained in step 5).
+# 2. Pretrain the teacher (tiny preset: MoE and MTP) on the text. The smaller student (the same width,
+#    dense, no MTP: fewer parameters in all) is pretrained in step 5, for fewer steps.
 "$FRUGAL" train --tokens "$OUT/data" --preset tiny --seq-len 64 --batch 32 --steps "$PRE_STEPS" --lr 2e-3 \
   --warmup $((PRE_STEPS / 20)) --out "$OUT/pretrain" --export "$OUT/pretrained" --log-every 100 --eval-every 500
 with_tokenizer "$OUT/pretrained"
@@ -78,14 +79,14 @@ log "GRPO time: rollout $(jfield rollout_s < "$M" | awk '{s+=$1} END {printf "%.
 $(jfield update_s < "$M" | awk '{s+=$1} END {printf "%.0f", s}') s"
 
 # 5. Distillation into the smaller student, against the same student SFT'd on the original data.
-"$FRUGAL" train --tokens "$OUT/data" --preset micro --seq-len 64 --batch 32 --steps "$STUDENT_PRE_STEPS" --lr 3e-3 \
+"$FRUGAL" train --tokens "$OUT/data" --preset tiny --dense --mtp-layers 0 --seq-len 64 --batch 32 --steps "$STUDENT_PRE_STEPS" --lr 2e-3 \
   --warmup $((STUDENT_PRE_STEPS / 20)) --out "$OUT/student_pretrain" --export "$OUT/student_pretrained" --log-every 100 --eval-every 500
 with_tokenizer "$OUT/student_pretrained"
 "$FRUGAL" distill --teacher "$OUT/grpo_model" --student "$OUT/student_pretrained" --data "$OUT/distill_prompts.jsonl" \
-  --samples 4 --filter "$DISTILL_FILTER" --max-tokens "$MAX_TOKENS" --steps "$SFT_STEPS" --batch 8 --seq-len 128 --lr 3e-3 --schedule constant \
+  --samples 4 --filter "$DISTILL_FILTER" --max-tokens "$MAX_TOKENS" --steps "$SFT_STEPS" --batch 8 --seq-len 128 --lr 1e-3 --schedule constant \
   --out "$OUT/distill" --export "$OUT/student_distilled" --log-every 50
 "$FRUGAL" sft --init "$OUT/student_pretrained" --data "$OUT/sft.jsonl" --steps "$SFT_STEPS" --batch 8 --seq-len 128 \
-  --lr 3e-3 --schedule constant --out "$OUT/student_sft" --export "$OUT/student_sft_model" --log-every 50
+  --lr 1e-3 --schedule constant --out "$OUT/student_sft" --export "$OUT/student_sft_model" --log-every 50
 accuracy "$OUT/student_sft_model" "student SFT'd on the original data"
 accuracy "$OUT/student_distilled" "student distilled from the GRPO teacher"
 

@@ -42,6 +42,8 @@ Options train_options(TrainConfig& c, TrainOptionSet set) {
       m.vocab_size);
   f.add(option("model", "mtp_layers", "mtp-layers", "MTP depth D of a from-scratch model (0: no MTP)", between(0, 8)),
         m.mtp_layers);
+  f.add(option("model", "dense", "dense", "from-scratch model without MoE: every layer a dense MLP (e.g. a student)"),
+        m.dense);
   }
 
   auto& d = c.data;

@@ -31,6 +31,7 @@ struct TrainConfig {
     std::string preset = "tiny";  // micro|tiny|small|medium (io/random_model.h), from-scratch only
     int64_t vocab_size = 0;       // 0: the tokenizer's / token file's vocabulary
     int64_t mtp_layers = 1;       // MTP depth D for from-scratch models (V3: 1); 0 = no MTP
+    bool dense = false;           // from-scratch without MoE (first_k_dense_replace = every layer)
     bool operator==(const Model&) const = default;
   } model;
 
@@ -104,7 +105,7 @@ const char* schedule_name(TrainConfig::Schedule s);    // "constant" | "cosine" 
 
 // The field table bound to `c` (use it while `c` lives). kFineTune is the set other commands built
 // on the training loop share (frugal sft): everything but the from-scratch model shape
-// (model.preset, model.vocab_size, model.mtp_layers) and the token files (data.tokens,
+// (model.preset, model.vocab_size, model.mtp_layers, model.dense) and the token files (data.tokens,
 // data.val_tokens); they add their own sections to it. kStudent is kFineTune without model.init
 // (frugal distill names its model --student and sets model.init from it).
 enum class TrainOptionSet { kPretrain, kFineTune, kStudent };

@@ -50,6 +50,7 @@ DeepSeekConfig model_config(const TrainConfig& c, const TrainData& data, const d
     if (vocab == 0) vocab = train->vocab_size() > 0 ? train->vocab_size() : int64_t(train->max_id()) + 1;
     m.vocab_size = vocab;
     m.num_nextn_predict_layers = c.model.mtp_layers;
+    if (c.model.dense) m.first_k_dense_replace = m.num_hidden_layers;  // as random-model --dense
     m.max_position_embeddings = std::max<int64_t>(m.max_position_embeddings, c.data.seq_len);
     if (train->eos_id() >= 0) m.eos_token_id = train->eos_id();
     if (m.bos_token_id >= vocab) m.bos_token_id = -1;

@@ -40,6 +40,7 @@ TEST(TrainConfig, TomlSectionsSetEveryKind) {
 [model]
 preset = "micro"
 mtp_layers = 0
+dense = true
 [data]
 tokens = "data/train.bin"
 seq_len = 128
@@ -65,6 +66,7 @@ usd_per_hour = 0.5
 )");
   EXPECT_EQ(c.model.preset, "micro");
   EXPECT_EQ(c.model.mtp_layers, 0);
+  EXPECT_TRUE(c.model.dense);
   EXPECT_EQ(c.data.tokens, "data/train.bin");
   EXPECT_EQ(c.data.seq_len, 128);
   EXPECT_FALSE(c.data.shuffle);

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "io/hf_config.h"
 #include "io/npy.h"
 #include "test_util.h"
 #include "train/train_test_util.h"
@@ -104,6 +105,23 @@ TEST(Trainer, LearnsAndExportsLoadableModel) {
                                       dir.file("hf2") + " 2>&1");
   EXPECT_EQ(e.rc, 0) << e.out;
   EXPECT_TRUE(read_bytes(dir.file("hf") + "/model.safetensors") == read_bytes(dir.file("hf2") + "/model.safetensors"));
+}
+
+// model.dense: the preset's shape with every layer a dense MLP, so the exported model has no
+// expert tensors and fewer parameters than the MoE one.
+TEST(Trainer, DenseFromScratchHasNoExperts) {
+  TempDir dir;
+  const std::string ids = write_corpus(dir, 4000);
+  TrainConfig c = micro_config(ids, dir.file("run"), 2);
+  c.model.dense = true;
+  c.model.mtp_layers = 0;
+  c.checkpoint.export_dir = dir.file("hf");
+  run_training(c);
+  const DeepSeekConfig m = load_hf_config(dir.file("hf"));
+  EXPECT_EQ(m.first_k_dense_replace, m.num_hidden_layers);
+  const std::string header = read_bytes(dir.file("hf") + "/model.safetensors").substr(0, 1 << 16);
+  EXPECT_EQ(header.find("experts"), std::string::npos);
+  EXPECT_NE(header.find("mlp.gate_proj"), std::string::npos);
 }
 
 TEST(Trainer, NoShuffleReadsSequencesInOrder) {
