@@ -144,15 +144,7 @@ inline GemmPeaks measure_gemm_peaks(int reps) {
 
 // One line saying what the numbers ran on: CPU model, ISA, the kernels picked, the load.
 inline void print_machine(std::FILE* out = stdout) {
-  std::string model = "?", load = "?";
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);)
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  std::ifstream loadavg("/proc/loadavg");
-  std::getline(loadavg, load);
+  const std::string model = cpu_model_name(), load = load_average();
   std::fprintf(out, "machine: %s | %d threads | ISA %s | matmul kernels %s | bf16 GEMM %s | BLAS %s | load %s\n",
                model.c_str(), num_threads(), cpu_features_str().c_str(), kernel_isa_name(kernel_isa()),
                bf16_gemm_path_name(bf16_gemm_path()), blas_info(), load.c_str());

@@ -44,16 +44,7 @@ const char* table2_bubble_text(PipeKind k) {
 }
 
 std::string machine_line() {
-  std::string model = "?", load = "?";
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);)
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  std::ifstream loadavg("/proc/loadavg");
-  std::getline(loadavg, load);
-  return "CPU " + model + " | ISA " + cpu_features_str() + " | load " + load;
+  return "CPU " + cpu_model_name() + " | ISA " + cpu_features_str() + " | load " + load_average();
 }
 
 struct PlanOpts {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 namespace frugal {
 
@@ -61,6 +62,22 @@ std::string cpu_features_str() {
   if (c.avx512bf16) s += "avx512bf16 ";
   if (!s.empty()) s.pop_back();
   return s.empty() ? "scalar" : s;
+}
+
+std::string cpu_model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      const size_t v = line.find_first_not_of(" \t", line.find(':') + 1);
+      return v == std::string::npos ? "?" : line.substr(v);
+    }
+  return "?";
+}
+
+std::string load_average() {
+  std::ifstream loadavg("/proc/loadavg");
+  std::string load;
+  return std::getline(loadavg, load) ? load : "?";
 }
 
 }  // namespace frugal

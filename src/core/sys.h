@@ -16,5 +16,9 @@ struct CpuFeatures {
 };
 const CpuFeatures& cpu_features();
 std::string cpu_features_str();
+// What a speed number ran on: /proc/cpuinfo's first "model name" and /proc/loadavg's line ("?"
+// where either cannot be read).
+std::string cpu_model_name();
+std::string load_average();
 
 }  // namespace frugal

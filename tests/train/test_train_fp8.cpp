@@ -135,23 +135,7 @@ TEST(TrainFp8, RestoreContinuesBitExactlyAndRefusesAChange) {
 // The training loop end to end in fp8: killed after step 6 and resumed, the same losses bit for bit.
 TEST(TrainFp8, ResumeIsBitExactThroughRunTraining) {
   TempDir dir;
-  const std::string ids = write_corpus(dir, 4000);
-  TrainConfig full = micro_config(ids, dir.file("full"), 10);
-  full.train.precision = Precision::kFp8;
-  run_training(full);
-  TrainConfig part = micro_config(ids, dir.file("split"), 10);
-  part.train.precision = Precision::kFp8;
-  run_training(part);
-  std::filesystem::remove_all(dir.file("split") + "/ckpt/step_00000009");
-  std::filesystem::remove_all(dir.file("split") + "/ckpt/step_00000010");
-  write_bytes(dir.file("split") + "/ckpt/latest", "step_00000006\n");
-  part.checkpoint.resume = true;
-  TrainSummary s = run_training(part);
-  EXPECT_EQ(s.start_step, 6);
-  auto a = read_losses(dir.file("full")), b = read_losses(dir.file("split"));
-  ASSERT_EQ(a.size(), 10u);
-  ASSERT_EQ(b.size(), 10u);
-  for (int64_t st = 1; st <= 10; ++st) EXPECT_EQ(a[st], b[st]) << "step " << st;
+  expect_resume_bit_exact(dir, Precision::kFp8);
 }
 
 TEST(TrainFp8, ConfigKeys) {

@@ -112,23 +112,7 @@ TEST(TrainPrecision, Bf16RestoreContinuesBitExactly) {
 // dropped) and resumed, gives the uninterrupted run's losses bit for bit.
 TEST(TrainPrecision, Bf16ResumeIsBitExactInProcess) {
   TempDir dir;
-  const std::string ids = write_corpus(dir, 4000);
-  TrainConfig full = micro_config(ids, dir.file("full"), 10);
-  full.train.precision = Precision::kBf16;
-  run_training(full);
-  TrainConfig part = micro_config(ids, dir.file("split"), 10);
-  part.train.precision = Precision::kBf16;
-  run_training(part);
-  std::filesystem::remove_all(dir.file("split") + "/ckpt/step_00000009");
-  std::filesystem::remove_all(dir.file("split") + "/ckpt/step_00000010");
-  write_bytes(dir.file("split") + "/ckpt/latest", "step_00000006\n");
-  part.checkpoint.resume = true;
-  TrainSummary s = run_training(part);
-  EXPECT_EQ(s.start_step, 6);
-  auto a = read_losses(dir.file("full")), b = read_losses(dir.file("split"));
-  ASSERT_EQ(a.size(), 10u);
-  ASSERT_EQ(b.size(), 10u);
-  for (int64_t st = 1; st <= 10; ++st) EXPECT_EQ(a[st], b[st]) << "step " << st;
+  TrainConfig part = expect_resume_bit_exact(dir, Precision::kBf16);
   // The same directory resumed in f32 is refused before any step.
   TrainConfig f32 = part;
   f32.train.precision = Precision::kF32;

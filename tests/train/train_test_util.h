@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <string>
@@ -19,6 +20,7 @@
 #include "test_util.h"
 #include "train/train_config.h"
 #include "train/train_step.h"
+#include "train/trainer.h"
 
 namespace frugal::test {
 
@@ -106,6 +108,30 @@ inline std::map<int64_t, std::vector<double>> read_losses(const std::string& run
     out[j["step"].get<int64_t>()] = {j["loss"].get<double>(), j.value("mtp_loss", 0.0), j["grad_norm"].get<double>()};
   }
   return out;
+}
+
+// The training loop in `precision`, killed after step 6 (the checkpoints after it dropped) and
+// resumed: the same losses bit for bit as 10 uninterrupted steps. Returns the resumed run's
+// config, for follow-up checks on its directory.
+inline TrainConfig expect_resume_bit_exact(const TempDir& dir, Precision precision) {
+  const std::string ids = write_corpus(dir, 4000);
+  TrainConfig full = micro_config(ids, dir.file("full"), 10);
+  full.train.precision = precision;
+  run_training(full);
+  TrainConfig part = micro_config(ids, dir.file("split"), 10);
+  part.train.precision = precision;
+  run_training(part);
+  std::filesystem::remove_all(dir.file("split") + "/ckpt/step_00000009");
+  std::filesystem::remove_all(dir.file("split") + "/ckpt/step_00000010");
+  write_bytes(dir.file("split") + "/ckpt/latest", "step_00000006\n");
+  part.checkpoint.resume = true;
+  TrainSummary s = run_training(part);
+  EXPECT_EQ(s.start_step, 6);
+  auto a = read_losses(dir.file("full")), b = read_losses(dir.file("split"));
+  EXPECT_EQ(a.size(), 10u);
+  EXPECT_EQ(b.size(), 10u);
+  for (int64_t st = 1; st <= 10; ++st) EXPECT_EQ(a[st], b[st]) << "step " << st;
+  return part;
 }
 
 // Rewrites STEP_DIR/state.safetensors with a header one byte longer (one more trailing space,
