@@ -1,4 +1,4 @@
-// Reading a completion the way the rule-based rewards do (docs/posttrain.md, Answer format):
+// Reading a completion the way the rule-based rewards do (docs/posttrain.md, Answer format and prompts):
 //   <think> reasoning </think> answer
 // The answer is the text after the last </think>, trimmed, with one optional <answer>…</answer>
 // wrapper removed; a completion without </think> is read as all answer (the format reward, not

@@ -1,4 +1,4 @@
-// Task prompts for a model folder (docs/posttrain.md, Prompts): the shared answer-format
+// Task prompts for a model folder (docs/posttrain.md, Answer format and prompts): the shared answer-format
 // instruction then the problem's question, as one user turn rendered by the folder's ChatFormat (its chat
 // template, or the plain "User: MESSAGE\nAssistant:" form; chat_format.h).
 #pragma once
