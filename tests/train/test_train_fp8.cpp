@@ -25,13 +25,7 @@ using namespace frugal::test;
 namespace {
 
 TrainerSettings fp8_settings(Precision p, int64_t steps) {
-  TrainerSettings s;
-  s.schedule.kind = LrScheduleKind::kCosine;
-  s.schedule.lr = 1e-2;
-  s.schedule.warmup_steps = 2;
-  s.schedule.total_steps = steps;
-  s.model.mtp_weight = 0.3;
-  s.model.aux_alpha = 1e-3;
+  TrainerSettings s = pattern_settings(1e-2, steps);
   s.model.precision = p;
   return s;
 }
